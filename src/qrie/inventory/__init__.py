@@ -1,0 +1,1 @@
+"""Inventory collectors, one module per service, registered in ``qrie.inventory.registry``."""

@@ -1,0 +1,120 @@
+"""The collector contract.
+
+A collector lists one service's resources in one member account. Its work is split into
+*scopes* (a region for regional services, ``global`` for IAM and S3's bucket list): the engine
+collects each scope, writes its resources as they stream in, and only after a scope finished
+without error deletes that scope's resources that were not seen (the deletion sweep). A scope
+that fails keeps its previous resources.
+
+Resource ``config`` is normalized, JSON-safe (str/int/bool/None/list/dict; datetimes as ISO 8601
+strings) and small. An attribute that could not be read (denied, throttled after retries, absent
+API) is recorded in ``config["unknown"][<attribute>] = "<reason>"`` and the attribute itself is
+``None``: policies turn that into an ``unknown`` verdict, never into a silent pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from botocore.exceptions import ClientError
+
+from qrie.aws import error_code
+
+GLOBAL = "global"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One inventoried resource. ``scope`` is the region it lives in, or ``global``."""
+
+    arn: str
+    account_id: str
+    service: str
+    type: str  # e.g. "s3.bucket", "ec2.instance", "iam.user"
+    scope: str
+    config: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+    @property
+    def region(self) -> str:
+        return self.scope
+
+    def unknown(self, attribute: str) -> str | None:
+        """The reason ``attribute`` could not be read, or None if it was read."""
+        reasons = self.config.get("unknown") or {}
+        value = reasons.get(attribute)
+        return str(value) if value is not None else None
+
+
+class Session(Protocol):
+    """What a collector gets: clients inside the member account."""
+
+    account_id: str
+
+    def client(self, service: str, region: str = "us-east-1") -> Any: ...
+
+
+class Collector(Protocol):
+    """A service's inventory. Implementations live in qrie.inventory.<service>."""
+
+    service: str
+
+    def scopes(self, session: Session, regions: Sequence[str]) -> list[str]:
+        """The scopes to collect: regions the job covers that the account has enabled, or
+        [GLOBAL]. May raise (e.g. DescribeRegions denied): the task then fails."""
+        ...
+
+    def collect(self, session: Session, scope: str) -> Iterator[Resource]:
+        """Yield the scope's resources, streaming (never build whole-account lists).
+        Raise on a failure that makes the scope's listing incomplete."""
+        ...
+
+
+def iso(value: Any) -> str | None:
+    """A datetime (or None) as an ISO 8601 UTC string."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def read_attribute(
+    config: dict[str, Any],
+    attribute: str,
+    call: Callable[[], T],
+    absent_codes: frozenset[str] = frozenset(),
+    absent_value: Any = None,
+) -> T | Any:
+    """Call ``call`` and store its result at ``config[attribute]``.
+
+    An error code in ``absent_codes`` means "not configured" (data, e.g.
+    NoSuchPublicAccessBlockConfiguration) and stores ``absent_value``. Any other AWS error stores
+    None and records the reason under ``config["unknown"][attribute]``.
+    """
+    try:
+        value: Any = call()
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in absent_codes:
+            value = absent_value
+        else:
+            config[attribute] = None
+            config.setdefault("unknown", {})[attribute] = code
+            return None
+    config[attribute] = value
+    return value
+
+
+def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    """Yield every item under ``key`` across all pages of ``operation``."""
+    paginator = client.get_paginator(operation)
+    for page in paginator.paginate(**kwargs):
+        yield from page.get(key, [])

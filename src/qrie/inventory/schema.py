@@ -1,0 +1,127 @@
+"""The shape of ``Resource.config`` per resource type: the contract between collectors and
+policies. Every config may also hold ``unknown: {attribute: reason}`` (see qrie.inventory.base).
+
+ARNs: S3 ``arn:aws:s3:::<bucket>``; EC2 ``arn:aws:ec2:<region>:<account>:instance/<id>``,
+``…:volume/<id>``, ``…:security-group/<id>``, ``…:ebs-encryption-by-default`` (one per region);
+IAM ``arn:aws:iam::<account>:user/<name>``, ``…:policy/<path><name>``, ``…:role/<name>``,
+``arn:aws:iam::<account>:root`` (account summary), ``arn:aws:iam::<account>:password-policy``.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+# ---- s3.bucket (scope: global; "region" holds the bucket's location) -----------------------
+class PublicAccessBlock(TypedDict):
+    BlockPublicAcls: bool
+    IgnorePublicAcls: bool
+    BlockPublicPolicy: bool
+    RestrictPublicBuckets: bool
+
+
+class S3Bucket(TypedDict, total=False):
+    region: str | None
+    created: str | None
+    public_access_block: PublicAccessBlock | None  # all False when not configured
+    policy_is_public: bool | None  # GetBucketPolicyStatus.IsPublic; False when no policy
+    policy: dict[str, object] | None  # parsed bucket policy document; None when none
+    versioning: str | None  # "Enabled" | "Suspended" | "Disabled" (never configured)
+    mfa_delete: str | None  # "Enabled" | "Disabled"
+    encryption: list[str] | None  # SSE algorithms of the default encryption rules; [] if none
+    logging_target: str | None  # target bucket, or None when logging is off
+    object_ownership: str | None  # "BucketOwnerEnforced" | ...; None when not set
+
+
+# ---- ec2.* (scope: region) -------------------------------------------------------------------
+class IpRule(TypedDict, total=False):
+    protocol: str  # "-1" for all, "tcp", "udp", "icmp", ...
+    from_port: int | None
+    to_port: int | None
+    ipv4: list[str]
+    ipv6: list[str]
+    groups: list[str]  # referenced security group ids
+    prefix_lists: list[str]
+
+
+class Ec2Instance(TypedDict, total=False):
+    instance_id: str
+    state: str  # pending | running | stopping | stopped | ...
+    instance_type: str
+    public_ip: str | None
+    http_tokens: str | None  # MetadataOptions.HttpTokens: "required" | "optional"
+    http_endpoint: str | None  # "enabled" | "disabled"
+    security_groups: list[str]  # ids
+    iam_instance_profile: str | None  # ARN
+    vpc_id: str | None
+    launched: str | None
+
+
+class Ec2Volume(TypedDict, total=False):
+    volume_id: str
+    encrypted: bool
+    kms_key_id: str | None
+    size_gib: int
+    state: str
+    attached_to: list[str]  # instance ids
+
+
+class Ec2SecurityGroup(TypedDict, total=False):
+    group_id: str
+    group_name: str
+    vpc_id: str | None
+    is_default: bool  # group_name == "default"
+    ingress: list[IpRule]
+    egress: list[IpRule]
+    attached_instances: list[str]  # instance ids using the group (from DescribeInstances)
+
+
+class Ec2EbsDefault(TypedDict, total=False):
+    enabled: bool | None  # GetEbsEncryptionByDefault
+
+
+# ---- iam.* (scope: global) ---------------------------------------------------------------------
+class AccessKey(TypedDict, total=False):
+    id: str
+    status: str  # Active | Inactive
+    created: str | None
+    last_used: str | None  # None when never used
+
+
+class IamUser(TypedDict, total=False):
+    user_name: str
+    created: str | None
+    console_access: bool | None  # has a login profile
+    mfa_devices: int | None
+    access_keys: list[AccessKey] | None
+    password_last_used: str | None
+
+
+class IamAccount(TypedDict, total=False):
+    root_mfa_enabled: bool | None  # AccountSummary.AccountMFAEnabled
+    root_access_keys_present: bool | None  # AccountSummary.AccountAccessKeysPresent
+
+
+class IamPasswordPolicy(TypedDict, total=False):
+    exists: bool  # False on NoSuchEntity
+    minimum_length: int | None
+    reuse_prevention: int | None
+    require_symbols: bool | None
+    require_numbers: bool | None
+    require_uppercase: bool | None
+    require_lowercase: bool | None
+    max_age_days: int | None
+
+
+class IamPolicy(TypedDict, total=False):
+    policy_name: str
+    default_version: str
+    attachment_count: int
+    document: dict[str, object] | None  # the default version's document, parsed
+
+
+class IamRole(TypedDict, total=False):
+    role_name: str
+    created: str | None
+    trust_policy: dict[str, object] | None
+    last_used: str | None

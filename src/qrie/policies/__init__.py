@@ -1,0 +1,1 @@
+"""Security policies, one module per service, registered in ``qrie.policies.registry``."""
