@@ -27,13 +27,17 @@ class Settings:
     job_ttl_days: int = 90
     region_threads: int = 8
     enqueue_threads: int = 16
+    max_receive_count: int = 3
+    job_cache_seconds: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         table = env.get("TABLE_NAME", "").strip()
         if not table:
-            raise ConfigurationError("TABLE_NAME is not set: the function's environment is incomplete")
+            raise ConfigurationError(
+                "TABLE_NAME is not set: the function's environment is incomplete"
+            )
         regions = tuple(r.strip() for r in env.get("REGIONS", "us-east-1").split(",") if r.strip())
         if not regions:
             raise ConfigurationError("REGIONS must name at least one region")
@@ -65,6 +69,8 @@ class Settings:
             job_ttl_days=_int("JOB_TTL_DAYS", 90),
             region_threads=max(1, _int("REGION_THREADS", 8)),
             enqueue_threads=max(1, _int("ENQUEUE_THREADS", 16)),
+            max_receive_count=max(1, _int("MAX_RECEIVE_COUNT", 3)),
+            job_cache_seconds=_int("JOB_CACHE_SECONDS", 5),
         )
 
     def queue_url(self, kind: str) -> str:

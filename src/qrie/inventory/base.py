@@ -82,7 +82,8 @@ def iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        text: str = value.astimezone(UTC).isoformat()
+        return text.replace("+00:00", "Z")
     return str(value)
 
 

@@ -1,0 +1,1 @@
+"""Thin Lambda entry points: wire Powertools, parse, call one domain function, return."""

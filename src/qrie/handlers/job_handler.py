@@ -1,0 +1,23 @@
+"""JobHandlerFunction: direct invoke for inventory, scan, status, list, cancel and retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qrie.handlers.runtime import runtime
+from qrie.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    response = runtime().jobs.handle(event)
+    if "error" in response:
+        logger.warning("request refused: %s", response["error"]["message"])
+    elif "job_id" in response:
+        logger.append_keys(job_id=response["job_id"])
+        logger.info("job accepted", extra={"total_tasks": response.get("total_tasks")})
+    return response

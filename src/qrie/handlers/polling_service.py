@@ -1,0 +1,22 @@
+"""PollingServiceFunction: EventBridge rate(2 minutes); reconciles and finalizes running jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qrie.handlers.runtime import runtime
+from qrie.observability import logger, metrics, tracer
+
+SAFETY_MARGIN_SECONDS = 10
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    budget = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
+    report = runtime().reconciler.run(budget_seconds=budget).as_dict()
+    logger.info("reconciled", extra=report)
+    return report

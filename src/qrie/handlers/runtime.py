@@ -1,0 +1,62 @@
+"""Per-execution-environment objects (store, queue, sessions, workers), built on first use from
+the settings of the current environment and rebuilt if those settings change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from qrie.aws import AccountSessions, Clients
+from qrie.config import Settings
+from qrie.jobs.reconcile import Reconciler
+from qrie.jobs.service import INVENTORY, SCAN, JobService
+from qrie.jobs.worker import TaskWorker
+from qrie.queue import TaskQueue
+from qrie.store.table import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clients: Clients = field(default_factory=Clients)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.settings.table_name, self.clients)
+
+    @cached_property
+    def queue(self) -> TaskQueue:
+        return TaskQueue(self.clients)
+
+    @cached_property
+    def sessions(self) -> AccountSessions:
+        return AccountSessions(
+            self.settings.member_role_name, self.settings.external_id, hub=self.clients
+        )
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(self.settings, self.store, self.queue)
+
+    @cached_property
+    def inventory_worker(self) -> TaskWorker:
+        return TaskWorker(self.settings, self.store, self.queue, self.sessions, INVENTORY)
+
+    @cached_property
+    def scan_worker(self) -> TaskWorker:
+        return TaskWorker(self.settings, self.store, self.queue, self.sessions, SCAN)
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        return Reconciler(self.settings, self.store, self.queue)
+
+
+_current: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _current
+    settings = Settings.from_env()
+    if _current is None or _current.settings != settings:
+        _current = Runtime(settings)
+    return _current

@@ -1,0 +1,135 @@
+"""Run one service's collector for one account: stream, write, sweep what was not seen.
+
+Unit of work: one task per (account, service). Regional services (EC2) are collected with
+bounded threads over the regions inside that task: an account with 17 regions makes 17
+concurrent region passes (up to ``region_threads`` at a time), each a few paginated calls, so it
+finishes well inside the worker's timeout while the job still has one task, one message and one
+accounting write per account and service. Each region is its own *scope*: its resources are
+written as they stream in, and only a scope that finished without error is swept (resources
+not seen in this collection are deleted and their open findings resolved as
+``resource-deleted``). A region that fails keeps its previous resources.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from qrie.aws import classify
+from qrie.errors import PermanentTaskError, TransientTaskError
+from qrie.inventory.base import Collector, Session
+from qrie.inventory.registry import get_collector
+from qrie.scan.engine import resolve_deleted, resource_to_item
+from qrie.store.table import Store
+
+WRITE_BATCH = 25
+
+
+@dataclass
+class ScopeResult:
+    scope: str
+    resources: int = 0
+    deleted_arns: set[str] = field(default_factory=set)
+    error: PermanentTaskError | TransientTaskError | None = None
+
+
+@dataclass
+class InventoryCounts:
+    resources: int = 0
+    deleted: int = 0
+    findings_resolved: int = 0
+    scopes: int = 0
+    failed_scopes: dict[str, str] = field(default_factory=dict)
+    transient: bool = False
+
+    def reason(self) -> str:
+        parts = [f"{scope}: {reason}" for scope, reason in sorted(self.failed_scopes.items())]
+        prefix = "partial: " if len(self.failed_scopes) < self.scopes else ""
+        return prefix + "; ".join(parts)
+
+    def as_attrs(self) -> dict[str, int]:
+        return {
+            "ResourceCount": self.resources,
+            "Deleted": self.deleted,
+            "Scopes": self.scopes,
+            "FailedScopes": len(self.failed_scopes),
+        }
+
+
+def inventory_account(
+    store: Store,
+    session: Session,
+    service: str,
+    regions: Sequence[str],
+    job_id: str,
+    threads: int = 8,
+) -> InventoryCounts:
+    """Collect ``service`` in the account behind ``session``. Raises a TaskError when the scope
+    list itself cannot be read; per-scope failures are returned in ``failed_scopes``."""
+    collector = get_collector(service)
+    try:
+        scopes = collector.scopes(session, regions)
+    except Exception as exc:
+        raise classify(exc, f"{service} scopes") from exc
+    collection_id = uuid.uuid4().hex
+    now = datetime.now(UTC)
+
+    def run(scope: str) -> ScopeResult:
+        return _collect_scope(store, collector, session, scope, job_id, collection_id, now)
+
+    if len(scopes) <= 1:
+        results = [run(s) for s in scopes]
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(scopes))) as pool:
+            results = list(pool.map(run, scopes))
+
+    counts = InventoryCounts(scopes=len(scopes))
+    deleted: set[str] = set()
+    for result in results:
+        counts.resources += result.resources
+        deleted |= result.deleted_arns
+        if result.error is not None:
+            counts.failed_scopes[result.scope] = result.error.reason
+            counts.transient = counts.transient or isinstance(result.error, TransientTaskError)
+    counts.deleted = len(deleted)
+    if deleted:
+        counts.findings_resolved = resolve_deleted(store, session.account_id, deleted, now)
+    return counts
+
+
+def _collect_scope(
+    store: Store,
+    collector: Collector,
+    session: Session,
+    scope: str,
+    job_id: str,
+    collection_id: str,
+    now: datetime,
+) -> ScopeResult:
+    result = ScopeResult(scope)
+    buffer: list[dict[str, object]] = []
+    try:
+        for resource in collector.collect(session, scope):
+            buffer.append(resource_to_item(resource, job_id, collection_id, now))
+            result.resources += 1
+            if len(buffer) >= WRITE_BATCH:
+                store.put_resources(buffer)
+                buffer = []
+        if buffer:
+            store.put_resources(buffer)
+    except Exception as exc:
+        result.error = classify(exc, f"{collector.service} {scope}")
+        return result
+    # The scope was listed completely: whatever this collection did not see is gone.
+    stale = [
+        item
+        for item in store.iter_resources(session.account_id, collector.service, scope, True)
+        if item.get("CollectionId") != collection_id
+    ]
+    if stale:
+        store.delete_items([{"PK": i["PK"], "SK": i["SK"]} for i in stale])
+        result.deleted_arns = {str(i.get("Arn", "")) for i in stale}
+    return result

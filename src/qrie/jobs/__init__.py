@@ -1,0 +1,1 @@
+"""The job engine: creating jobs, running tasks, exact accounting, reconciliation."""

@@ -1,0 +1,112 @@
+"""The polling service's logic: the safety net that brings every job to a final state.
+
+Each run: (a) drains the dead-letter queue, failing each task whose message landed there
+(``dead-lettered``) and deleting the message; (b) for every running job (the RUNNING markers):
+fails the pending tasks of cancelled jobs (``cancelled``) and of jobs past their deadline
+(``timed-out``), and finalizes any job whose counters reached its total.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from qrie.config import Settings
+from qrie.errors import ValidationError
+from qrie.jobs.service import dependents_of
+from qrie.models import parse_task
+from qrie.observability import count, logger
+from qrie.queue import TaskQueue
+from qrie.store import keys
+from qrie.store.table import FAILED, IN_PROGRESS, PENDING, Store, TaskOutcome
+
+
+@dataclass
+class ReconcileReport:
+    dead_lettered: int = 0
+    bad_messages: int = 0
+    timed_out: int = 0
+    cancelled: int = 0
+    finalized: list[str] = field(default_factory=list)
+    running: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dead_lettered": self.dead_lettered,
+            "bad_messages": self.bad_messages,
+            "timed_out": self.timed_out,
+            "cancelled": self.cancelled,
+            "finalized": self.finalized,
+            "running": self.running,
+        }
+
+
+class Reconciler:
+    def __init__(self, settings: Settings, store: Store, queue: TaskQueue) -> None:
+        self.settings = settings
+        self.store = store
+        self.queue = queue
+
+    def run(self, budget_seconds: float = 60.0) -> ReconcileReport:
+        deadline = time.monotonic() + max(1.0, budget_seconds)
+        report = ReconcileReport()
+        if self.settings.dlq_url:
+            self.drain_dead_letters(report, deadline)
+        now = int(time.time())
+        for job_id in self.store.running_job_ids():
+            report.running += 1
+            job = self.store.get_job(job_id)
+            if job is not None and job.get("Status") == IN_PROGRESS:
+                if job.get("Cancelled"):
+                    report.cancelled += self._fail_pending(job_id, "cancelled")
+                elif now > int(job.get("Deadline", now + 1)):
+                    report.timed_out += self._fail_pending(job_id, "timed-out")
+            status = self.store.finalize_if_done(job_id)
+            if status:
+                report.finalized.append(job_id)
+            if time.monotonic() > deadline:
+                break
+        count("TasksDeadLettered", report.dead_lettered)
+        count("TasksTimedOut", report.timed_out)
+        return report
+
+    def _fail_pending(self, job_id: str, reason: str) -> int:
+        pending = [t["SK"] for t in self.store.iter_tasks(job_id, status=PENDING)]
+        if not pending:
+            return 0
+        logger.warning("failing %d pending tasks of %s: %s", len(pending), job_id, reason)
+        result = self.store.complete_tasks(
+            job_id, [TaskOutcome(sk, FAILED, reason) for sk in pending]
+        )
+        return len(result.applied)
+
+    def drain_dead_letters(self, report: ReconcileReport, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            letters = self.queue.receive_dead_letters(self.settings.dlq_url)
+            if not letters:
+                return
+            by_job: dict[str, list[TaskOutcome]] = defaultdict(list)
+            for letter in letters:
+                try:
+                    message = parse_task(letter.body)
+                except ValidationError as exc:
+                    self.store.record_bad_message(
+                        letter.message_id,
+                        letter.body,
+                        f"dead-lettered, malformed: {exc.message}",
+                        "dlq",
+                    )
+                    report.bad_messages += 1
+                    continue
+                sk = keys.task_sk(message.account_id, message.kind, message.service)
+                by_job[message.job_id].append(TaskOutcome(sk, FAILED, "dead-lettered"))
+                if message.scan_policy:
+                    by_job[message.job_id] += dependents_of([sk], "dead-lettered")
+            for job_id, outcomes in by_job.items():
+                result = self.store.complete_tasks(job_id, outcomes)
+                report.dead_lettered += len(result.applied)
+                if result.final_status:
+                    report.finalized.append(job_id)
+            self.queue.delete(self.settings.dlq_url, [letter.receipt_handle for letter in letters])

@@ -1,0 +1,204 @@
+"""Request and task-message models (Powertools Parser / pydantic). Refusals name the field."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.utilities.parser import BaseModel
+from pydantic import ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from qrie.errors import ValidationError
+from qrie.inventory.registry import SERVICES
+
+MAX_ACCOUNTS = 20_000
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+JOB_ID_RE = re.compile(r"^[a-z]+-[a-z0-9*]+-\d{8}T\d{6}Z-[0-9a-f]{6}$")
+OPERATIONS = ("inventory", "scan", "status", "list", "cancel", "retry")
+
+
+def _check_accounts(value: Any) -> list[str] | Literal["*"]:
+    if value == "*":
+        return "*"
+    if not isinstance(value, list):
+        raise ValueError('must be "*" or a list of 12-digit account ids')
+    if not value:
+        raise ValueError('must not be empty (use "*" for every registered account)')
+    if len(value) > MAX_ACCOUNTS:
+        raise ValueError(f"at most {MAX_ACCOUNTS} accounts per job, got {len(value)}")
+    bad = [v for v in value if not isinstance(v, str) or not ACCOUNT_RE.match(v)]
+    if bad:
+        shown = ", ".join(repr(b) for b in bad[:5])
+        raise ValueError(f"account ids must be 12 digits: {shown}")
+    seen: set[str] = set()
+    dupes = sorted({v for v in value if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
+    if dupes:
+        raise ValueError(f"duplicate account ids: {', '.join(dupes[:5])}")
+    return list(value)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _AccountsMixin(_Request):
+    accounts: list[str] | Literal["*"] = "*"
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _accounts(cls, value: Any) -> list[str] | Literal["*"]:
+        return _check_accounts(value)
+
+
+class InventoryRequest(_AccountsMixin):
+    operation: Literal["inventory"]
+    service: str = "*"
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str) -> str:
+        if value != "*" and value not in SERVICES:
+            raise ValueError(f"unknown service {value!r}; valid: {', '.join(SERVICES)}, *")
+        return value
+
+    def services(self) -> list[str]:
+        return list(SERVICES) if self.service == "*" else [self.service]
+
+
+class ScanRequest(_AccountsMixin):
+    operation: Literal["scan"]
+    policy: str = "*"
+    refresh: bool = False
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        from qrie.policies.registry import all_policies, select  # noqa: PLC0415 (lazy registry)
+
+        if not select(value):
+            services = sorted({p.service for p in all_policies().values()})
+            hint = ", ".join([*(f"{s}.*" for s in services), "*"])
+            raise ValueError(f"unknown policy {value!r}; valid: a policy id, {hint}")
+        return value
+
+
+def _check_job_id(value: str) -> str:
+    if not JOB_ID_RE.match(value):
+        raise ValueError(f"malformed job id {value!r}")
+    return value
+
+
+class _JobRequest(_Request):
+    job_id: str
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id(cls, value: str) -> str:
+        return _check_job_id(value)
+
+
+class StatusRequest(_JobRequest):
+    operation: Literal["status"]
+
+
+class CancelRequest(_JobRequest):
+    operation: Literal["cancel"]
+
+
+class RetryRequest(_JobRequest):
+    operation: Literal["retry"]
+
+
+class ListRequest(_Request):
+    operation: Literal["list"]
+    limit: int = Field(default=20, ge=1, le=1000)
+
+
+Request = Annotated[
+    InventoryRequest | ScanRequest | StatusRequest | ListRequest | CancelRequest | RetryRequest,
+    Field(discriminator="operation"),
+]
+_REQUEST: TypeAdapter[Any] = TypeAdapter(Request)
+
+
+class TaskMessage(BaseModel):
+    """The body of one queued task: (job, account, kind, service)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    job_id: str
+    kind: Literal["inventory", "scan"]
+    account_id: str
+    service: str
+    policy: str | None = None  # scan: the policy spec of the job
+    scan_policy: str | None = None  # inventory stage of a refresh scan: enqueue this scan after
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id(cls, value: str) -> str:
+        return _check_job_id(value)
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if not ACCOUNT_RE.match(value):
+            raise ValueError("must be 12 digits")
+        return value
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str) -> str:
+        if value not in SERVICES:
+            raise ValueError(f"unknown service {value!r}; valid: {', '.join(SERVICES)}")
+        return value
+
+
+def describe(exc: PydanticValidationError) -> tuple[str, str]:
+    """(field, message) naming every problem: "accounts: account ids must be 12 digits: …"."""
+    parts: list[str] = []
+    first_field = ""
+    for error in exc.errors(include_url=False):
+        loc = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
+        # drop the discriminator tag pydantic puts first ("inventory", "scan", …)
+        if loc and loc[0] in OPERATIONS:
+            loc = loc[1:]
+        field = ".".join(loc) or "request"
+        first_field = first_field or field
+        kind = error.get("type", "")
+        msg = str(error.get("msg", "invalid"))
+        if kind == "extra_forbidden":
+            msg = "unknown field"
+        elif kind == "union_tag_invalid" or (kind == "union_tag_not_found" and field == "request"):
+            field = first_field = "operation"
+            got = error.get("input", {})
+            op = got.get("operation") if isinstance(got, dict) else None
+            msg = (
+                f"unknown operation {op!r}; valid: {', '.join(OPERATIONS)}"
+                if op is not None
+                else f"missing; valid: {', '.join(OPERATIONS)}"
+            )
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{field}: {msg}")
+    return first_field, "; ".join(parts)
+
+
+def parse_request(event: Any) -> Any:
+    """Parse a job-handler event into one of the request models, or raise ValidationError."""
+    if not isinstance(event, dict):
+        raise ValidationError("request: must be a JSON object", field="request")
+    try:
+        return _REQUEST.validate_python(event)
+    except PydanticValidationError as exc:
+        field, message = describe(exc)
+        raise ValidationError(message, field=field) from exc
+
+
+def parse_task(body: str) -> TaskMessage:
+    """Parse a task message body, or raise ValidationError naming what is wrong."""
+    try:
+        return TaskMessage.model_validate_json(body)
+    except PydanticValidationError as exc:
+        field, message = describe(exc)
+        raise ValidationError(message, field=field) from exc

@@ -1,0 +1,73 @@
+"""Single-table design: every item's keys, and the access pattern each serves.
+
+| item      | PK                         | SK                               | GSI1PK / GSI1SK                        |
+|-----------|----------------------------|----------------------------------|----------------------------------------|
+| job       | JOB#<job_id>               | JOB                              | JOBS / <created_at>#<job_id>           |
+| task      | JOB#<job_id>               | TASK#<account>#<kind>#<service>  | -                                      |
+| running   | RUNNING                    | <job_id>                         | -                                      |
+| account   | ACCOUNT                    | <account_id>                     | -                                      |
+| resource  | RES#<account>#<service>    | <scope>#<arn>                    | -                                      |
+| finding   | FINDING#<account>          | <policy_id>#<arn>                | OPEN#<policy_id> / <account>#<arn>     |
+|           |                            |                                  |   (only while the finding is open)     |
+| summary   | SUMMARY                    | <account>#<policy_id>            | -                                      |
+| bad msg   | BADMSG                     | <received_at>#<message_id>       | -                                      |
+
+Access patterns:
+- get a job, its counters:                 GetItem JOB#id / JOB
+- a job's tasks (by state, for `show`):    Query JOB#id, SK begins_with TASK#
+- list jobs, newest first:                 Query GSI1 JOBS, ScanIndexForward=False
+- running jobs (polling service):          Query RUNNING (a small marker per running job)
+- registered accounts:                     Query ACCOUNT
+- an account's inventory of a service:     Query RES#acct#svc (per scope: SK begins_with <scope>#)
+- an account's findings (by policy):       Query FINDING#acct (SK begins_with <policy>#)
+- open findings of a policy:               Query GSI1 OPEN#policy (sparse: resolved ones drop out)
+- open findings by severity:               the policies of that severity, one GSI1 query each
+- dashboard summary:                       Query SUMMARY (one small item per account x policy)
+"""
+
+from __future__ import annotations
+
+JOBS_INDEX = "GSI1"
+
+
+def job_pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+JOB_SK = "JOB"
+TASK_PREFIX = "TASK#"
+RUNNING_PK = "RUNNING"
+JOBS_GSI_PK = "JOBS"
+ACCOUNT_PK = "ACCOUNT"
+SUMMARY_PK = "SUMMARY"
+BADMSG_PK = "BADMSG"
+
+
+def task_sk(account_id: str, kind: str, service: str) -> str:
+    return f"{TASK_PREFIX}{account_id}#{kind}#{service}"
+
+
+def parse_task_sk(sk: str) -> tuple[str, str, str]:
+    """(account_id, kind, service) of a task sort key."""
+    _, account_id, kind, service = sk.split("#", 3)
+    return account_id, kind, service
+
+
+def resource_pk(account_id: str, service: str) -> str:
+    return f"RES#{account_id}#{service}"
+
+
+def resource_sk(scope: str, arn: str) -> str:
+    return f"{scope}#{arn}"
+
+
+def finding_pk(account_id: str) -> str:
+    return f"FINDING#{account_id}"
+
+
+def finding_sk(policy_id: str, arn: str) -> str:
+    return f"{policy_id}#{arn}"
+
+
+def open_finding_gsi_pk(policy_id: str) -> str:
+    return f"OPEN#{policy_id}"

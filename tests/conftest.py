@@ -1,0 +1,52 @@
+"""Shared fixtures: fake credentials, an in-process AWS (moto) with qrie's stack, contexts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from qrie.local import moto_patches
+from qrie.local.events import LambdaContext
+from tests.support import REGION, Stack, create_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+
+
+@pytest.fixture
+def mocked_aws(aws_credentials: None) -> Iterator[None]:
+    moto_patches.apply()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def stack(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    """qrie's table and queues, with the functions' environment set as the template sets it."""
+    created = create_stack()
+    for name, value in created.env().items():
+        monkeypatch.setenv(name, value)
+    return created
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext("qrie-test-function", 300)
+
+
+def load_event(path: str | Path) -> Any:
+    return json.loads((ROOT / path).read_text())

@@ -1,0 +1,136 @@
+"""Test support: an in-process stack on moto `mock_aws`, and a tiny SQS pump that delivers
+queue messages to a worker handler the way Lambda's event source mapping does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from qrie.local.events import LambdaContext, sqs_event
+from qrie.local.members import deploy_member_role
+
+REGION = "us-east-1"
+HUB_ACCOUNT = "123456789012"
+ROLE = "QrieReadOnly"
+EXTERNAL_ID = "qrie-test-external-id"
+
+
+@dataclass
+class Stack:
+    table: str
+    inventory_queue: str
+    scan_queue: str
+    dlq: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TABLE_NAME": self.table,
+            "INVENTORY_QUEUE_URL": self.inventory_queue,
+            "SCAN_QUEUE_URL": self.scan_queue,
+            "DLQ_URL": self.dlq,
+            "MEMBER_ROLE_NAME": ROLE,
+            "EXTERNAL_ID": EXTERNAL_ID,
+            "REGIONS": "us-east-1,eu-west-1",
+            "RETRY_BASE_SECONDS": "0",
+            "JOB_CACHE_SECONDS": "0",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "Qrie",
+            "POWERTOOLS_SERVICE_NAME": "qrie",
+        }
+
+
+def create_stack(visibility_timeout: int = 30) -> Stack:
+    """Table and queues with the keys, index and redrive policy template.yaml declares."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="qrie-test",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "GSI1PK", "GSI1SK")
+        ],
+        KeySchema=[
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "GSI1",
+                "KeySchema": [
+                    {"AttributeName": "GSI1PK", "KeyType": "HASH"},
+                    {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName="qrie-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+    urls = [
+        sqs.create_queue(
+            QueueName=name,
+            Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": str(visibility_timeout)},
+        )["QueueUrl"]
+        for name in ("qrie-inventory", "qrie-scan")
+    ]
+    return Stack("qrie-test", urls[0], urls[1], dlq)
+
+
+def onboard(accounts: list[str]) -> None:
+    """Deploy the member role (trusting the hub with the ExternalId) in each account."""
+    for account in accounts:
+        deploy_member_role(account, ROLE, EXTERNAL_ID, HUB_ACCOUNT)
+
+
+def queue_arn(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return f"arn:aws:sqs:{REGION}:{HUB_ACCOUNT}:{name}"
+
+
+def receive(
+    url: str, max_messages: int = 10, visibility: int | None = None
+) -> list[dict[str, Any]]:
+    kwargs: dict[str, Any] = {
+        "QueueUrl": url,
+        "MaxNumberOfMessages": max_messages,
+        "AttributeNames": ["All"],
+        "WaitTimeSeconds": 0,
+    }
+    if visibility is not None:
+        kwargs["VisibilityTimeout"] = visibility
+    return list(
+        boto3.client("sqs", region_name=REGION).receive_message(**kwargs).get("Messages", [])
+    )
+
+
+def pump(
+    url: str,
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]],
+    duplicate: Callable[[dict[str, Any]], bool] = lambda _m: False,
+    max_batches: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Deliver batches until the queue is empty; delete records not reported as failures.
+    ``duplicate(message)`` True delivers that message a second time in the next batch."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    again: list[dict[str, Any]] = []
+    for _ in range(max_batches):
+        messages = receive(url) + again
+        again = []
+        if not messages:
+            return
+        event = sqs_event(messages, queue_arn(url), REGION)
+        response = handler(event, LambdaContext("worker", 300))
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                if duplicate(message) and not message.get("_dup"):
+                    again.append({**message, "_dup": True})
+        yield response
