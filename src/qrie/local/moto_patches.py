@@ -50,7 +50,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
-    from moto.dynamodb.models import get_filter_expression  # noqa: PLC0415
+    from moto.dynamodb.models import get_filter_expression  # type: ignore[attr-defined]  # noqa: PLC0415
 
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
@@ -191,10 +191,10 @@ def apply() -> None:
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
     from moto.sts.models import STSBackend  # noqa: PLC0415
 
-    STSBackend.assume_role = _trusting_assume_role(STSBackend.assume_role)
+    STSBackend.assume_role = _trusting_assume_role(STSBackend.assume_role)  # type: ignore[method-assign]
 
     for name in _WRITE_METHODS:
         if hasattr(DynamoDBBackend, name):
             setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
-    DynamoDBBackend.transact_write_items = _transact_write_items
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     _APPLIED = True

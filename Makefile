@@ -1,0 +1,134 @@
+# qrie — developer entry points. `make help` lists every target with its description.
+#
+# Two virtual environments, kept apart on purpose:
+#   .venv      the project, its tests and linters (requirements-dev.txt + `pip install -e .`)
+#   .venv-sam  the AWS SAM CLI only (it pins its own boto3/botocore, which would fight ours)
+# Both are built once and rebuilt only when their inputs change (stamp files).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+SAM_VENV ?= .venv-sam
+SAM_CLI_VERSION ?= 1.170.0
+ENV ?= dev
+REGION ?= us-east-1
+ACCOUNTS ?= 12
+# ExternalId for `make deploy` (first deploy of a stack). Left empty, an update keeps the
+# stack's previous value.
+EXTERNAL_ID ?=
+
+# `make invoke FN=<logical id> EVENT=<file>`; each function has a default sample event.
+FN ?= JobHandlerFunction
+DEFAULT_EVENT_JobHandlerFunction := inventory-s3.json
+DEFAULT_EVENT_InventoryWorkerFunction := sqs-batch.json
+DEFAULT_EVENT_ScanWorkerFunction := sqs-batch.json
+DEFAULT_EVENT_PollingServiceFunction := schedule.json
+EVENT ?= events/$(FN)/$(DEFAULT_EVENT_$(FN))
+
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+VENV_STAMP := $(VENV)/.installed
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+# Only the Python folders that exist (ruff fails on a missing path).
+PY_DIRS := $(wildcard src tests bench)
+CFN_TEMPLATES := template.yaml $(wildcard onboarding/*.yaml)
+TRANSLATED := .aws-sam/lint/template.json
+# No telemetry, no credentials needed for validate/lint; a fixed region so nothing asks for one.
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
+
+.PHONY: help install lint unit integration test build deploy invoke demo bench bench-quick \
+	chaos clean distclean
+
+help: ## Show this help
+	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "; print "Usage: make <target> [VAR=value]\n\nTargets:"} \
+		/^[a-zA-Z_-]+:.*## / {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
+	@printf "\nVariables: PYTHON=%s ENV=%s REGION=%s FN=%s EVENT=%s ACCOUNTS=%s\n" \
+		"$(PYTHON)" "$(ENV)" "$(REGION)" "$(FN)" "$(EVENT)" "$(ACCOUNTS)"
+
+# --- environments ----------------------------------------------------------------------------
+
+install: $(VENV_STAMP) $(SAM_STAMP) ## Create .venv (dev deps + editable qrie) and .venv-sam (SAM CLI)
+
+$(VENV_STAMP): requirements-dev.txt src/requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -e . --no-deps
+	touch $@
+
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	rm -f $(SAM_VENV)/.installed-*
+	touch $@
+
+# --- quality gates ---------------------------------------------------------------------------
+
+lint: $(VENV_STAMP) $(SAM_STAMP) ## ruff, mypy, cfn-lint (template, translated template, onboarding), sam validate --lint
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/mypy
+	$(BIN)/cfn-lint $(CFN_TEMPLATES)
+	$(BIN)/python -m qrie.local.template translate template.yaml -o $(TRANSLATED) --region $(REGION)
+	$(BIN)/cfn-lint $(TRANSLATED)
+	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml --region $(REGION)
+
+unit: $(VENV_STAMP) ## Unit tests (moto, in parallel)
+	$(BIN)/pytest tests/unit -q -n auto
+
+integration: $(VENV_STAMP) ## Integration tests (the local stack end to end)
+	$(BIN)/pytest tests/integration -q
+
+test: install lint unit integration ## Everything CI runs: install, lint, unit, integration
+
+# --- AWS -------------------------------------------------------------------------------------
+
+build: $(SAM_STAMP) ## sam build (needs python3.13, the functions' runtime, on PATH)
+	@python3.13 --version >/dev/null 2>&1 || { \
+		echo "sam build needs python3.13 on PATH (the functions' runtime)." >&2; \
+		echo "With pyenv: PYENV_VERSION=3.13.0 make build" >&2; exit 1; }
+	$(SAM_ENV) $(SAM) build --config-env $(ENV)
+
+deploy: build ## sam build, then sam deploy --config-env ENV (EXTERNAL_ID=... on a first deploy)
+	$(SAM_ENV) $(SAM) deploy --config-env $(ENV) \
+		$(if $(EXTERNAL_ID),--parameter-overrides Stage=$(ENV) ExternalId=$(EXTERNAL_ID))
+
+invoke: $(VENV_STAMP) $(SAM_STAMP) ## Invoke FN with EVENT (sam local invoke, or the local runner without Docker)
+	@test -f "$(EVENT)" || { echo "No event file $(EVENT) (FN=$(FN))" >&2; exit 1; }
+	@if docker info >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory build && \
+		$(SAM_ENV) $(SAM) local invoke $(FN) -e $(EVENT); \
+	else \
+		echo "Docker is not running: sam local invoke needs it; running the same event through the local runner instead"; \
+		$(BIN)/qrie local invoke $(FN) $(EVENT); \
+	fi
+
+# --- local stack, benchmarks -----------------------------------------------------------------
+
+demo: $(VENV_STAMP) ## Seed ACCOUNTS member accounts locally and run inventory + scan end to end
+	$(BIN)/qrie demo --accounts $(ACCOUNTS)
+
+bench: $(VENV_STAMP) ## Benchmarks (full)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(VENV_STAMP) ## Benchmarks (quick)
+	$(BIN)/python -m bench.run --quick
+
+chaos: $(VENV_STAMP) ## Fault-injection run (throttling, failures, redelivery)
+	$(BIN)/python -m bench.chaos
+
+# --- housekeeping ----------------------------------------------------------------------------
+
+clean: ## Remove build output, caches, local state and the demo report (keeps the venvs)
+	rm -rf .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .qrie \
+		demo-report.json .coverage htmlcov
+	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./.git -prune -o \
+		-name __pycache__ -type d -print0 | xargs -0 rm -rf
+
+distclean: clean ## clean, and remove both virtual environments
+	rm -rf $(VENV) $(SAM_VENV)
