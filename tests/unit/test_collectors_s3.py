@@ -1,0 +1,469 @@
+"""The S3 collector against moto, through assumed member-account roles (as the engine runs it)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from qrie.aws import AccountSession, AccountSessions
+from qrie.inventory import s3
+from qrie.inventory.base import GLOBAL, Resource
+from qrie.inventory.iam import MAX_DOCUMENT_BYTES, document_size
+from qrie.inventory.registry import get_collector
+
+ROLE_NAME = "QrieReadOnly"
+EXTERNAL_ID = "qrie-test-external-id"  # sts:AssumeRole needs at least 2 characters
+ACCOUNT_A, ACCOUNT_B, ACCOUNT_C = "111111111111", "222222222222", "333333333333"
+LOG_DELIVERY = 'uri="http://acs.amazonaws.com/groups/s3/LogDelivery"'
+
+
+# ---- fixtures and helpers ----------------------------------------------------------------------
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake hub credentials; never talk to a real endpoint."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def sessions(aws_credentials: None) -> Iterator[AccountSessions]:
+    """Member-account sessions exactly as the engine builds them (AssumeRole per account)."""
+    with mock_aws():
+        yield AccountSessions(role_name=ROLE_NAME, external_id=EXTERNAL_ID)
+
+
+class HookedSession:
+    """A member-account session that counts the calls made on every client it hands out and
+    registers extra botocore hooks on them (the collector's own clients, not copies)."""
+
+    def __init__(self, inner: AccountSession, hooks: dict[str, Callable[..., Any]] | None = None):
+        self.account_id = inner.account_id
+        self.calls: Counter[str] = Counter()
+        self._inner = inner
+        self._hooks = hooks or {}
+        self._hooked: set[int] = set()
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        client = self._inner.client(service, region)
+        if id(client) not in self._hooked:
+            self._hooked.add(id(client))
+            client.meta.events.register("before-parameter-build", self._count)
+            for event, handler in self._hooks.items():
+                client.meta.events.register(event, handler)
+        return client
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+
+def deny(operation: str, code: str = "AccessDenied") -> Callable[..., None]:
+    """A before-call hook that fails ``operation`` the way AWS does when the role lacks it."""
+
+    def handler(**_: Any) -> None:
+        response: Any = {
+            "Error": {"Code": code, "Message": f"not authorized to perform {operation}"},
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        }
+        raise ClientError(response, operation)
+
+    return handler
+
+
+def list_buckets_paging(sent_page_sizes: list[int]) -> dict[str, Callable[..., Any]]:
+    """Server-side ListBuckets paging for moto, which ignores MaxBuckets/ContinuationToken
+    paging (moto 5.2): take the collector's parameters off the request, let moto answer with all
+    buckets, then cut the page and set ContinuationToken as S3 does."""
+
+    def take_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["page"] = (params.pop("MaxBuckets", None), params.pop("ContinuationToken", None))
+        if context["page"][0] is not None:
+            sent_page_sizes.append(context["page"][0])
+
+    def cut_page(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        limit, token = context.get("page", (None, None))
+        if limit is None:
+            return
+        start = int(token or 0)
+        buckets = parsed.get("Buckets", [])
+        parsed["Buckets"] = buckets[start : start + limit]
+        if start + limit < len(buckets):
+            parsed["ContinuationToken"] = str(start + limit)
+
+    return {
+        "before-parameter-build.s3.ListBuckets": take_params,
+        "after-call.s3.ListBuckets": cut_page,
+    }
+
+
+def create_bucket(session: AccountSession, name: str, region: str = "us-east-1") -> Any:
+    client = session.client("s3", region)
+    if region == "us-east-1":
+        client.create_bucket(Bucket=name)
+    else:
+        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    return client
+
+
+def by_name(resources: list[Resource]) -> dict[str, Resource]:
+    return {r.name: r for r in resources}
+
+
+DEFAULT_BUCKET_CONFIG: dict[str, Any] = {
+    "region": "us-east-1",
+    "public_access_block": {
+        "BlockPublicAcls": False,
+        "IgnorePublicAcls": False,
+        "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False,
+    },
+    "policy": None,
+    "policy_is_public": False,
+    "versioning": "Disabled",
+    "mfa_delete": "Disabled",
+    "encryption": [],
+    "logging_target": None,
+    "object_ownership": None,
+}
+
+
+def tls_only_policy(bucket: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+# ---- tests -------------------------------------------------------------------------------------
+def test_registry_and_scopes() -> None:
+    # GIVEN the registered s3 collector
+    collector = get_collector("s3")
+    # WHEN asked for its scopes for any regions
+    scopes = collector.scopes(None, ["eu-west-1", "us-east-1"])  # type: ignore[arg-type]
+    # THEN it is this module's collector and S3 has exactly the global scope
+    assert collector is s3.COLLECTOR
+    assert collector.service == "s3"
+    assert scopes == [GLOBAL]
+
+
+def test_each_account_inventory_holds_only_its_own_buckets(sessions: AccountSessions) -> None:
+    # GIVEN three member accounts with different buckets
+    layout = {
+        ACCOUNT_A: ["alpha-logs", "alpha-data"],
+        ACCOUNT_B: ["bravo-site"],
+        ACCOUNT_C: ["charlie-1", "charlie-2", "charlie-3"],
+    }
+    for account, names in layout.items():
+        session = sessions.for_account(account)
+        for name in names:
+            create_bucket(session, name)
+
+    for account, names in layout.items():
+        # WHEN the account's S3 inventory is collected through its assumed role
+        resources = list(s3.COLLECTOR.collect(sessions.for_account(account), GLOBAL))
+        # THEN it holds exactly that account's buckets, typed and addressed per the schema
+        assert sorted(r.name for r in resources) == sorted(names)
+        assert {r.account_id for r in resources} == {account}
+        assert {r.type for r in resources} == {"s3.bucket"}
+        assert {r.scope for r in resources} == {GLOBAL}
+        assert sorted(r.arn for r in resources) == sorted(f"arn:aws:s3:::{n}" for n in names)
+
+
+def test_missing_configurations_are_data(sessions: AccountSessions) -> None:
+    # GIVEN a bucket with nothing configured (no PAB, policy, versioning, encryption, ...)
+    session = HookedSession(sessions.for_account(ACCOUNT_A))
+    create_bucket(sessions.for_account(ACCOUNT_A), "plain-bucket")
+    session.calls.clear()
+
+    # WHEN collected
+    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+
+    # THEN every "not configured" answer is the schema's absent value, and nothing is unknown
+    config = dict(bucket.config)
+    assert config.pop("created", "").endswith("Z")
+    assert config == DEFAULT_BUCKET_CONFIG
+    assert bucket.unknown("public_access_block") is None
+    # AND with no bucket policy there is nothing for GetBucketPolicyStatus to report
+    assert session.calls["GetBucketPolicyStatus"] == 0
+    assert session.calls["GetBucketPolicy"] == 1
+
+
+def test_configured_bucket_is_normalized(sessions: AccountSessions) -> None:
+    # GIVEN a eu-west-1 bucket with every setting configured, and a public one next to it
+    member = sessions.for_account(ACCOUNT_B)
+    client = create_bucket(member, "locked-down", "eu-west-1")
+    create_bucket(member, "locked-down-logs", "eu-west-1").put_bucket_acl(
+        Bucket="locked-down-logs",
+        GrantWrite=LOG_DELIVERY,
+        GrantReadACP=LOG_DELIVERY,
+    )
+    client.put_public_access_block(
+        Bucket="locked-down",
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    client.put_bucket_policy(
+        Bucket="locked-down", Policy=json.dumps(tls_only_policy("locked-down"))
+    )
+    client.put_bucket_versioning(
+        Bucket="locked-down",
+        VersioningConfiguration={"Status": "Enabled"},
+    )
+    client.put_bucket_encryption(
+        Bucket="locked-down",
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    client.put_bucket_logging(
+        Bucket="locked-down",
+        BucketLoggingStatus={
+            "LoggingEnabled": {"TargetBucket": "locked-down-logs", "TargetPrefix": "s3/"}
+        },
+    )
+    client.put_bucket_ownership_controls(
+        Bucket="locked-down",
+        OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+    )
+    create_bucket(member, "open-site")
+    public = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::open-site/*",
+            }
+        ],
+    }
+    member.client("s3").put_bucket_policy(Bucket="open-site", Policy=json.dumps(public))
+
+    # WHEN collected
+    buckets = by_name(list(s3.COLLECTOR.collect(member, GLOBAL)))
+
+    # THEN the configured bucket's settings are read from its own region and normalized
+    locked = buckets["locked-down"].config
+    assert locked["region"] == "eu-west-1"
+    assert set(locked["public_access_block"].values()) == {True}
+    assert locked["policy"] == tls_only_policy("locked-down")
+    assert locked["policy_is_public"] is False
+    assert (locked["versioning"], locked["mfa_delete"]) == ("Enabled", "Disabled")
+    assert locked["encryption"] == ["aws:kms"]
+    assert locked["logging_target"] == "locked-down-logs"
+    assert locked["object_ownership"] == "BucketOwnerEnforced"
+    assert "unknown" not in locked
+    # AND a policy that grants everyone access is reported public, with its document parsed
+    assert buckets["open-site"].config["policy_is_public"] is True
+    assert buckets["open-site"].config["policy"] == public
+    # AND the config is JSON-safe as stored
+    json.dumps([b.config for b in buckets.values()])
+
+
+def test_denied_per_bucket_call_is_unknown_not_a_pass(sessions: AccountSessions) -> None:
+    # GIVEN a bucket with a policy, and a role that may not call GetBucketPolicyStatus
+    member = sessions.for_account(ACCOUNT_A)
+    create_bucket(member, "guarded").put_bucket_policy(
+        Bucket="guarded", Policy=json.dumps(tls_only_policy("guarded"))
+    )
+    session = HookedSession(
+        member, {"before-call.s3.GetBucketPolicyStatus": deny("GetBucketPolicyStatus")}
+    )
+
+    # WHEN collected
+    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+
+    # THEN that attribute is None with the reason recorded, and the rest is still read
+    assert bucket.config["policy_is_public"] is None
+    assert bucket.unknown("policy_is_public") == "AccessDenied"
+    assert bucket.config["unknown"] == {"policy_is_public": "AccessDenied"}
+    assert bucket.config["policy"] == tls_only_policy("guarded")
+    assert bucket.config["versioning"] == "Disabled"
+
+
+def test_denied_versioning_marks_both_of_its_attributes_unknown(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN a role that may not call GetBucketVersioning
+    member = sessions.for_account(ACCOUNT_A)
+    create_bucket(member, "no-versioning-read")
+    session = HookedSession(
+        member, {"before-call.s3.GetBucketVersioning": deny("GetBucketVersioning")}
+    )
+    # WHEN collected
+    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+    # THEN versioning and MFA delete (one call feeds both) are unknown, not "Disabled"
+    assert bucket.config["versioning"] is None
+    assert bucket.config["mfa_delete"] is None
+    assert bucket.config["unknown"] == {"versioning": "AccessDenied", "mfa_delete": "AccessDenied"}
+
+
+def test_mfa_delete_is_read_from_versioning(sessions: AccountSessions) -> None:
+    # GIVEN a versioned bucket whose GetBucketVersioning answer carries MFADelete=Enabled
+    # (moto 5.2 does not keep MFADelete, so S3's answer is completed after the real call)
+    member = sessions.for_account(ACCOUNT_A)
+    create_bucket(member, "mfa-bucket").put_bucket_versioning(
+        Bucket="mfa-bucket", VersioningConfiguration={"Status": "Enabled"}
+    )
+
+    def with_mfa_delete(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["MFADelete"] = "Enabled"
+
+    session = HookedSession(member, {"after-call.s3.GetBucketVersioning": with_mfa_delete})
+    # WHEN collected
+    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+    # THEN both settings come from the one call
+    assert (bucket.config["versioning"], bucket.config["mfa_delete"]) == ("Enabled", "Enabled")
+    assert session.calls["GetBucketVersioning"] == 1
+
+
+def test_list_buckets_is_paginated(sessions: AccountSessions) -> None:
+    # GIVEN 25 buckets and a collector with pages of 10 buckets
+    member = sessions.for_account(ACCOUNT_C)
+    names = [f"paged-bucket-{i:02d}" for i in range(25)]
+    for name in names:
+        create_bucket(member, name)
+    sent: list[int] = []
+    session = HookedSession(member, list_buckets_paging(sent))
+    collector = s3.S3Collector(page_size=10)
+
+    # WHEN collected
+    resources = list(collector.collect(session, GLOBAL))
+
+    # THEN every bucket is there, fetched in three ListBuckets pages of at most 10
+    assert sorted(r.name for r in resources) == names
+    assert session.calls["ListBuckets"] == 3
+    assert sent == [10, 10, 10]
+    # AND each bucket got its per-bucket reads (8 calls minus the skipped policy status)
+    assert session.calls["GetBucketLocation"] == 25
+    assert session.calls["GetBucketOwnershipControls"] == 25
+
+
+def test_collect_streams_buckets(sessions: AccountSessions) -> None:
+    # GIVEN 12 buckets, listed 5 per page
+    member = sessions.for_account(ACCOUNT_B)
+    for i in range(12):
+        create_bucket(member, f"stream-bucket-{i:02d}")
+    session = HookedSession(member, list_buckets_paging([]))
+    # WHEN only the first resource is taken from the generator
+    first = next(iter(s3.S3Collector(page_size=5).collect(session, GLOBAL)))
+    # THEN only the first page was listed and only that bucket was read
+    assert first.name == "stream-bucket-00"
+    assert session.calls["ListBuckets"] == 1
+    assert session.calls["GetBucketVersioning"] == 1
+
+
+def test_bucket_region_from_the_listing_saves_get_bucket_location(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN a ListBuckets answer that carries BucketRegion (as S3 does when MaxBuckets is sent)
+    member = sessions.for_account(ACCOUNT_A)
+    create_bucket(member, "regional-bucket", "eu-west-1")
+
+    def add_region(parsed: dict[str, Any], **_: Any) -> None:
+        for bucket in parsed.get("Buckets", []):
+            bucket["BucketRegion"] = "eu-west-1"
+
+    session = HookedSession(member, {"after-call.s3.ListBuckets": add_region})
+    # WHEN collected
+    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+    # THEN the listed region is used and GetBucketLocation is not called
+    assert bucket.config["region"] == "eu-west-1"
+    assert session.calls["GetBucketLocation"] == 0
+    assert session.calls["GetBucketVersioning"] == 1
+
+
+@pytest.mark.parametrize(
+    ("location", "region"),
+    [(None, "us-east-1"), ("", "us-east-1"), ("EU", "eu-west-1"), ("ap-south-1", "ap-south-1")],
+)
+def test_legacy_location_constraints(location: str | None, region: str) -> None:
+    # GIVEN a GetBucketLocation LocationConstraint / WHEN mapped / THEN it names the region
+    assert s3.bucket_region(location) == region
+
+
+def test_list_buckets_failure_propagates(sessions: AccountSessions) -> None:
+    # GIVEN a role that may not list buckets
+    member = sessions.for_account(ACCOUNT_A)
+    create_bucket(member, "invisible")
+    session = HookedSession(member, {"before-call.s3.ListBuckets": deny("ListBuckets")})
+    # WHEN collected / THEN the listing error is raised (the engine must not sweep the scope)
+    with pytest.raises(ClientError) as caught:
+        list(s3.COLLECTOR.collect(session, GLOBAL))
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_bucket_deleted_while_listing_is_skipped(sessions: AccountSessions) -> None:
+    # GIVEN two listed buckets, one of which is gone by the time it is read
+    member = sessions.for_account(ACCOUNT_A)
+    create_bucket(member, "still-here")
+    create_bucket(member, "just-deleted")
+
+    def gone(params: dict[str, Any], **_: Any) -> None:
+        if "just-deleted" in str(params.get("url", "")):
+            deny("GetBucketLocation", "NoSuchBucket")()
+
+    session = HookedSession(member, {"before-call.s3.GetBucketLocation": gone})
+    # WHEN collected
+    names = [r.name for r in s3.COLLECTOR.collect(session, GLOBAL)]
+    # THEN the deleted bucket is not reported (with unknown attributes) and reads stop early
+    assert names == ["still-here"]
+    assert session.calls["GetBucketVersioning"] == 1
+
+
+def test_oversized_bucket_policy_is_reduced(sessions: AccountSessions) -> None:
+    # GIVEN a bucket policy of about 13 KB (S3 allows 20 KB)
+    member = sessions.for_account(ACCOUNT_A)
+    statements = [
+        {
+            "Sid": f"AllowPartner{i:03d}WithAVeryLongStatementIdentifierToPadTheDocument",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{100000000000 + i}:root"},
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::big-policy/partner-{i:03d}/*"],
+        }
+        for i in range(50)
+    ]
+    document = {"Version": "2012-10-17", "Statement": statements}
+    assert document_size(document) > MAX_DOCUMENT_BYTES
+    create_bucket(member, "big-policy").put_bucket_policy(
+        Bucket="big-policy", Policy=json.dumps(document)
+    )
+
+    # WHEN collected
+    (bucket,) = list(s3.COLLECTOR.collect(member, GLOBAL))
+
+    # THEN the stored policy is bounded, marked truncated and keeps only the deciding keys
+    policy = bucket.config["policy"]
+    assert document_size(policy) <= MAX_DOCUMENT_BYTES
+    assert bucket.config["policy_truncated"] is True
+    assert all("Sid" not in s for s in policy["Statement"])
+    kept = len(policy["Statement"]) + bucket.config.get("policy_statements_dropped", 0)
+    assert kept == 50
+    assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::100000000000:root"}
