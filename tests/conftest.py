@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from qrie.handlers import runtime
 from qrie.local import moto_patches
 from qrie.local.events import LambdaContext
 from tests.support import REGION, Stack, create_stack
@@ -30,8 +31,10 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def mocked_aws(aws_credentials: None) -> Iterator[None]:
     moto_patches.apply()
+    runtime.reset()  # each test is a fresh execution environment: no cached clients/credentials
     with mock_aws():
         yield
+    runtime.reset()
 
 
 @pytest.fixture

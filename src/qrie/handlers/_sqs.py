@@ -39,10 +39,15 @@ def handle_batch(
     record_handler: Callable[[SQSRecord], str],
 ) -> dict[str, Any]:
     response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=record_handler,
+        processor=processor,
+        context=context,
     )
     return dict(response)
 
 
 def new_processor() -> BatchProcessor:
-    return BatchProcessor(event_type=EventType.SQS)
+    # A batch whose every record failed is still a partial response, not an exception: the
+    # records keep the visibility backoff the worker gave them.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -60,3 +60,9 @@ def runtime() -> Runtime:
     if _current is None or _current.settings != settings:
         _current = Runtime(settings)
     return _current
+
+
+def reset() -> None:
+    """Forget the current environment's objects (a new execution environment, e.g. in tests)."""
+    global _current
+    _current = None

@@ -46,7 +46,7 @@ class InventoryCounts:
     transient: bool = False
 
     def reason(self) -> str:
-        parts = [f"{scope}: {reason}" for scope, reason in sorted(self.failed_scopes.items())]
+        parts = [reason for _scope, reason in sorted(self.failed_scopes.items())]
         prefix = "partial: " if len(self.failed_scopes) < self.scopes else ""
         return prefix + "; ".join(parts)
 

@@ -60,11 +60,10 @@ class Reconciler:
             job = self.store.get_job(job_id)
             if job is not None and job.get("Status") == IN_PROGRESS:
                 if job.get("Cancelled"):
-                    report.cancelled += self._fail_pending(job_id, "cancelled")
+                    report.cancelled += self._fail_pending(job_id, "cancelled", report)
                 elif now > int(job.get("Deadline", now + 1)):
-                    report.timed_out += self._fail_pending(job_id, "timed-out")
-            status = self.store.finalize_if_done(job_id)
-            if status:
+                    report.timed_out += self._fail_pending(job_id, "timed-out", report)
+            if self.store.finalize_if_done(job_id):
                 report.finalized.append(job_id)
             if time.monotonic() > deadline:
                 break
@@ -72,7 +71,7 @@ class Reconciler:
         count("TasksTimedOut", report.timed_out)
         return report
 
-    def _fail_pending(self, job_id: str, reason: str) -> int:
+    def _fail_pending(self, job_id: str, reason: str, report: ReconcileReport) -> int:
         pending = [t["SK"] for t in self.store.iter_tasks(job_id, status=PENDING)]
         if not pending:
             return 0
@@ -80,6 +79,8 @@ class Reconciler:
         result = self.store.complete_tasks(
             job_id, [TaskOutcome(sk, FAILED, reason) for sk in pending]
         )
+        if result.final_status:
+            report.finalized.append(job_id)
         return len(result.applied)
 
     def drain_dead_letters(self, report: ReconcileReport, deadline: float) -> None:

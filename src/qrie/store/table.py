@@ -208,6 +208,12 @@ class Store:
                 reasons = exc.response.get("CancellationReasons") or []
                 task_reasons = reasons[:k]
                 job_reason = reasons[k] if len(reasons) > k else {}
+                if job_reason.get("Code") == "ConditionalCheckFailed" and not job_reason.get(
+                    "Item"
+                ):  # the job does not exist
+                    result.job_found = False
+                    result.skipped += [o.sk for o in pending]
+                    return
                 done = [
                     pending[i]
                     for i, r in enumerate(task_reasons)
@@ -219,12 +225,7 @@ class Store:
                     finalizing = None
                     continue
                 if job_reason.get("Code") == "ConditionalCheckFailed":
-                    old_raw = job_reason.get("Item")
-                    if not old_raw:
-                        result.job_found = False
-                        result.skipped += [o.sk for o in pending]
-                        return
-                    old = deserialize(old_raw)
+                    old = deserialize(job_reason["Item"])
                     remaining = int(old.get("Remaining", 0))
                     if remaining == k:
                         finalizing = old
@@ -264,6 +265,7 @@ class Store:
                 "Key": serialize({"PK": keys.job_pk(job_id), "SK": outcome.sk}),
                 "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": "#st = :pending",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 "ExpressionAttributeNames": attr_names,
                 "ExpressionAttributeValues": values(**attr_values),
             }
