@@ -94,6 +94,10 @@ class Dynamo:
         }
         if index:
             kwargs["IndexName"] = index
+        else:
+            # base-table reads are strongly consistent: the deletion sweep and the scan read
+            # what the same task (or the inventory stage just before) has written
+            kwargs["ConsistentRead"] = True
         if projection:
             kwargs["ProjectionExpression"] = projection
         if filter_expression:

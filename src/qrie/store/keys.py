@@ -7,7 +7,7 @@
 | running   | RUNNING                    | <job_id>                         | -                                      |
 | account   | ACCOUNT                    | <account_id>                     | -                                      |
 | resource  | RES#<account>#<service>    | <scope>#<arn>                    | -                                      |
-| finding   | FINDING#<account>          | <policy_id>#<arn>                | OPEN#<policy_id> / <account>#<arn>     |
+| finding   | FINDING#<account>          | <policy_id>#<arn>                | OPEN#<policy_id> / <sev>#<acct>#<arn>  |
 |           |                            |                                  |   (only while the finding is open)     |
 | summary   | SUMMARY                    | <account>#<policy_id>            | -                                      |
 | bad msg   | BADMSG                     | <received_at>#<message_id>       | -                                      |

@@ -1,0 +1,242 @@
+"""Streaming exports of finding records (as :mod:`qrie.scan.findings` yields them).
+
+Every format writes one finding at a time to ``out``: a generator of findings is consumed
+lazily and memory stays flat however many findings an organization has.
+
+- ``json``: a JSON array, written incrementally (``[``, one record per line, ``]``); each element
+  is the finding record as given.
+- ``csv``: one header row (:data:`CSV_HEADER`) and one row per finding. Cells that a spreadsheet
+  would run as a formula (leading ``= + - @``, tab, CR) are prefixed with ``'``: evidence and
+  titles quote resource data from member accounts.
+- ``ocsf``: a JSON array of OCSF 1.1.0 *Compliance Finding* events (class_uid 2003, category
+  Findings, 2). Mapping choices:
+
+  * ``activity_id``: an export is a snapshot of each finding's current state, so an OPEN
+    finding is reported as its **Create** (1) event and a RESOLVED one as its **Close** (3)
+    event; ``type_uid = 2003 * 100 + activity_id``. Consumers deduplicate on
+    ``finding_info.uid`` (stable: account, policy, ARN) and order by ``time``.
+  * ``time``: when the state was last established (LastSeen while open, ResolvedAt once
+    resolved), epoch milliseconds like every OCSF timestamp.
+  * ``status_id``: 1 New (open) / 4 Resolved; ``compliance.status_id``: 3 Fail (open) / 1 Pass
+    (resolved as compliant); a finding resolved because its resource was deleted carries no
+    compliance status (the check has nothing left to pass or fail), only ``status_detail``.
+  * ``severity_id``: low 2, medium 3, high 4, critical 5 (1 Informational is unused).
+  * ``compliance.standards`` (required in 1.1.0) names the CIS AWS Foundations Benchmark
+    versions the policy maps to; ``requirements`` lists their control ids ("CIS v3.0 2.1.4");
+    ``control`` is the qrie policy id.
+  * The affected resource is ``resource`` (a ``resource_details`` object): OCSF 1.1.0 Compliance
+    Finding has the singular attribute; ``resources`` only exists from 1.3.0 on.
+  * ``cloud`` (the Cloud profile, declared in ``metadata.profiles``): provider AWS, the account,
+    and the region when the resource has one (IAM is global).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+
+from qrie.policies.base import Policy
+from qrie.scan.findings import OPEN, REASON_COMPLIANT, RESOLVED, parse_timestamp
+
+FORMATS = ("json", "csv", "ocsf")
+CSV_HEADER: tuple[str, ...] = (
+    "account_id",
+    "policy_id",
+    "severity",
+    "state",
+    "resource_arn",
+    "resource_type",
+    "region",
+    "title",
+    "evidence",
+    "first_seen",
+    "last_seen",
+    "resolved_at",
+    "resolved_reason",
+    "cis",
+)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+OCSF_VERSION = "1.1.0"
+CLASS_UID = 2003
+CLASS_NAME = "Compliance Finding"
+CATEGORY_UID = 2
+CATEGORY_NAME = "Findings"
+ACTIVITY_CREATE = 1
+ACTIVITY_CLOSE = 3
+ACTIVITY_NAMES = {ACTIVITY_CREATE: "Create", ACTIVITY_CLOSE: "Close"}
+SEVERITY_IDS = {"low": 2, "medium": 3, "high": 4, "critical": 5}
+STATUS_NEW = 1
+STATUS_RESOLVED = 4
+COMPLIANCE_PASS = 1
+COMPLIANCE_FAIL = 3
+PRODUCT = {"name": "qrie", "vendor_name": "qrie"}
+NO_STANDARD = "qrie AWS security policies"
+
+
+def export(
+    findings: Iterable[Mapping[str, Any]],
+    fmt: str,
+    out: TextIO,
+    policies: Mapping[str, Policy],
+) -> int:
+    """Write ``findings`` to ``out`` in ``fmt`` (json, csv or ocsf), one at a time; returns how
+    many were written. ``policies`` (by id) supplies CIS ids, standards and titles."""
+    if fmt == "json":
+        return _json_array((dict(finding) for finding in findings), out)
+    if fmt == "ocsf":
+        return _json_array((ocsf_event(finding, policies) for finding in findings), out)
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        written = 0
+        for finding in findings:
+            writer.writerow(csv_row(finding, policies))
+            written += 1
+        return written
+    raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+
+
+def _json_array(items: Iterable[Mapping[str, Any]], out: TextIO) -> int:
+    out.write("[")
+    written = 0
+    for item in items:
+        out.write(",\n" if written else "\n")
+        out.write(json.dumps(item, default=str, sort_keys=True))
+        written += 1
+    out.write("\n]\n")
+    return written
+
+
+# ---------------------------------------------------------------- csv
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def region(finding: Mapping[str, Any]) -> str:
+    """The finding resource's region, or "" for global resources without one (IAM)."""
+    value = finding.get("Region")
+    if value:
+        return str(value)
+    scope = str(finding.get("Scope") or "")
+    return "" if scope in ("", "global") else scope
+
+
+def _cis_ids(finding: Mapping[str, Any], policies: Mapping[str, Policy]) -> list[str]:
+    policy = policies.get(str(finding.get("Policy", "")))
+    return policy.cis_ids() if policy is not None else []
+
+
+def csv_row(finding: Mapping[str, Any], policies: Mapping[str, Policy]) -> list[str]:
+    values = (
+        finding.get("Account"),
+        finding.get("Policy"),
+        finding.get("Severity"),
+        finding.get("State"),
+        finding.get("Arn"),
+        finding.get("ResourceType"),
+        region(finding),
+        finding.get("Title"),
+        finding.get("Evidence"),
+        finding.get("FirstSeen"),
+        finding.get("LastSeen"),
+        finding.get("ResolvedAt"),
+        finding.get("ResolvedReason"),
+        "; ".join(_cis_ids(finding, policies)),
+    )
+    return [_cell(v) for v in values]
+
+
+# ---------------------------------------------------------------- ocsf
+def _epoch_ms(text: Any) -> int | None:
+    if not text:
+        return None
+    return int(parse_timestamp(str(text)).timestamp() * 1000)
+
+
+def _partition(arn: str) -> str:
+    parts = arn.split(":", 2)
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else "aws"
+
+
+def finding_uid(finding: Mapping[str, Any]) -> str:
+    """Stable id of a finding across exports: one per (account, policy, resource)."""
+    return f"qrie/{finding.get('Account')}/{finding.get('Policy')}/{finding.get('Arn')}"
+
+
+def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def ocsf_event(finding: Mapping[str, Any], policies: Mapping[str, Policy]) -> dict[str, Any]:
+    """One OCSF 1.1.0 Compliance Finding event for a finding record (mapping: module doc)."""
+    policy_id = str(finding.get("Policy", ""))
+    policy = policies.get(policy_id)
+    is_open = finding.get("State", OPEN) != RESOLVED
+    reason = str(finding.get("ResolvedReason") or "")
+    activity_id = ACTIVITY_CREATE if is_open else ACTIVITY_CLOSE
+    severity = str(finding.get("Severity") or (policy.severity if policy else "")).lower()
+    title = str(finding.get("Title") or (policy.title if policy else policy_id))
+    evidence = str(finding.get("Evidence") or "")
+    arn = str(finding.get("Arn", ""))
+    account = str(finding.get("Account", ""))
+    where = region(finding) or None
+    when = finding.get("LastSeen") if is_open else finding.get("ResolvedAt")
+    time_ms = _epoch_ms(when or finding.get("LastSeen") or finding.get("FirstSeen")) or 0
+
+    standards = (
+        [f"CIS AWS Foundations Benchmark {version}" for version in sorted(policy.cis)]
+        if policy is not None and policy.cis
+        else [NO_STANDARD]
+    )
+    compliance: dict[str, Any] = {
+        "control": policy_id,
+        "standards": standards,
+        "requirements": _cis_ids(finding, policies),
+    }
+    if is_open:
+        compliance.update(status="Fail", status_id=COMPLIANCE_FAIL, status_detail=evidence)
+    elif reason == REASON_COMPLIANT:
+        compliance.update(status="Pass", status_id=COMPLIANCE_PASS, status_detail=reason)
+    else:
+        compliance["status_detail"] = reason or "resolved"
+
+    return {
+        "activity_id": activity_id,
+        "activity_name": ACTIVITY_NAMES[activity_id],
+        "category_uid": CATEGORY_UID,
+        "category_name": CATEGORY_NAME,
+        "class_uid": CLASS_UID,
+        "class_name": CLASS_NAME,
+        "type_uid": CLASS_UID * 100 + activity_id,
+        "type_name": f"{CLASS_NAME}: {ACTIVITY_NAMES[activity_id]}",
+        "severity_id": SEVERITY_IDS.get(severity, 0),
+        "severity": severity.capitalize() if severity in SEVERITY_IDS else "Unknown",
+        "status_id": STATUS_NEW if is_open else STATUS_RESOLVED,
+        "status": "New" if is_open else "Resolved",
+        "time": time_ms,
+        "message": title,
+        "metadata": {"version": OCSF_VERSION, "product": dict(PRODUCT), "profiles": ["cloud"]},
+        "finding_info": _drop_none(
+            {
+                "uid": finding_uid(finding),
+                "title": title,
+                "desc": evidence,
+                "first_seen_time": _epoch_ms(finding.get("FirstSeen")),
+                "last_seen_time": _epoch_ms(finding.get("LastSeen")),
+            }
+        ),
+        "compliance": compliance,
+        "resource": _drop_none(
+            {
+                "uid": arn,
+                "type": finding.get("ResourceType"),
+                "region": where,
+                "cloud_partition": _partition(arn),
+            }
+        ),
+        "cloud": _drop_none({"provider": "AWS", "account": {"uid": account}, "region": where}),
+    }

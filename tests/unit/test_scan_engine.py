@@ -1,0 +1,555 @@
+"""The scan engine on moto: finding lifecycle, deletions, unknown verdicts, summary counts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from qrie.inventory.base import Resource
+from qrie.policies.base import Policy, Severity, Verdict
+from qrie.policies.registry import select
+from qrie.scan import findings as f
+from qrie.scan.engine import (
+    WRITE_CHUNK,
+    ScanCounts,
+    resolve_deleted,
+    resource_from_item,
+    resource_to_item,
+    scan_account,
+)
+from qrie.store import keys
+from qrie.store.table import Store
+
+TABLE = "qrie-scan-test"
+REGION = "us-east-1"
+ACCOUNT = "111111111111"
+OTHER = "222222222222"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+T1 = T0 + timedelta(hours=1)
+T2 = T0 + timedelta(hours=2)
+T3 = T0 + timedelta(hours=3)
+BUCKET = frozenset({"s3.bucket"})
+ABSENT = object()
+
+
+# ---------------------------------------------------------------- fixtures and builders
+def create_table(name: str = TABLE) -> Store:
+    """qrie's table as keys.py describes it: PK/SK strings and the overloaded sparse GSI1."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "GSI1PK", "GSI1SK")
+        ],
+        KeySchema=[
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": keys.JOBS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "GSI1PK", "KeyType": "HASH"},
+                    {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    return Store(name)
+
+
+@pytest.fixture
+def store(mocked_aws: None) -> Store:
+    """A Store on a fresh moto table (``mocked_aws``: fake credentials, no endpoint URL)."""
+    return create_table()
+
+
+def flag_check(attribute: str) -> Any:
+    """An evaluator on a boolean config attribute: True compliant, False violation, None
+    unknown (could not be read), absent not applicable."""
+
+    def evaluate(resource: Resource, _now: datetime) -> Verdict | None:
+        value = resource.config.get(attribute, ABSENT)
+        if value is ABSENT:
+            return None
+        if value is None:
+            return Verdict.unknown(attribute, "AccessDenied")
+        if value:
+            return Verdict.compliant(f"{attribute}=True")
+        return Verdict.violation(f"{attribute}={value!r}")
+
+    return evaluate
+
+
+ENCRYPTED = Policy(
+    id="s3.encrypted",
+    service="s3",
+    resource_types=BUCKET,
+    title="Bucket is not encrypted",
+    severity=Severity.HIGH,
+    cis={"v3.0": ("2.1.1",)},
+    evaluate=flag_check("encrypted"),
+)
+VERSIONED = Policy(
+    id="s3.versioned",
+    service="s3",
+    resource_types=BUCKET,
+    title="Bucket is not versioned",
+    severity=Severity.MEDIUM,
+    evaluate=flag_check("versioned"),
+)
+POLICIES = [ENCRYPTED, VERSIONED]
+
+
+def bucket(name: str, account: str = ACCOUNT, **config: Any) -> Resource:
+    return Resource(
+        arn=f"arn:aws:s3:::{name}",
+        account_id=account,
+        service="s3",
+        type="s3.bucket",
+        scope="global",
+        config={"region": "eu-west-1", **config},
+        name=name,
+    )
+
+
+def set_inventory(
+    store: Store, resources: list[Resource], account: str = ACCOUNT, service: str = "s3"
+) -> None:
+    """Replace the account's inventory of ``service`` with ``resources``."""
+    old = [{"PK": i["PK"], "SK": i["SK"]} for i in store.iter_resources(account, service)]
+    if old:
+        store.delete_items(old)
+    store.put_resources([resource_to_item(r, "inv-job", "col-1", T0) for r in resources])
+
+
+def finding(store: Store, arn: str, policy: str, account: str = ACCOUNT) -> dict[str, Any]:
+    item = store.db.get(keys.finding_pk(account), keys.finding_sk(policy, arn))
+    assert item is not None, f"no finding {policy} {arn}"
+    return item
+
+
+def all_findings(store: Store, account: str = ACCOUNT) -> dict[str, dict[str, Any]]:
+    return {i["SK"]: i for i in store.db.query(keys.finding_pk(account))}
+
+
+def open_arns(store: Store, policy: str) -> list[str]:
+    return [i["Arn"] for i in store.iter_open_findings_by_policy(policy)]
+
+
+def ts(when: datetime) -> str:
+    return f.timestamp(when)
+
+
+# ---------------------------------------------------------------- resource items
+def test_resource_item_round_trip() -> None:
+    # GIVEN a collected bucket with a nested config
+    resource = bucket("logs", encrypted=False, policy={"Statement": [{"Effect": "Deny"}]})
+
+    # WHEN it is mapped to a table item and back
+    item = resource_to_item(resource, "job-1", "col-9", T0)
+    back = resource_from_item(item)
+
+    # THEN the item has the keys and attributes of the single-table design, Config as JSON text
+    assert item["PK"] == f"RES#{ACCOUNT}#s3"
+    assert item["SK"] == "global#arn:aws:s3:::logs"
+    assert {k: v for k, v in item.items() if k != "Config"} == {
+        "PK": f"RES#{ACCOUNT}#s3",
+        "SK": "global#arn:aws:s3:::logs",
+        "Arn": "arn:aws:s3:::logs",
+        "Type": "s3.bucket",
+        "Scope": "global",
+        "Name": "logs",
+        "Account": ACCOUNT,
+        "Service": "s3",
+        "CollectionId": "col-9",
+        "LastSeenJob": "job-1",
+        "LastSeenAt": "2024-05-01T12:00:00.000000Z",
+    }
+    assert json.loads(item["Config"]) == resource.config
+    # AND the resource comes back unchanged
+    assert back == resource
+
+
+def test_resource_from_item_falls_back_to_the_keys() -> None:
+    # GIVEN an item with only its keys, type and a missing Config
+    item = {"PK": f"RES#{ACCOUNT}#ec2", "SK": "eu-west-1#arn:aws:ec2:eu-west-1:1:volume/v-1"}
+
+    # WHEN it is read
+    resource = resource_from_item({**item, "Type": "ec2.volume"})
+
+    # THEN account, service, scope and ARN come from PK/SK and the config is empty
+    assert resource.account_id == ACCOUNT
+    assert resource.service == "ec2"
+    assert resource.scope == "eu-west-1"
+    assert resource.arn == "arn:aws:ec2:eu-west-1:1:volume/v-1"
+    assert resource.config == {}
+
+
+# ---------------------------------------------------------------- lifecycle
+def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
+    arn = "arn:aws:s3:::data"
+    # GIVEN an unencrypted bucket
+    set_inventory(store, [bucket("data", encrypted=False)])
+
+    # WHEN the first scan runs at T0
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+
+    # THEN a finding is opened with FirstSeen = LastSeen = T0 and indexed as open
+    assert counts == ScanCounts(evaluated=1, opened=1, open_total=1)
+    opened = finding(store, arn, ENCRYPTED.id)
+    assert opened == {
+        "PK": f"FINDING#{ACCOUNT}",
+        "SK": f"s3.encrypted#{arn}",
+        "GSI1PK": "OPEN#s3.encrypted",
+        "GSI1SK": f"high#{ACCOUNT}#{arn}",
+        "Account": ACCOUNT,
+        "Policy": "s3.encrypted",
+        "Arn": arn,
+        "ResourceType": "s3.bucket",
+        "Scope": "global",
+        "Region": "eu-west-1",
+        "Service": "s3",
+        "State": "OPEN",
+        "Severity": "high",
+        "Title": "Bucket is not encrypted",
+        "Evidence": "encrypted=False",
+        "FirstSeen": ts(T0),
+        "LastSeen": ts(T0),
+        "OpenedByJob": "job-1",
+        "LastJob": "job-1",
+    }
+    assert open_arns(store, ENCRYPTED.id) == [arn]
+
+    # WHEN the bucket is still unencrypted at T1
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T1)
+
+    # THEN the finding is refreshed: LastSeen and LastJob move, FirstSeen stays
+    assert counts == ScanCounts(evaluated=1, refreshed=1, open_total=1)
+    refreshed = finding(store, arn, ENCRYPTED.id)
+    assert refreshed == {**opened, "LastSeen": ts(T1), "LastJob": "job-2"}
+
+    # WHEN the bucket is encrypted at T2
+    set_inventory(store, [bucket("data", encrypted=True)])
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-3", T2)
+
+    # THEN the finding is RESOLVED as compliant and leaves the open index
+    assert counts == ScanCounts(evaluated=1, resolved=1, open_total=0)
+    resolved = finding(store, arn, ENCRYPTED.id)
+    expected = {k: v for k, v in refreshed.items() if k not in ("GSI1PK", "GSI1SK")}
+    assert resolved == {
+        **expected,
+        "State": "RESOLVED",
+        "ResolvedAt": ts(T2),
+        "ResolvedReason": "compliant",
+        "LastJob": "job-3",
+    }
+    assert open_arns(store, ENCRYPTED.id) == []
+
+    # WHEN encryption is removed again at T3
+    set_inventory(store, [bucket("data", encrypted="")])
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-4", T3)
+
+    # THEN the finding is reopened: FirstSeen kept, ReopenedAt set, resolution dropped
+    assert counts == ScanCounts(evaluated=1, opened=1, reopened=1, open_total=1)
+    reopened = finding(store, arn, ENCRYPTED.id)
+    assert reopened == {
+        **opened,
+        "Evidence": "encrypted=''",
+        "LastSeen": ts(T3),
+        "ReopenedAt": ts(T3),
+        "OpenedByJob": "job-4",
+        "LastJob": "job-4",
+    }
+    assert reopened["FirstSeen"] == ts(T0)
+    assert open_arns(store, ENCRYPTED.id) == [arn]
+
+
+def test_unchanged_rescan_changes_only_last_seen_and_last_job(store: Store) -> None:
+    # GIVEN buckets with open, resolved, unknown and not-applicable outcomes, scanned once
+    set_inventory(
+        store,
+        [
+            bucket("a", encrypted=False, versioned=False),
+            bucket("b", encrypted=True, versioned=False),
+            bucket("c", encrypted=None, versioned=True),
+            bucket("d"),
+        ],
+    )
+    scan_account(store, ACCOUNT, "s3", POLICIES, "job-1", T0)
+    set_inventory(
+        store,
+        [bucket("a", encrypted=False, versioned=True), bucket("b"), bucket("c", encrypted=None)],
+    )
+    scan_account(store, ACCOUNT, "s3", POLICIES, "job-2", T1)  # resolves a few
+    before = all_findings(store)
+
+    # WHEN the same inventory is scanned again
+    counts = scan_account(store, ACCOUNT, "s3", POLICIES, "job-3", T2)
+
+    # THEN only the open findings' LastSeen and LastJob changed; nothing opened or resolved
+    after = all_findings(store)
+    assert after.keys() == before.keys()
+    open_sks = {sk for sk, item in before.items() if item["State"] == "OPEN"}
+    assert open_sks == {"s3.encrypted#arn:aws:s3:::a"}
+    for sk, item in after.items():
+        if sk in open_sks:
+            assert item == {**before[sk], "LastSeen": ts(T2), "LastJob": "job-3"}
+        else:
+            assert item == before[sk]
+    assert counts == ScanCounts(evaluated=6, refreshed=1, unknown=1, not_applicable=3, open_total=1)
+
+
+def test_unknown_verdict_leaves_the_finding_untouched(store: Store) -> None:
+    # GIVEN an open finding on bucket "a"
+    set_inventory(store, [bucket("a", encrypted=False)])
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+    before = finding(store, "arn:aws:s3:::a", ENCRYPTED.id)
+
+    # WHEN the attribute can no longer be read (unknown), and a new bucket is unreadable too
+    set_inventory(store, [bucket("a", encrypted=None), bucket("b", encrypted=None)])
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T1)
+
+    # THEN both are counted unknown; the finding is unchanged (not refreshed, not resolved,
+    # not taken for deleted) and no finding is opened for the new bucket
+    assert counts == ScanCounts(evaluated=2, unknown=2, open_total=1)
+    assert finding(store, "arn:aws:s3:::a", ENCRYPTED.id) == before
+    assert list(all_findings(store)) == ["s3.encrypted#arn:aws:s3:::a"]
+
+
+def test_policy_error_counts_as_unknown(store: Store) -> None:
+    # GIVEN a policy whose evaluator raises
+    def broken(_resource: Resource, _now: datetime) -> Verdict | None:
+        raise KeyError("oops")
+
+    policy = Policy("s3.broken", "s3", BUCKET, "Broken", Severity.LOW, evaluate=broken)
+    set_inventory(store, [bucket("a")])
+
+    # WHEN it is scanned
+    counts = scan_account(store, ACCOUNT, "s3", [policy], "job-1", T0)
+
+    # THEN the scan completes with the pair counted unknown and no finding
+    assert counts == ScanCounts(evaluated=1, unknown=1)
+    assert all_findings(store) == {}
+
+
+def test_not_applicable_resolves_an_open_finding(store: Store) -> None:
+    # GIVEN an open finding
+    set_inventory(store, [bucket("a", encrypted=False)])
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+
+    # WHEN the policy stops applying to the resource (e.g. an instance was stopped)
+    set_inventory(store, [bucket("a")])
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T1)
+
+    # THEN the finding is resolved as compliant
+    assert counts == ScanCounts(evaluated=1, not_applicable=1, resolved=1)
+    item = finding(store, "arn:aws:s3:::a", ENCRYPTED.id)
+    assert (item["State"], item["ResolvedReason"], item["ResolvedAt"]) == (
+        "RESOLVED",
+        "compliant",
+        ts(T1),
+    )
+
+
+# ---------------------------------------------------------------- deleted resources
+def test_scan_resolves_findings_of_resources_no_longer_in_the_inventory(store: Store) -> None:
+    # GIVEN open findings on buckets "a" and "b"
+    set_inventory(store, [bucket("a", encrypted=False), bucket("b", encrypted=False)])
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+
+    # WHEN bucket "b" vanished from the inventory and the account is scanned
+    set_inventory(store, [bucket("a", encrypted=False)])
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T1)
+
+    # THEN b's finding is resolved as resource-deleted, a's refreshed; the summary counts 1
+    assert counts == ScanCounts(evaluated=1, refreshed=1, resolved=1, open_total=1)
+    gone = finding(store, "arn:aws:s3:::b", ENCRYPTED.id)
+    assert gone["State"] == "RESOLVED"
+    assert gone["ResolvedReason"] == "resource-deleted"
+    assert gone["ResolvedAt"] == ts(T1)
+    assert "GSI1PK" not in gone
+    assert "GSI1SK" not in gone
+    assert open_arns(store, ENCRYPTED.id) == ["arn:aws:s3:::a"]
+    assert f.summary(store)["by_policy"][ENCRYPTED.id]["open"] == 1
+
+
+def test_resolve_deleted_resolves_open_findings_of_every_policy(store: Store) -> None:
+    # GIVEN open findings of two policies on "a", one on "b", and one in another account
+    set_inventory(store, [bucket("a", encrypted=False, versioned=False), bucket("b", versioned=0)])
+    set_inventory(store, [bucket("a", OTHER, encrypted=False)], account=OTHER)
+    scan_account(store, ACCOUNT, "s3", POLICIES, "job-1", T0)
+    scan_account(store, OTHER, "s3", POLICIES, "job-1", T0)
+    b_before = finding(store, "arn:aws:s3:::b", VERSIONED.id)
+    other_before = all_findings(store, OTHER)
+
+    # WHEN the inventory reports bucket "a" deleted (and an ARN without findings)
+    resolved = resolve_deleted(store, ACCOUNT, {"arn:aws:s3:::a", "arn:aws:s3:::zzz"}, T1)
+
+    # THEN both of a's findings are resolved as resource-deleted; b and the other account stay
+    assert resolved == 2
+    for policy in POLICIES:
+        item = finding(store, "arn:aws:s3:::a", policy.id)
+        assert item["State"] == "RESOLVED"
+        assert item["ResolvedReason"] == "resource-deleted"
+        assert item["ResolvedAt"] == ts(T1)
+        assert item["LastJob"] == "job-1"
+        assert "GSI1PK" not in item
+    assert finding(store, "arn:aws:s3:::b", VERSIONED.id) == b_before
+    assert all_findings(store, OTHER) == other_before
+    # AND the dashboard summary follows
+    summary = f.summary(store)
+    assert summary["by_account"][ACCOUNT]["open"] == 1
+    assert summary["by_policy"][ENCRYPTED.id]["open"] == 1  # the other account's
+    assert summary["by_policy"][VERSIONED.id]["open"] == 1  # bucket b
+
+    # WHEN the same deletion is reported again
+    # THEN nothing is resolved twice
+    assert resolve_deleted(store, ACCOUNT, {"arn:aws:s3:::a"}, T2) == 0
+    assert finding(store, "arn:aws:s3:::a", ENCRYPTED.id)["ResolvedAt"] == ts(T1)
+
+
+# ---------------------------------------------------------------- summary and writes
+def test_summary_counts_by_policy_severity_and_account(store: Store) -> None:
+    # GIVEN two accounts scanned with two policies
+    set_inventory(
+        store,
+        [bucket("a", encrypted=False, versioned=False), bucket("b", encrypted=False)],
+    )
+    set_inventory(store, [bucket("c", OTHER, encrypted=True, versioned=False)], account=OTHER)
+    scan_account(store, ACCOUNT, "s3", POLICIES, "job-1", T0)
+    scan_account(store, OTHER, "s3", POLICIES, "job-1", T0)
+
+    # WHEN the dashboard summary is read
+    summary = f.summary(store)
+
+    # THEN it counts open findings by policy (with its severity), severity and account
+    assert summary == {
+        "open": 4,
+        "by_severity": {"critical": 0, "high": 2, "medium": 2, "low": 0},
+        "by_policy": {
+            "s3.encrypted": {"severity": "high", "open": 2, "accounts": 1},
+            "s3.versioned": {"severity": "medium", "open": 2, "accounts": 2},
+        },
+        "by_account": {
+            ACCOUNT: {
+                "open": 3,
+                "by_severity": {"critical": 0, "high": 2, "medium": 1, "low": 0},
+            },
+            OTHER: {"open": 1, "by_severity": {"critical": 0, "high": 0, "medium": 1, "low": 0}},
+        },
+    }
+    # AND the summary items are small per (account, policy) items, zero counts included
+    items = {i["SK"]: i for i in store.summary()}
+    assert items[f"{OTHER}#s3.encrypted"] == {
+        "PK": "SUMMARY",
+        "SK": f"{OTHER}#s3.encrypted",
+        "Account": OTHER,
+        "Policy": "s3.encrypted",
+        "Severity": "high",
+        "Open": 0,
+        "UpdatedAt": ts(T0),
+    }
+
+    # WHEN every finding of the account is fixed
+    set_inventory(store, [bucket("a", encrypted=True, versioned=True), bucket("b", encrypted=1)])
+    scan_account(store, ACCOUNT, "s3", POLICIES, "job-2", T1)
+
+    # THEN its counts drop to zero
+    assert f.summary(store)["by_account"][ACCOUNT]["open"] == 0
+    assert f.summary(store)["open"] == 1
+
+
+def test_scan_counts_as_task_attributes() -> None:
+    counts = ScanCounts(
+        evaluated=9, opened=3, reopened=1, refreshed=2, resolved=1, unknown=2, open_total=5
+    )
+    assert counts.as_attrs() == {
+        "Evaluated": 9,
+        "Opened": 3,
+        "Refreshed": 2,
+        "Resolved": 1,
+        "Unknown": 2,
+        "OpenFindings": 5,
+    }
+
+
+def test_writes_are_buffered_in_chunks(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN 250 non-compliant buckets
+    set_inventory(store, [bucket(f"b{i:03}", encrypted=False) for i in range(250)])
+    batches: list[int] = []
+    put = store.put_findings
+
+    def spy(items: list[dict[str, Any]]) -> int:
+        batches.append(len(items))
+        return put(items)
+
+    monkeypatch.setattr(store, "put_findings", spy)
+
+    # WHEN they are scanned
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+
+    # THEN the findings were written in chunks of at most WRITE_CHUNK while streaming
+    assert counts.opened == 250
+    assert batches == [WRITE_CHUNK, WRITE_CHUNK, 50]
+    assert len(all_findings(store)) == 250
+
+
+def test_other_services_and_policies_are_left_alone(store: Store) -> None:
+    # GIVEN an open S3 finding and an IAM policy in the selection
+    set_inventory(store, [bucket("a", encrypted=False)])
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+    iam = Policy("iam.x", "iam", frozenset({"iam.user"}), "X", Severity.LOW)
+
+    # WHEN a scan of the IAM service runs (no IAM inventory) and one of S3 with VERSIONED only
+    iam_counts = scan_account(store, ACCOUNT, "iam", [iam, ENCRYPTED], "job-2", T1)
+    s3_counts = scan_account(store, ACCOUNT, "s3", [VERSIONED], "job-3", T1)
+
+    # THEN the S3 encryption finding is untouched by both
+    assert iam_counts == ScanCounts()
+    assert s3_counts == ScanCounts(evaluated=1, not_applicable=1)
+    assert finding(store, "arn:aws:s3:::a", ENCRYPTED.id)["LastJob"] == "job-1"
+
+
+def test_scan_with_the_registered_s3_policies(store: Store) -> None:
+    # GIVEN a bucket that is private but has no encryption, versioning or TLS-only policy
+    pab = dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
+        True,
+    )
+    set_inventory(
+        store,
+        [
+            bucket(
+                "plain",
+                public_access_block=pab,
+                policy_is_public=False,
+                policy=None,
+                versioning="Disabled",
+                mfa_delete="Disabled",
+                encryption=[],
+                logging_target=None,
+            )
+        ],
+    )
+    policies = select("s3.*")
+
+    # WHEN the registered S3 policies scan the account
+    counts = scan_account(store, ACCOUNT, "s3", policies, "job-1", T0)
+
+    # THEN the expected findings open, with the policies' severities
+    opened = {i["Policy"]: i["Severity"] for i in all_findings(store).values()}
+    assert opened == {
+        "s3.default_encryption": "medium",
+        "s3.versioning": "medium",
+        "s3.tls_only": "medium",
+    }
+    assert counts.evaluated == len(policies)
+    assert counts.not_applicable == 1  # MFA delete on an unversioned bucket
+    assert counts.open_total == 3
+    assert len(store.summary()) == len(policies)
