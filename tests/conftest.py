@@ -31,10 +31,14 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def mocked_aws(aws_credentials: None) -> Iterator[None]:
     moto_patches.apply()
+    moto_patches.strict_assume_role(True)
     runtime.reset()  # each test is a fresh execution environment: no cached clients/credentials
-    with mock_aws():
-        yield
-    runtime.reset()
+    try:
+        with mock_aws():
+            yield
+    finally:
+        runtime.reset()
+        moto_patches.strict_assume_role(False)
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ from typing import Any
 
 _LOCK = threading.RLock()
 _APPLIED = False
+# AssumeRole checks the role's existence and ExternalId while this is True (always in the local
+# server; tests that use plain moto semantics can turn it off).
+STRICT_ASSUME_ROLE = {"enabled": True}
 
 _WRITE_METHODS = (
     "put_item",
@@ -144,7 +147,7 @@ def _trusting_assume_role(original: Callable[..., Any]) -> Callable[..., Any]:
         parts = role_arn.split(":")
         account_id = parts[4] if len(parts) > 5 else ""
         role_name = role_arn.rsplit("/", 1)[-1]
-        if role_name != BOOTSTRAP_ROLE:
+        if STRICT_ASSUME_ROLE["enabled"] and role_name != BOOTSTRAP_ROLE:
             denied = STSClientError(
                 "AccessDenied",
                 f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
@@ -181,6 +184,10 @@ def _required_external_ids(document: Any) -> set[str]:
         elif isinstance(value, list):
             found.update(str(v) for v in value)
     return found
+
+
+def strict_assume_role(enabled: bool) -> None:
+    STRICT_ASSUME_ROLE["enabled"] = enabled
 
 
 def apply() -> None:
