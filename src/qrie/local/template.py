@@ -145,7 +145,7 @@ def _construct_timestamp_as_string(loader: _CfnLoader, node: yaml.Node) -> str:
     return str(loader.construct_scalar(node))
 
 
-_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
+_CfnLoader.add_multi_constructor("!", _construct_intrinsic)  # type: ignore[no-untyped-call, unused-ignore]
 _CfnLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_string)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -120,24 +121,31 @@ class Dynamo:
             kwargs["ExclusiveStartKey"] = last
 
     def batch_write(
-        self, puts: list[dict[str, Any]] | None = None, deletes: list[dict[str, str]] | None = None
+        self,
+        puts: list[dict[str, Any]] | None = None,
+        deletes: list[dict[str, str]] | None = None,
+        threads: int = 1,
     ) -> int:
-        """BatchWriteItem in chunks of 25, retrying unprocessed items with backoff.
-        Returns the number of requests made."""
+        """BatchWriteItem in chunks of 25 (``threads`` chunks in parallel), retrying unprocessed
+        items with backoff. Returns the number of requests made."""
         requests: list[dict[str, Any]] = [
             {"PutRequest": {"Item": serialize(item)}} for item in puts or []
         ]
         requests += [{"DeleteRequest": {"Key": serialize(key)}} for key in deletes or []]
-        calls = 0
-        for start in range(0, len(requests), BATCH_WRITE_SIZE):
-            pending = requests[start : start + BATCH_WRITE_SIZE]
-            for attempt in range(MAX_UNPROCESSED_ROUNDS):
-                response = self.client.batch_write_item(RequestItems={self.table: pending})
-                calls += 1
-                pending = response.get("UnprocessedItems", {}).get(self.table, [])
-                if not pending:
-                    break
-                backoff(attempt)
-            else:
-                raise RuntimeError(f"BatchWriteItem left {len(pending)} items unprocessed")
-        return calls
+        chunks = [
+            requests[start : start + BATCH_WRITE_SIZE]
+            for start in range(0, len(requests), BATCH_WRITE_SIZE)
+        ]
+        if threads > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=min(threads, len(chunks))) as pool:
+                return sum(pool.map(self._write_chunk, chunks))
+        return sum(self._write_chunk(chunk) for chunk in chunks)
+
+    def _write_chunk(self, pending: list[dict[str, Any]]) -> int:
+        for attempt in range(MAX_UNPROCESSED_ROUNDS):
+            response = self.client.batch_write_item(RequestItems={self.table: pending})
+            pending = response.get("UnprocessedItems", {}).get(self.table, [])
+            if not pending:
+                return attempt + 1
+            backoff(attempt)
+        raise RuntimeError(f"BatchWriteItem left {len(pending)} items unprocessed")

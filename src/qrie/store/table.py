@@ -41,6 +41,7 @@ SUCCEEDED = "SUCCEEDED"
 TXN_TASKS = 98  # tasks per transaction: + the job update + the running marker = 100 actions
 MAX_TXN_ATTEMPTS = 60
 MAX_REASON = 500
+WRITE_THREADS = 8  # parallel BatchWriteItem calls when a job writes its task items
 
 
 def now_iso() -> str:
@@ -102,7 +103,7 @@ class Store:
             {"PK": keys.job_pk(job_id), "SK": t["SK"], "Status": PENDING, "ExpiresAt": expires, **t}
             for t in tasks
         ]
-        self.db.batch_write(puts=task_items)
+        self.db.batch_write(puts=task_items, threads=WRITE_THREADS)
         job_item = {
             "PK": keys.job_pk(job_id),
             "SK": keys.JOB_SK,
