@@ -102,7 +102,7 @@ class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call, unused-ignore]
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping",
