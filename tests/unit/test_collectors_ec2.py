@@ -4,87 +4,28 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from qrie.aws import AccountSession, AccountSessions
+from qrie.aws import AccountSessions
 from qrie.inventory import ec2
 from qrie.inventory.base import Resource
 from qrie.inventory.registry import get_collector
+from tests.unit.collectors_support import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    ACCOUNT_C,
+    HookedSession,
+    deny,
+)
 
-ROLE_NAME = "QrieReadOnly"
-EXTERNAL_ID = "qrie-test-external-id"  # sts:AssumeRole needs at least 2 characters
-ACCOUNT_A, ACCOUNT_B, ACCOUNT_C = "111111111111", "222222222222", "333333333333"
 US, EU = "us-east-1", "eu-west-1"
 NOT_OPTED_IN = "ap-east-1"  # moto reports it "not-opted-in", as AWS does for a new account
 
 
 # ---- fixtures and helpers ----------------------------------------------------------------------
-@pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake hub credentials; never talk to a real endpoint."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    # Building moto's AMI catalogue costs ~1.5 s per account and region; no test needs it.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def sessions(aws_credentials: None) -> Iterator[AccountSessions]:
-    """Member-account sessions exactly as the engine builds them (AssumeRole per account)."""
-    with mock_aws():
-        yield AccountSessions(role_name=ROLE_NAME, external_id=EXTERNAL_ID)
-
-
-class HookedSession:
-    """A member-account session that counts the calls (per operation and per region) made on
-    every client it hands out and registers extra botocore hooks on them."""
-
-    def __init__(self, inner: AccountSession, hooks: dict[str, Callable[..., Any]] | None = None):
-        self.account_id = inner.account_id
-        self.calls: Counter[str] = Counter()
-        self.regions: list[tuple[str, str]] = []
-        self._inner = inner
-        self._hooks = hooks or {}
-        self._hooked: set[int] = set()
-
-    def client(self, service: str, region: str = "us-east-1") -> Any:
-        client = self._inner.client(service, region)
-        if id(client) not in self._hooked:
-            self._hooked.add(id(client))
-            client.meta.events.register("before-parameter-build", self._count)
-            for event, handler in self._hooks.items():
-                client.meta.events.register(event, handler)
-        return client
-
-    def _count(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        self.calls[model.name] += 1
-        self.regions.append((model.name, str(context.get("client_region"))))
-
-
-def deny(operation: str, code: str = "UnauthorizedOperation") -> Callable[..., None]:
-    """A before-call hook that fails ``operation`` the way EC2 does when the role lacks it."""
-
-    def handler(**_: Any) -> None:
-        response: Any = {
-            "Error": {"Code": code, "Message": f"not authorized to perform {operation}"},
-            "ResponseMetadata": {"HTTPStatusCode": 403},
-        }
-        raise ClientError(response, operation)
-
-    return handler
 
 
 IMAGE_ID = "ami-12c6146b"  # any id: moto does not require the AMI to exist
@@ -171,7 +112,7 @@ def test_scopes_raise_when_describe_regions_is_denied(sessions: AccountSessions)
     # GIVEN a role that may not call DescribeRegions
     session = HookedSession(
         sessions.for_account(ACCOUNT_A),
-        {"before-call.ec2.DescribeRegions": deny("DescribeRegions")},
+        {"before-call.ec2.DescribeRegions": deny("DescribeRegions", "UnauthorizedOperation")},
     )
     # WHEN the scopes are computed / THEN the error is raised (the task fails), once
     with pytest.raises(ClientError) as caught:
@@ -356,7 +297,12 @@ def test_describe_failure_propagates(sessions: AccountSessions) -> None:
     member = sessions.for_account(ACCOUNT_A)
     launch(member.client("ec2", US))
     session = HookedSession(
-        member, {"before-call.ec2.DescribeSecurityGroups": deny("DescribeSecurityGroups")}
+        member,
+        {
+            "before-call.ec2.DescribeSecurityGroups": deny(
+                "DescribeSecurityGroups", "UnauthorizedOperation"
+            )
+        },
     )
     # WHEN the region is collected / THEN the listing error is raised (no sweep of the region)
     with pytest.raises(ClientError) as caught:
@@ -368,7 +314,11 @@ def test_denied_ebs_default_is_unknown(sessions: AccountSessions) -> None:
     # GIVEN a role that may not call GetEbsEncryptionByDefault
     session = HookedSession(
         sessions.for_account(ACCOUNT_C),
-        {"before-call.ec2.GetEbsEncryptionByDefault": deny("GetEbsEncryptionByDefault")},
+        {
+            "before-call.ec2.GetEbsEncryptionByDefault": deny(
+                "GetEbsEncryptionByDefault", "UnauthorizedOperation"
+            )
+        },
     )
     # WHEN the region is collected
     resources = by_type(list(ec2.COLLECTOR.collect(session, EU)))

@@ -4,24 +4,25 @@ and the policy-document helpers it shares with the S3 collector."""
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from qrie.aws import AccountSession, AccountSessions
+from qrie.aws import AccountSessions
 from qrie.inventory import iam
 from qrie.inventory.base import GLOBAL, Resource
 from qrie.inventory.registry import get_collector
-
-ROLE_NAME = "QrieReadOnly"
-EXTERNAL_ID = "qrie-test-external-id"  # sts:AssumeRole needs at least 2 characters
-ACCOUNT_A, ACCOUNT_B, ACCOUNT_C = "111111111111", "222222222222", "333333333333"
+from tests.unit.collectors_support import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    ACCOUNT_C,
+    HookedSession,
+    deny,
+)
 
 ADMIN_DOCUMENT = {
     "Version": "2012-10-17",
@@ -44,63 +45,6 @@ EC2_TRUST = {
 
 
 # ---- fixtures and helpers ----------------------------------------------------------------------
-@pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake hub credentials; never talk to a real endpoint."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IAM", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def sessions(aws_credentials: None) -> Iterator[AccountSessions]:
-    """Member-account sessions exactly as the engine builds them (AssumeRole per account)."""
-    with mock_aws():
-        yield AccountSessions(role_name=ROLE_NAME, external_id=EXTERNAL_ID)
-
-
-class HookedSession:
-    """A member-account session that counts the calls made on every client it hands out and
-    registers extra botocore hooks on them (the collector's own clients, not copies)."""
-
-    def __init__(self, inner: AccountSession, hooks: dict[str, Callable[..., Any]] | None = None):
-        self.account_id = inner.account_id
-        self.calls: Counter[str] = Counter()
-        self._inner = inner
-        self._hooks = hooks or {}
-        self._hooked: set[int] = set()
-
-    def client(self, service: str, region: str = "us-east-1") -> Any:
-        client = self._inner.client(service, region)
-        if id(client) not in self._hooked:
-            self._hooked.add(id(client))
-            client.meta.events.register("before-parameter-build", self._count)
-            for event, handler in self._hooks.items():
-                client.meta.events.register(event, handler)
-        return client
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
-
-
-def deny(operation: str, code: str = "AccessDenied") -> Callable[..., None]:
-    """A before-call hook that fails ``operation`` the way IAM does when the role lacks it."""
-
-    def handler(**_: Any) -> None:
-        response: Any = {
-            "Error": {"Code": code, "Message": f"not authorized to perform iam:{operation}"},
-            "ResponseMetadata": {"HTTPStatusCode": 403},
-        }
-        raise ClientError(response, operation)
-
-    return handler
 
 
 def list_users_paging(sent_page_sizes: list[int]) -> dict[str, Callable[..., Any]]:
