@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrie.handlers.runtime import runtime
-from qrie.observability import logger, metrics, tracer
+from qrie.observability import count, logger, metrics, tracer
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -17,7 +17,12 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     response = runtime().jobs.handle(event)
     if "error" in response:
         logger.warning("request refused: %s", response["error"]["message"])
+        count("RequestsRefused")
     elif "job_id" in response:
         logger.append_keys(job_id=response["job_id"])
         logger.info("job accepted", extra={"total_tasks": response.get("total_tasks")})
+        count("JobRequests")
+        count("TasksEnqueued", int(response.get("total_tasks", 0)))
+    else:
+        count("Queries")
     return response

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrie.handlers.runtime import runtime
-from qrie.observability import logger, metrics, tracer
+from qrie.observability import count, logger, metrics, tracer
 
 SAFETY_MARGIN_SECONDS = 10
 
@@ -18,5 +18,6 @@ SAFETY_MARGIN_SECONDS = 10
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     budget = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
     report = runtime().reconciler.run(budget_seconds=budget).as_dict()
+    count("PollingRuns")
     logger.info("reconciled", extra=report)
     return report
