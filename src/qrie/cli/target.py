@@ -1,0 +1,256 @@
+"""Where the CLI sends its requests: the local stack or a deployed one, through one interface.
+
+A :class:`Target` has the job handler (``invoke(event) -> response``), the table (``store``) and
+the functions' settings. Every command is written once against it:
+
+* :class:`LocalTarget` runs ``qrie.handlers.job_handler.lambda_handler`` in this process, inside
+  the local stack's function environment (table, queue URLs, endpoint of the local AWS, fake
+  credentials), exactly as the runner runs it;
+* :class:`DeployedTarget` reads the CloudFormation stack's Outputs and calls the deployed
+  function with ``lambda:Invoke``; the table is read with the caller's credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from qrie.config import Settings
+from qrie.store.table import Store
+
+if TYPE_CHECKING:
+    from qrie.local.stack import LocalStack
+
+JOB_HANDLER = "JobHandlerFunction"
+JOB_HANDLER_TIMEOUT = 120  # seconds of the local Lambda context (the template's is smaller)
+DEFAULT_STATE_DIR = Path(".qrie")
+STATE_DIR_ENV = "QRIE_STATE_DIR"
+LOG_LEVEL_ENV = "QRIE_LOG_LEVEL"
+REQUIRED_OUTPUTS = ("TableName", "JobHandlerFunctionName")
+
+
+class TargetError(Exception):
+    """No usable target (exit code 2: how it was asked for is wrong) or a call to it failed
+    (exit code 1)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def state_dir() -> Path:
+    """The local stack's state directory (``.qrie``, or ``$QRIE_STATE_DIR``)."""
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+def quiet_handler_output() -> None:
+    """In-process handlers must not write to the CLI's stdout (``--json`` prints JSON only):
+    their Powertools log lines go to stderr at ERROR (``$QRIE_LOG_LEVEL`` to change it: a
+    refusal, logged as a warning, is already the CLI's own error message), and the EMF metric
+    lines they would print are switched off (nothing collects them locally)."""
+    import warnings  # noqa: PLC0415
+
+    from qrie.observability import logger  # noqa: PLC0415 (handlers' modules load lazily)
+
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
+            handler.setStream(sys.stderr)
+    logger.setLevel(os.environ.get(LOG_LEVEL_ENV, "ERROR").upper())
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+class Target:
+    """The job handler, table and settings of one qrie stack. Use as a context manager."""
+
+    description = "target"
+    store: Store
+    settings: Settings
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the target's AWS (e.g. ``organizations`` for ``accounts sync``)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the target holds (environment, clients)."""
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class LocalTarget(Target):
+    """The local stack: the job handler runs in this process in the function's environment."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.description = f"local stack at {stack.endpoint}"
+        self._env = contextlib.ExitStack()
+        # The function environment (table, queues, endpoint, fake credentials) stays applied
+        # while the target is open, so every client created meanwhile talks to the local AWS.
+        self._env.enter_context(stack.apply_env())
+        quiet_handler_output()
+        self.settings = Settings.from_env()
+        self.store = Store(str(stack.outputs["TableName"]))
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        from qrie.handlers.job_handler import lambda_handler  # noqa: PLC0415
+        from qrie.local.events import LambdaContext  # noqa: PLC0415
+
+        # Anything a handler prints (it should not) goes to stderr, never into --json output.
+        with contextlib.redirect_stdout(sys.stderr):
+            response = lambda_handler(event, LambdaContext(JOB_HANDLER, JOB_HANDLER_TIMEOUT))
+        return dict(response)
+
+    def client(self, service: str) -> Any:
+        import boto3  # noqa: PLC0415
+
+        from qrie.aws import client_config  # noqa: PLC0415
+
+        return boto3.client(service, config=client_config())  # type: ignore[call-overload]
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class DeployedTarget(Target):
+    """A stack deployed with ``sam deploy``: names come from its CloudFormation Outputs."""
+
+    def __init__(self, stack_name: str, region: str | None = None) -> None:
+        import boto3  # noqa: PLC0415
+        from botocore.config import Config  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        from qrie.aws import Clients, client_config  # noqa: PLC0415
+
+        session = boto3.Session(region_name=region) if region else boto3.Session()
+        if not session.region_name:
+            raise TargetError(
+                "no AWS region: pass --region or set AWS_REGION / a profile's region", exit_code=2
+            )
+        self.stack_name = stack_name
+        self.region = session.region_name
+        self.description = f"stack {stack_name} ({self.region})"
+        try:
+            stacks = session.client("cloudformation", config=client_config()).describe_stacks(
+                StackName=stack_name
+            )["Stacks"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            # CloudFormation answers ValidationError for a stack name that does not exist
+            code = 2 if error.get("Code") == "ValidationError" else 1
+            message = error.get("Message", str(exc))
+            raise TargetError(f"stack {stack_name!r} in {self.region}: {message}", code) from exc
+        except BotoCoreError as exc:
+            raise TargetError(f"cannot reach CloudFormation in {self.region}: {exc}") from exc
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        missing = [k for k in REQUIRED_OUTPUTS if k not in self.outputs]
+        if missing:
+            raise TargetError(
+                f"stack {stack_name!r} has no output {', '.join(missing)}: is it a qrie stack "
+                f"(status {stacks[0].get('StackStatus')})?",
+                exit_code=2,
+            )
+        self.function_name = self.outputs["JobHandlerFunctionName"]
+        self.settings = Settings(
+            table_name=self.outputs["TableName"],
+            inventory_queue_url=self.outputs.get("InventoryQueueUrl", ""),
+            scan_queue_url=self.outputs.get("ScanQueueUrl", ""),
+            dlq_url=self.outputs.get("DeadLetterQueueUrl", ""),
+        )
+        self.store = Store(self.settings.table_name, Clients(session))
+        # One attempt: a retried invoke after a read timeout could start a second job.
+        self._lambda = session.client(
+            "lambda",
+            config=Config(read_timeout=900, connect_timeout=10, retries={"total_max_attempts": 1}),
+        )
+        self._errors: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+        self._session = session
+
+    def client(self, service: str) -> Any:
+        from qrie.aws import client_config  # noqa: PLC0415
+
+        return self._session.client(service, config=client_config())  # type: ignore[call-overload]
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._lambda.invoke(
+                FunctionName=self.function_name,
+                InvocationType="RequestResponse",
+                Payload=json.dumps(event).encode(),
+            )
+        except self._errors as exc:
+            raise TargetError(f"lambda:Invoke {self.function_name} failed: {exc}") from exc
+        raw = response["Payload"].read()
+        try:
+            payload = json.loads(raw) if raw else {}
+        except ValueError as exc:
+            raise TargetError(
+                f"{self.function_name} returned a payload that is not JSON: {raw[:200]!r}"
+            ) from exc
+        if response.get("FunctionError"):
+            detail = payload if isinstance(payload, dict) else {}
+            raise TargetError(
+                f"{self.function_name} failed ({response['FunctionError']}): "
+                f"{detail.get('errorType', 'Error')}: {detail.get('errorMessage', raw[:300])}"
+            )
+        if not isinstance(payload, dict):
+            raise TargetError(f"{self.function_name} returned {payload!r}, not a JSON object")
+        return payload
+
+
+def current_local_stack(directory: Path | None = None) -> LocalStack | None:
+    """The local stack running from ``directory`` (default: :func:`state_dir`), if any."""
+    try:
+        from qrie.local.stack import LocalStack  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - the local extras are part of the package
+        return None
+    return LocalStack.current(directory or state_dir())
+
+
+def resolve_target(local: bool, stack_name: str | None, region: str | None) -> Target:
+    """``--stack-name`` selects a deployed stack; otherwise the running local stack (``--local``
+    insists on it). Neither available: a TargetError with exit code 2 saying what to do."""
+    if stack_name:
+        if local:
+            raise TargetError("choose one of --local and --stack-name", exit_code=2)
+        return DeployedTarget(stack_name, region)
+    stack = current_local_stack()
+    if stack is not None:
+        return LocalTarget(stack)
+    where = state_dir()
+    if local:
+        raise TargetError(
+            f"no local stack is running (state in {where}/): start one with `qrie local up`",
+            exit_code=2,
+        )
+    raise TargetError(
+        "no qrie stack to talk to: run `qrie local up` to start the local stack, "
+        "or pass --stack-name NAME [--region REGION] for a deployed one",
+        exit_code=2,
+    )
+
+
+@contextlib.contextmanager
+def open_target(local: bool, stack_name: str | None, region: str | None) -> Iterator[Target]:
+    target = resolve_target(local, stack_name, region)
+    with target:
+        yield target
