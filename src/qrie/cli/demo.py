@@ -165,6 +165,29 @@ def _ids(value: Any) -> str:
     return str(value)
 
 
+@contextlib.contextmanager
+def handler_output_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at stderr while a handler runs in a child process (which
+    inherits it): its log lines go to stderr, as with ``sam local invoke``, and stdout carries
+    only the result JSON."""
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (e.g. captured): nothing to redirect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def invoke_function(
     state_dir: Path, function: str, event: Any, out: Output
 ) -> dict[str, Any] | Any:
@@ -192,7 +215,8 @@ def invoke_function(
                 exit_code=2,
             )
         try:
-            return Runner(stack).invoke(function, event)
+            with handler_output_to_stderr():
+                return Runner(stack).invoke(function, event)
         except InvocationError as exc:
             out.emit(
                 {
@@ -305,7 +329,8 @@ def run_demo(
     if not template.is_file():
         raise TargetError(f"no template at {template} (run from the repository root)", 2)
     phases = Phases()
-    state_dir, temporary = _demo_state_dir(out, keep)
+    with phases.phase("prepare"):
+        state_dir, temporary = _demo_state_dir(out, keep)
     with contextlib.ExitStack() as cleanup:
         if temporary:
             cleanup.callback(shutil.rmtree, state_dir, True)
@@ -339,13 +364,19 @@ def run_demo(
                 resources = resource_counts(target.store, sorted(registered))
                 findings = summary(target.store)
             runner_stats = runner.stats()
+            with phases.phase("runner_stop"):  # in-flight invocations finish, slots stop
+                running.close()
         if keep:
-            stack.start_runner(concurrency=concurrency)
-        report = build_report(
-            accounts, seed, stack.endpoint, seeded, inventory, scan, resources, findings, phases
-        )
-        report["runner"] = runner_stats
-        report["kept"] = keep
+            with phases.phase("runner_daemon"):
+                stack.start_runner(concurrency=concurrency)
+        endpoint = stack.endpoint
+        with phases.phase("stack_down" if not keep else "cleanup"):
+            cleanup.close()
+    report = build_report(
+        accounts, seed, endpoint, seeded, inventory, scan, resources, findings, phases
+    )
+    report["runner"] = runner_stats
+    report["kept"] = keep
     report["timings"]["total"] = phases.total()
     report_path.write_text(json.dumps(render.jsonable(report), indent=2) + "\n", encoding="utf-8")
     if not out.json:
@@ -393,6 +424,7 @@ def build_report(
         },
         "seeded_resources": seeded.get("resources"),
         "resources": dict(resources),
+        "resources_check": resources_check(seeded, resources, unassumable),
         "findings": dict(findings),
         "jobs": {
             "inventory": _job_figures(inventory, phases.seconds.get("inventory", 0.0)),
@@ -409,6 +441,29 @@ def build_report(
             for t in failed
         ],
         "timings": dict(phases.seconds),
+    }
+
+
+def resources_check(
+    seeded: Mapping[str, Any], resources: Mapping[str, Any], unassumable: list[str]
+) -> dict[str, Any]:
+    """Inventory against the seed: every reachable account holds exactly what was seeded."""
+    expected = seeded.get("resources")
+    found = resources.get("by_account") or {}
+    if not isinstance(expected, Mapping):
+        return {"checked": False}
+    reachable = {a: v for a, v in expected.items() if a not in unassumable}
+    mismatches = [
+        {"account": account, "service": service, "seeded": int(n), "found": found_n}
+        for account, per_service in sorted(reachable.items())
+        for service, n in sorted(per_service.items())
+        if (found_n := int((found.get(account) or {}).get(service, 0))) != int(n)
+    ]
+    return {
+        "checked": True,
+        "expected_by_service": seeded_by_service(reachable),
+        "match": not mismatches,
+        "mismatches": mismatches,
     }
 
 
@@ -433,13 +488,26 @@ def print_demo_summary(
         )
     )
     resources = report["resources"]
+    check = report.get("resources_check") or {}
+    expected = check.get("expected_by_service") or {}
     out.print(
         render.table(
-            f"Resources by service ({resources['total']})",
-            ["Service", "Resources"],
-            [[s, n] for s, n in resources["by_service"].items()],
+            f"Resources in the inventory ({resources['total']})",
+            ["Service", "Inventoried", "Seeded in reachable accounts"],
+            [[s, n, expected.get(s, "-")] for s, n in resources["by_service"].items()],
         )
     )
+    if check.get("checked") and not check.get("match"):
+        out.print(
+            Text(
+                f"{len(check['mismatches'])} (account, service) counts differ from the seed: "
+                + ", ".join(
+                    f"{m['account']}/{m['service']} {m['found']} != {m['seeded']}"
+                    for m in check["mismatches"][:10]
+                ),
+                style="yellow",
+            )
+        )
     for part in summary_tables(report["findings"], by_account=False):
         out.print(part)
     if report["failed_tasks"]:

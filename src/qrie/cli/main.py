@@ -974,8 +974,10 @@ def demo_command(
     json_: JsonOpt = False,
     no_progress: NoProgressOpt = False,
 ) -> None:
-    """From nothing: local stack, seeded accounts, inventory then scan with live progress,
-    a summary and demo-report.json."""
+    """Run the whole pipeline locally and print a summary (the `make demo` command).
+
+    From nothing: a local stack, N seeded member accounts, an inventory of every service and
+    then a scan of every policy with live progress, a summary and demo-report.json."""
     from qrie.cli import demo  # noqa: PLC0415
 
     out = Output(json=json_, progress=not no_progress)

@@ -1,0 +1,463 @@
+"""The qrie CLI: --json outputs parse, exit codes (0 ok, 1 job with errors or refused, 2 usage
+error), messages of bad arguments, and the deployed-stack target.
+
+The commands run against qrie's table and queues on moto (the ``stack`` fixture) through a
+target whose job handler is the real ``lambda_handler``; queued tasks are delivered to the real
+worker handlers with ``tests.support.pump``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from typer.testing import CliRunner, Result
+
+from qrie.cli import main as cli
+from qrie.cli import render
+from qrie.cli.target import DeployedTarget, Target, TargetError
+from qrie.config import Settings
+from qrie.local.events import LambdaContext
+from qrie.policies.registry import all_policies
+from qrie.store.table import Store
+from tests.support import REGION, Stack, onboard, pump
+
+ONBOARDED = "210000000001"
+NO_ROLE = "210000000002"
+
+Run = Callable[..., Result]
+
+
+class MotoTarget(Target):
+    """The CLI's target over the moto stack: the real job handler, in process."""
+
+    description = "moto"
+
+    def __init__(self, stack: Stack) -> None:
+        self.settings = Settings.from_env()
+        self.store = Store(stack.table)
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        from qrie.handlers.job_handler import lambda_handler
+
+        with contextlib.redirect_stdout(sys.stderr):
+            return dict(lambda_handler(event, LambdaContext("JobHandlerFunction", 120)))
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def run(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """``run("jobs", "list", "--json")``: the CLI against the moto stack."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setattr(cli, "resolve_target", lambda *_args: MotoTarget(stack))
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(cli.app, list(args))
+
+    return invoke
+
+
+def flat(text: str) -> str:
+    """Output without rich's box drawing and line wrapping, for substring checks."""
+    return re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─┃]", " ", text))
+
+
+def as_json(result: Result) -> Any:
+    assert result.stdout, result.output
+    return json.loads(result.stdout)
+
+
+def register(run: Run, *accounts: str) -> None:
+    for account in accounts:
+        assert run("accounts", "add", account).exit_code == 0
+
+
+def drain(stack: Stack) -> None:
+    """Deliver every queued task to its worker, as Lambda's event source mappings do."""
+    from qrie.handlers import inventory_worker, scan_worker
+
+    for url, handler in (
+        (stack.inventory_queue, inventory_worker.lambda_handler),
+        (stack.scan_queue, scan_worker.lambda_handler),
+    ):
+        for _ in pump(url, handler):
+            pass
+
+
+# ---------------------------------------------------------------------------- --json parses
+def test_accounts_add_list_and_remove_as_json(run: Run) -> None:
+    # GIVEN an account added with a name and tags
+    added = run("accounts", "add", ONBOARDED, "--name", "prod", "--tag", "team=sec", "--json")
+    assert added.exit_code == 0, added.output
+    assert as_json(added)["Tags"] == {"team": "sec"}
+
+    # WHEN the accounts are listed as JSON
+    listed = run("accounts", "list", "--json")
+
+    # THEN the output parses and holds the account
+    assert listed.exit_code == 0
+    assert as_json(listed) == [
+        {
+            "AccountId": ONBOARDED,
+            "Name": "prod",
+            "Status": "ACTIVE",
+            "Source": "manual",
+            "Tags": {"team": "sec"},
+            "AddedAt": as_json(listed)[0]["AddedAt"],
+            "UpdatedAt": as_json(listed)[0]["UpdatedAt"],
+        }
+    ]
+    # AND removing it twice succeeds once, then says it is not registered (exit 1)
+    assert run("accounts", "remove", ONBOARDED).exit_code == 0
+    again = run("accounts", "remove", ONBOARDED)
+    assert again.exit_code == 1
+    assert "not registered" in again.output
+
+
+def test_policies_list_as_json_and_as_a_table(run: Run) -> None:
+    # WHEN the policies are listed
+    result = run("policies", "list", "--json")
+    # THEN every registered policy is there with id, severity, CIS ids and title
+    assert result.exit_code == 0
+    policies = as_json(result)
+    assert {p["id"] for p in policies} == set(all_policies())
+    assert all({"id", "severity", "cis", "title"} <= set(p) for p in policies)
+    table = run("policies", "list", "--service", "s3")
+    assert table.exit_code == 0
+    assert "s3." in table.stdout
+    assert "iam." not in table.stdout
+
+
+def test_inventory_start_and_jobs_list_as_json(run: Run) -> None:
+    # GIVEN two registered accounts
+    register(run, ONBOARDED, NO_ROLE)
+
+    # WHEN an S3 inventory starts over every account
+    started = run("inventory", "start", "--service", "s3", "--json")
+
+    # THEN the job handler's answer is printed as JSON
+    assert started.exit_code == 0, started.output
+    response = as_json(started)
+    assert response["total_tasks"] == 2
+    assert response["total_accounts"] == 2
+    # AND the job is listed, running
+    jobs = as_json(run("jobs", "list", "--json"))
+    assert [j["JobId"] for j in jobs] == [response["job_id"]]
+    assert jobs[0]["Status"] == "IN_PROGRESS"
+    # AND inventory status says in_progress with the job
+    status = as_json(run("inventory", "status", "--json"))
+    assert status["status"] == "in_progress"
+    assert [j["JobId"] for j in status["jobs"]] == [response["job_id"]]
+
+
+def test_inventory_status_is_idle_without_running_jobs(run: Run) -> None:
+    # GIVEN no job  WHEN the status is asked  THEN idle (exit 0)
+    result = run("inventory", "status")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "idle"
+    assert as_json(run("inventory", "status", "--json")) == {"status": "idle", "jobs": []}
+
+
+# ---------------------------------------------------------------------------- exit codes
+def test_a_job_that_finished_with_errors_exits_1_with_the_failure_table(
+    run: Run, stack: Stack
+) -> None:
+    # GIVEN one onboarded account and one whose role cannot be assumed
+    onboard([ONBOARDED])
+    register(run, ONBOARDED, NO_ROLE)
+    job_id = as_json(run("inventory", "start", "--service", "s3", "--json"))["job_id"]
+
+    # WHEN the workers drain the queue and the job is watched without a live bar
+    drain(stack)
+    watched = run("jobs", "watch", job_id, "--no-progress")
+
+    # THEN it exits 1, printed its progress line and a failure table naming the account and
+    # the reason
+    assert watched.exit_code == 1, watched.output
+    text = flat(watched.stdout)
+    assert f"{job_id}: 2/2 done, 1 failed" in text
+    assert "COMPLETED_WITH_ERRORS" in text
+    assert NO_ROLE in text
+    assert "AccessDenied" in text
+    # AND --json prints only the final job with its failed tasks
+    final = run("jobs", "watch", job_id, "--json")
+    assert final.exit_code == 1
+    data = as_json(final)
+    assert data["job"]["Status"] == "COMPLETED_WITH_ERRORS"
+    assert [t["AccountId"] for t in data["failed_tasks"]] == [NO_ROLE]
+    # AND jobs show lists the task states
+    shown = as_json(run("jobs", "show", job_id, "--json"))
+    assert shown["task_counts"] == {"SUCCEEDED": 1, "FAILED": 1}
+    assert {t["AccountId"]: t["Status"] for t in shown["tasks"]} == {
+        ONBOARDED: "SUCCEEDED",
+        NO_ROLE: "FAILED",
+    }
+
+
+def test_a_completed_job_exits_0_and_findings_are_listed(run: Run, stack: Stack) -> None:
+    # GIVEN an onboarded account with an unencrypted, unversioned bucket
+    onboard([ONBOARDED])
+    register(run, ONBOARDED)
+    from qrie.local.members import member_session
+
+    member_session(ONBOARDED).client("s3").create_bucket(Bucket="qrie-cli-test-bucket")
+
+    # WHEN an inventory then a scan of the S3 policies run and are watched
+    inventory = as_json(run("inventory", "start", "--service", "s3", "--json"))["job_id"]
+    drain(stack)
+    assert run("jobs", "watch", inventory, "--no-progress").exit_code == 0
+    scan = as_json(run("scan", "start", "--policy", "s3.*", "--json"))["job_id"]
+    drain(stack)
+    watched = run("jobs", "watch", scan, "--json")
+
+    # THEN the scan completed (exit 0)
+    assert watched.exit_code == 0, watched.output
+    assert as_json(watched)["job"]["Status"] == "COMPLETED"
+    # AND its findings parse as JSON, filtered by account and policy
+    findings = as_json(run("findings", "list", "--account", ONBOARDED, "--json"))
+    assert findings
+    assert {f["Account"] for f in findings} == {ONBOARDED}
+    assert all(f["Arn"] == "arn:aws:s3:::qrie-cli-test-bucket" for f in findings)
+    only = as_json(run("findings", "list", "--policy", "s3.versioning", "--json"))
+    assert {f["Policy"] for f in only} == {"s3.versioning"}
+    by_service = as_json(run("findings", "list", "--policy", "s3.*", "--limit", "0", "--json"))
+    assert len(by_service) == len(findings)
+    # AND the summary counts them
+    summary = as_json(run("findings", "summary", "--json"))
+    assert summary["open"] == len(findings)
+    assert summary["by_account"][ONBOARDED]["open"] == len(findings)
+    # AND the CSV export streams one row per finding after the header
+    csv_out = run("findings", "export", "--format", "csv")
+    assert csv_out.exit_code == 0
+    assert len(csv_out.stdout.strip().splitlines()) == len(findings) + 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("inventory", "start", "--service", "nope"), "choose from s3, ec2, iam, all"),
+        (("inventory", "start", "--accounts", "123"), "account ids must be 12 digits: '123'"),
+        (("scan", "start", "--policy", "nope"), "unknown policy 'nope'; valid: *, ec2.*"),
+        (("findings", "list", "--severity", "urgent"), "choose from critical, high, medium, low"),
+        (("findings", "list", "--state", "closed"), "choose from open, resolved, all"),
+        (("findings", "list", "--account", "12345"), "account id must be 12 digits"),
+        (("accounts", "add", "1234"), "account id must be 12 digits"),
+        (("accounts", "add", "123456789012", "--tag", "novalue"), "expected key=value"),
+        (("jobs", "watch", "not-a-job"), "malformed job id 'not-a-job'"),
+        (("jobs", "list", "--limit", "0"), "--limit"),
+    ],
+)
+def test_a_bad_argument_exits_2_naming_the_problem_and_the_choices(
+    run: Run, args: tuple[str, ...], expected: str
+) -> None:
+    # GIVEN a bad argument  WHEN the command runs
+    result = run(*args)
+    # THEN it exits 2 and says what is wrong and what is valid
+    assert result.exit_code == 2, result.output
+    assert expected in flat(result.output)
+
+
+def test_a_refused_request_exits_1_with_the_handlers_message(run: Run) -> None:
+    # GIVEN no registered account
+    # WHEN an inventory over every account starts
+    result = run("inventory", "start", "--json")
+    # THEN the job handler's ValidationError is surfaced, as JSON and on stderr, with exit 1
+    assert result.exit_code == 1
+    assert as_json(result)["error"]["code"] == "ValidationError"
+    assert "matched no ACTIVE registered account" in flat(result.stderr)
+    # AND an unknown job is refused the same way
+    unknown = run("jobs", "cancel", "inv-all-20250101T000000Z-abcdef")
+    assert unknown.exit_code == 1
+    assert "unknown job" in flat(unknown.stderr)
+
+
+def test_without_a_target_the_cli_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN no local stack in the state directory and no --stack-name
+    monkeypatch.setenv("QRIE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("QRIE_STACK_NAME", raising=False)
+    # WHEN a command needs a stack
+    result = CliRunner().invoke(cli.app, ["jobs", "list"])
+    # THEN it exits 2 and names both ways out
+    assert result.exit_code == 2
+    assert "qrie local up" in result.stderr
+    assert "--stack-name" in result.stderr
+    insist = CliRunner().invoke(cli.app, ["jobs", "list", "--local", "--json"])
+    assert insist.exit_code == 2
+    assert "no local stack is running" in as_json(insist)["error"]["message"]
+
+
+# ---------------------------------------------------------------------------- accounts sync
+def test_accounts_sync_from_organizations(run: Run) -> None:
+    # GIVEN an organization with three members, one closed (SUSPENDED)
+    org = boto3.client("organizations", region_name=REGION)
+    org.create_organization(FeatureSet="ALL")
+    members = [
+        org.create_account(AccountName=f"m{i}", Email=f"m{i}@example.com")["CreateAccountStatus"][
+            "AccountId"
+        ]
+        for i in range(3)
+    ]
+    org.close_account(AccountId=members[1])
+    register(run, "999988887777")
+
+    # WHEN the registry is synced
+    result = run("accounts", "sync", "--json")
+
+    # THEN the report parses: 4 accounts seen, the closed one suspended, the account outside
+    # the organization reported and kept
+    assert result.exit_code == 0, result.output
+    report = as_json(result)
+    assert report["seen"] == 4
+    assert report["suspended"] == [members[1]]
+    assert report["not_in_org"] == ["999988887777"]
+    statuses = {a["AccountId"]: a["Status"] for a in as_json(run("accounts", "list", "--json"))}
+    assert statuses[members[1]] == "SUSPENDED"
+    assert statuses[members[0]] == "ACTIVE"
+    assert statuses["999988887777"] == "ACTIVE"
+    # AND the human report names the suspended account
+    text = flat(run("accounts", "sync").stdout)
+    assert "1 suspended" in text
+    assert members[1] in text
+
+
+# ---------------------------------------------------------------------------- deployed target
+def test_deployed_target_reads_outputs_and_surfaces_function_errors(stack: Stack) -> None:
+    # GIVEN a deployed stack whose outputs name the table and the job handler
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "TableName": {"Value": stack.table},
+            "JobHandlerFunctionName": {"Value": "qrie-prod-JobHandler"},
+            "InventoryQueueUrl": {"Value": stack.inventory_queue},
+        },
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="qrie-prod", TemplateBody=json.dumps(template)
+    )
+
+    # WHEN the CLI targets it
+    target = DeployedTarget("qrie-prod", REGION)
+
+    # THEN the names come from the outputs
+    assert target.function_name == "qrie-prod-JobHandler"
+    assert target.store.table_name == stack.table
+    assert target.settings.inventory_queue_url == stack.inventory_queue
+
+    # AND a response is parsed, and a function error is reported with its type and message
+    class FakeLambda:
+        def __init__(self, payload: dict[str, Any], error: str | None = None) -> None:
+            self.payload, self.error = payload, error
+            self.calls: list[dict[str, Any]] = []
+
+        def invoke(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append(kwargs)
+            response: dict[str, Any] = {"Payload": io.BytesIO(json.dumps(self.payload).encode())}
+            if self.error:
+                response["FunctionError"] = self.error
+            return response
+
+    ok = FakeLambda({"jobs": []})
+    target._lambda = ok
+    assert target.invoke({"operation": "list"}) == {"jobs": []}
+    assert ok.calls[0]["FunctionName"] == "qrie-prod-JobHandler"
+    assert json.loads(ok.calls[0]["Payload"]) == {"operation": "list"}
+    target._lambda = FakeLambda(
+        {"errorType": "ConfigurationError", "errorMessage": "TABLE_NAME is not set"}, "Unhandled"
+    )
+    with pytest.raises(TargetError, match="ConfigurationError: TABLE_NAME is not set"):
+        target.invoke({"operation": "list"})
+
+
+def test_an_unknown_stack_name_exits_2(stack: Stack) -> None:
+    # GIVEN no CloudFormation stack named qrie-nope
+    # WHEN a command targets it
+    result = CliRunner().invoke(
+        cli.app, ["jobs", "list", "--stack-name", "qrie-nope", "--region", REGION]
+    )
+    # THEN it exits 2 saying the stack does not exist
+    assert result.exit_code == 2
+    assert "qrie-nope" in result.stderr
+    assert "does not exist" in result.stderr
+
+
+# ---------------------------------------------------------------------------- watching
+def test_watch_reports_rate_and_eta_from_the_counters() -> None:
+    # GIVEN a job whose counters move 0 -> 4 -> 10 of 10 while the clock advances 1 s per poll
+    states = [
+        {"JobId": "j", "Status": "IN_PROGRESS", "Total": 10, "Succeeded": 0, "Failed": 0},
+        {"JobId": "j", "Status": "IN_PROGRESS", "Total": 10, "Succeeded": 3, "Failed": 1},
+        {"JobId": "j", "Status": "COMPLETED_WITH_ERRORS", "Total": 10, "Succeeded": 8, "Failed": 2},
+    ]
+
+    class Jobs:
+        def get_job(self, job_id: str) -> dict[str, Any]:
+            return states.pop(0) if len(states) > 1 else states[0]
+
+    ticks = iter(range(100))
+    out = render.Output(json=False, progress=False)
+    captured = io.StringIO()
+
+    # WHEN it is watched without a live bar
+    with contextlib.redirect_stdout(captured):
+        job = render.watch_job(
+            Jobs(),  # type: ignore[arg-type]
+            "j",
+            out,
+            clock=lambda: float(next(ticks)),
+            sleep=lambda _s: None,
+        )
+
+    # THEN one line per change with done/total, failed, rate and ETA, ending at the final state
+    lines = captured.getvalue().splitlines()
+    assert lines[1] == "j: 4/10 done, 1 failed, 2.0 tasks/s, ETA 00:03 [IN_PROGRESS]"
+    assert lines[-1].endswith(
+        "10/10 done, 2 failed, 3.3 tasks/s, ETA 00:00 [COMPLETED_WITH_ERRORS]"
+    )
+    assert job["Status"] == "COMPLETED_WITH_ERRORS"
+    assert render.exit_code_of("COMPLETED") == 0
+    assert {render.exit_code_of(s) for s in ("COMPLETED_WITH_ERRORS", "FAILED", "CANCELLED")} == {1}
+
+
+def test_the_live_bar_ends_on_the_final_counters() -> None:
+    # GIVEN a job that is already final
+    final = {"JobId": "j", "Status": "COMPLETED", "Total": 6, "Succeeded": 6, "Failed": 0}
+
+    class Jobs:
+        def get_job(self, job_id: str) -> dict[str, Any]:
+            return final
+
+    captured = io.StringIO()
+    # WHEN it is watched with the live bar (rich draws its last frame on a non-terminal)
+    with contextlib.redirect_stdout(captured):
+        render.watch_job(Jobs(), "j", render.Output())  # type: ignore[arg-type]
+    # THEN the bar shows done/total and the failed count
+    text = captured.getvalue()
+    assert "6/6" in text
+    assert "0 failed" in text
+
+
+def test_the_demo_checks_the_inventory_against_the_seed() -> None:
+    from qrie.cli.demo import resources_check
+
+    # GIVEN two seeded accounts, one of them unassumable, and what the inventory found
+    seeded = {"resources": {"1": {"s3": 2, "iam": 1}, "2": {"s3": 5, "iam": 3}}}
+    found = {"by_account": {"1": {"s3": 2, "iam": 0}, "2": {"s3": 0, "iam": 0}}}
+    # WHEN they are compared
+    check = resources_check(seeded, found, unassumable=["2"])
+    # THEN only the reachable account counts, and its IAM difference is reported
+    assert check["expected_by_service"]["s3"] == 2
+    assert check["match"] is False
+    assert check["mismatches"] == [{"account": "1", "service": "iam", "seeded": 1, "found": 0}]
