@@ -1,0 +1,227 @@
+"""Shared helpers: machine facts, CPU readings from /proc, server windows, DynamoDB item sizes."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+import qrie.local.stack
+from qrie.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+SERVER_HOOK = "bench.moto_speedups:hook"
+
+
+class BenchStack(LocalStack):
+    """A local stack whose server also loads ``SERVER_HOOK`` (``--hook``): moto's queues in
+    constant time (bench/moto_speedups.py). ``LocalStack.up`` has no way to pass a hook, so the
+    server's command line is extended while the parent class starts it."""
+
+    @staticmethod
+    def _start_server(state_dir: Path, port: int, latency_ms: float) -> tuple[int, int]:
+        original = subprocess.Popen
+
+        def popen(command: list[str], *args: Any, **kwargs: Any) -> Any:
+            if "qrie.local.server" in command:
+                command = [*command, "--hook", SERVER_HOOK]
+            return original(command, *args, **kwargs)
+
+        qrie.local.stack.subprocess.Popen = popen  # type: ignore[assignment,misc]
+        try:
+            return LocalStack._start_server(state_dir, port, latency_ms)
+        finally:
+            qrie.local.stack.subprocess.Popen = original  # type: ignore[misc]
+
+
+def start_stack(state_dir: Path, latency_ms: float, parameters: Mapping[str, str]) -> LocalStack:
+    """The template provisioned on a fresh local AWS (with the benchmark's server hook)."""
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )  # the server and the workers import bench.*
+    return BenchStack.up(
+        state_dir=state_dir, latency_ms=latency_ms, template=TEMPLATE, parameters=parameters
+    )
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import botocore
+    import moto
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "boto3": boto3.__version__,
+        "botocore": botocore.__version__,
+        "moto": moto.__version__,
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # after "(comm)": state is fields[0]; utime, stime are fields 11 and 12 (stat fields 14, 15)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+@dataclass
+class Window:
+    """Wall time, server requests and CPU (server, this process, its live children) over a
+    stretch of a benchmark."""
+
+    stack: LocalStack
+    started: float = 0.0
+    wall: float = 0.0
+    requests: int = 0
+    by_operation: dict[str, int] = field(default_factory=dict)
+    server_cpu: float = 0.0
+    bench_cpu: float = 0.0
+    children_cpu: float = 0.0
+    _start: dict[str, Any] = field(default_factory=dict)
+
+    def _workers(self) -> list[int]:
+        """This process's children other than the server: the runner's execution environments."""
+        return [pid for pid in children(os.getpid()) if pid != self.stack.pid]
+
+    def __enter__(self) -> Window:
+        stats = self.stack.stats()
+        kids = {pid: cpu_seconds(pid) for pid in self._workers()}
+        self._start = {
+            "requests": int(stats["requests"]),
+            "ops": dict(stats["by_operation"]),
+            "server": cpu_seconds(self.stack.pid),
+            "bench": own_cpu(),
+            "kids": kids,
+        }
+        self.started = time.perf_counter()
+        return self
+
+    def stop(self) -> None:
+        """Take the readings (call before children exit, e.g. before the runner stops)."""
+        self.wall = time.perf_counter() - self.started
+        stats = self.stack.stats()
+        self.requests = int(stats["requests"]) - self._start["requests"]  # stats calls not counted
+        ops = stats["by_operation"]
+        self.by_operation = {
+            k: int(v) - int(self._start["ops"].get(k, 0))
+            for k, v in sorted(ops.items())
+            if int(v) - int(self._start["ops"].get(k, 0)) > 0
+        }
+        self.server_cpu = cpu_seconds(self.stack.pid) - self._start["server"]
+        self.bench_cpu = own_cpu() - self._start["bench"]
+        before = self._start["kids"]
+        self.children_cpu = sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in self._workers())
+
+    def __exit__(self, *_exc: object) -> None:
+        if not self.wall:
+            self.stop()
+
+    def as_dict(self) -> dict[str, Any]:
+        wall = self.wall or 1e-9
+        total_cpu = self.server_cpu + self.bench_cpu + self.children_cpu
+        cores = os.cpu_count() or 1
+        return {
+            "wall_seconds": round(self.wall, 3),
+            "server_requests": self.requests,
+            "server_requests_per_second": round(self.requests / wall, 1),
+            "cpu_seconds": {
+                "server": round(self.server_cpu, 2),
+                "bench_process": round(self.bench_cpu, 2),
+                "worker_processes": round(self.children_cpu, 2),
+            },
+            "cores_busy": {
+                "server": round(self.server_cpu / wall, 2),
+                "total": round(total_cpu / wall, 2),
+            },
+            # all the CPU this run used (server, this process, workers) per AWS request, and the
+            # shortest time that CPU fits in on this machine's cores
+            "cpu_ms_per_request": round(1000 * total_cpu / max(1, self.requests), 2),
+            "cpu_bound_seconds": round(total_cpu / cores, 2),
+            "by_operation": self.by_operation,
+        }
+
+
+def parse_time(value: str) -> float:
+    """A qrie timestamp (``2025-01-01T00:00:00.123456Z``) as a POSIX time."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+# ------------------------------------------------------------------ DynamoDB item size
+def _number_size(value: int | float | Decimal) -> int:
+    """DynamoDB: about one byte per two significant digits, plus one byte."""
+    text = str(Decimal(str(value)).normalize()) if not isinstance(value, int) else str(abs(value))
+    digits = "".join(ch for ch in text.split("E")[0] if ch.isdigit()).strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: Any) -> int:
+    """Size of an attribute value by DynamoDB's rules (strings and binary by length; numbers by
+    significant digits; null/boolean 1 byte; lists and maps 3 bytes plus 1 byte per element)."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, int | float | Decimal):
+        return _number_size(value)
+    if isinstance(value, dict):
+        return 3 + sum(len(str(k).encode("utf-8")) + value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 3 + sum(value_size(v) + 1 for v in value)
+    if isinstance(value, set | frozenset):
+        return sum(value_size(v) for v in value)
+    raise TypeError(f"no DynamoDB size rule for {type(value).__name__}")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Bytes of an item: every attribute's name plus its value."""
+    return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())

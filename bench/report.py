@@ -1,0 +1,254 @@
+"""The benchmark's tables on stdout (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ORIGINAL_LATENCY: dict[str, Any] = {
+    "poll_interval_seconds": 120,
+    "expected_seconds": 60,
+    "worst_seconds": 120,
+    "plus": "SQS ApproximateNumberOf* lag (documented as up to about a minute)",
+    "how": "queue emptiness is checked every 2 minutes; the job ends at a uniformly random "
+    "point of that interval, so the next check comes 60 s later on average, 120 s at worst, "
+    "and only if the approximate counters already read 0",
+}
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def render(results: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console(width=128)
+    facts = results["machine"]
+    params = results["parameters"]
+    console.print(
+        f"\n[bold]qrie benchmarks[/bold] ({results['command']}): {facts['cpu_count']} CPUs "
+        f"({facts['cpu_model']}), Python {facts['python']}, moto {facts['moto']}; "
+        f"{params['latency_ms']:g} ms added per request; total {results['total_seconds']} s"
+    )
+    if "server_capacity" in results:
+        cap = results["server_capacity"]
+        console.print(
+            f"Local AWS capacity ({cap['clients']}, {cap['operations']}): "
+            f"[bold]{cap['requests_per_second']:,.0f} requests/s[/bold], server "
+            f"{cap['server_cpu_cores']} cores busy, {cap['server_cpu_ms_per_request']} ms CPU "
+            f"per request. Seeding {results['seeding']['accounts']} accounts: "
+            f"{results['seeding']['seconds']} s (not counted)."
+        )
+    if "bench1" in results:
+        _bench1(console, results)
+    if "bench2" in results:
+        _bench2(console, results["bench2"])
+    if "bench3" in results:
+        _bench3(console, results["bench3"])
+    if results.get("bench4"):
+        _bench4(console, results["bench4"])
+    if "bench5" in results:
+        _bench5(console, results["bench5"])
+
+
+def _bench1(console: Console, results: dict[str, Any]) -> None:
+    bench = results["bench1"]
+    mvp = bench["mvp"]
+    table = Table(
+        title=f"Bench 1: inventory of {mvp['accounts']} accounts x 3 services "
+        f"({mvp['tasks']} tasks), MVP loop vs fan-out (goal: >= 10x at 32)",
+        title_justify="left",
+    )
+    columns = (
+        "run",
+        "wall s",
+        "accounts/s",
+        "speedup",
+        "requests",
+        "req/s",
+        "CPU ms/req",
+        "cores srv/all",
+        "CPU-bound",
+        "warm-up",
+    )
+    for column in columns:
+        table.add_column(column, justify="right" if column != "run" else "left")
+
+    def cores(run: dict[str, Any]) -> str:
+        return f"{run['cores_busy']['server']:.2f} / {run['cores_busy']['total']:.2f}"
+
+    table.add_row(
+        "MVP loop",
+        _fmt(mvp["wall_seconds"]),
+        _fmt(mvp["accounts_per_second"]),
+        "1.00x",
+        _fmt(mvp["server_requests"]),
+        _fmt(mvp["server_requests_per_second"], 0),
+        _fmt(mvp["cpu_ms_per_request"], 1),
+        cores(mvp),
+        "-",
+        "-",
+    )
+    for run in bench["fanout"]:
+        warm = run.get("warmup") or {}
+        table.add_row(
+            f"fan-out x{run['concurrency']}",
+            _fmt(run["wall_seconds"]),
+            _fmt(run["accounts_per_second"]),
+            f"{run['speedup_vs_mvp']:.2f}x",
+            _fmt(run["server_requests"]),
+            _fmt(run["server_requests_per_second"], 0),
+            _fmt(run["cpu_ms_per_request"], 1),
+            cores(run),
+            f"{run['cpu_bound_speedup']:.1f}x",
+            f"{warm.get('execution_environments', '-')} env {warm.get('seconds', '-')} s",
+        )
+    console.print(table)
+    console.print(
+        "CPU ms/req: CPU of the server, the workers and this process per AWS request. CPU-bound: "
+        "the MVP's wall time over the run's CPU seconds spread perfectly over the cores, the "
+        "speedup no run of this work can beat on this machine. Warm-up: execution environments "
+        "started (cold starts) before the clock, and how long that took."
+    )
+
+
+def _bench2(console: Console, bench: dict[str, Any]) -> None:
+    ours, theirs = bench["qrie"], bench["original_design"]
+    table = Table(
+        title=f"Bench 2: AWS requests the orchestration makes, {bench['job']} "
+        f"(botocore hooks; goal: <= 1.5 per task)",
+        title_justify="left",
+    )
+    table.add_column("category")
+    table.add_column(f"qrie ({ours['tasks']} tasks)", justify="right")
+    table.add_column(f"original design ({theirs['messages']} messages)", justify="right")
+    for category in ours["categories"]:
+        table.add_row(
+            category,
+            _fmt(ours["categories"][category]),
+            _fmt(theirs["categories"].get(category, 0)),
+        )
+    table.add_row(
+        "[bold]orchestration total[/bold]",
+        _fmt(ours["orchestration_requests"]),
+        _fmt(theirs["orchestration_requests"]),
+    )
+    table.add_row(
+        "[bold]per task (account x service)[/bold]",
+        f"[bold]{ours['per_task']:.3f}[/bold]",
+        f"{theirs['per_task']:.3f}",
+    )
+    table.add_row("per account", f"{ours['per_account']:.3f}", f"{theirs['per_account']:.3f}")
+    table.add_row(
+        "polling runs counted",
+        str(ours["polling_runs"]),
+        str(theirs["polling_runs"]),
+    )
+    table.add_row(
+        "hooks count = server count",
+        str(ours["counted_total"] == ours["server_total"]),
+        str(theirs["counted_total"] == theirs["server_total"]),
+    )
+    console.print(table)
+
+
+def _bench3(console: Console, bench: dict[str, Any]) -> None:
+    original = bench["original_design"]
+    table = Table(
+        title="Bench 3: completion latency (goal: <= 1 s)",
+        title_justify="left",
+    )
+    for column in (
+        "job",
+        "last task's write -> final status",
+        "final status -> seen by a 0.1 s poller",
+        "original design (poll every 120 s)",
+    ):
+        table.add_column(column, justify="right" if column != "job" else "left")
+    for run in bench["runs"]:
+        table.add_row(
+            f"bench 1, concurrency {run['concurrency']}",
+            f"{run['final_status_after_last_task_ms']:.0f} ms (same transaction)",
+            f"{run['seen_by_poller_after_ms']:.0f} ms",
+            f"~{original['expected_seconds']} s expected, {original['worst_seconds']} s+ worst",
+        )
+    console.print(table)
+
+
+def _bench4(console: Console, bench: dict[str, Any]) -> None:
+    counters = bench["counters"]
+    original = bench["original_design_job_item"]
+    table = Table(
+        title=f"Bench 4: one {bench['tasks']:,}-task job, no-op work, concurrency "
+        f"{bench['concurrency']} (goal: time / server-bound time <= 2)",
+        title_justify="left",
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row(
+        "counters (Succeeded + Failed = Total)",
+        f"{counters['Succeeded']:,} + {counters['Failed']:,} = {counters['Total']:,}, "
+        f"Remaining {counters['Remaining']}",
+    )
+    table.add_row(
+        "task items terminal / exact",
+        f"{bench['task_statuses']} / {bench['counters_exact']}",
+    )
+    table.add_row("job item size", f"{bench['job_item_bytes']:,} bytes")
+    table.add_row(
+        "original design's job item (status map)",
+        f"{original['bytes']:,} bytes for {original['accounts']:,} accounts "
+        f"(400 KB limit: {original['max_accounts_in_400kb']:,} accounts)",
+    )
+    table.add_row("total time", f"{bench['wall_seconds']:.2f} s")
+    table.add_row("AWS requests made", f"{bench['server_requests']:,}")
+    table.add_row(
+        "server-bound time (requests / capacity)",
+        f"{bench['ideal_seconds']:.2f} s ({bench['server_requests_per_second_capacity']:,.0f}"
+        " requests/s)",
+    )
+    table.add_row("[bold]time / server-bound time[/bold]", f"[bold]{bench['time_over_ideal']}[/]")
+    table.add_row(
+        "server CPU for the job (one process, GIL)",
+        f"{bench['cpu_seconds']['server']:.2f} s: time / server CPU = "
+        f"{bench['time_over_server_cpu']}",
+    )
+    table.add_row(
+        "last task -> final status -> seen",
+        f"{bench['completion']['final_status_after_last_task_ms']:.0f} ms -> "
+        f"{bench['completion']['seen_by_poller_after_ms']:.0f} ms",
+    )
+    console.print(table)
+
+
+def _bench5(console: Console, bench: dict[str, Any]) -> None:
+    table = Table(
+        title="Bench 5: peak RSS of one worker process (s3 + ec2 + iam tasks of one account)",
+        title_justify="left",
+    )
+    for column in (
+        "account",
+        "resources",
+        "inventory s",
+        "baseline MB",
+        "peak MB",
+        "growth MB",
+    ):
+        table.add_column(column, justify="right" if column != "account" else "left")
+    for size in bench["sizes"]:
+        table.add_row(
+            f"{size['buckets']:,} buckets + {size['users']:,} users",
+            _fmt(sum(size["resources"].values())),
+            _fmt(size["inventory_seconds"]),
+            _fmt(size["baseline_mb"], 1),
+            _fmt(size["peak_mb"], 1),
+            _fmt(size["growth_mb"], 1),
+        )
+    console.print(table)
