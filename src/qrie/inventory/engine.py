@@ -8,10 +8,19 @@ accounting write per account and service. Each region is its own *scope*: its re
 written as they stream in, and only a scope that finished without error is swept (resources
 not seen in this collection are deleted and their open findings resolved as
 ``resource-deleted``). A region that fails keeps its previous resources.
+
+SQS delivers at least once, so two collections of the same scope can overlap (a duplicate
+delivery, or a redelivery while a slow first one still runs). Each write stamps its items with
+the time it was written (``SeenAtMs``), and the sweep deletes an item only if no collection has
+written it since this one started (a conditional delete): overlapping collections never delete
+what the other one saw. (The clocks of Lambda's hosts are NTP-synchronized; a skew larger than
+the time between one collection's start and the other's write would be needed to lose a
+resource, and the next inventory would restore it.)
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -110,26 +119,40 @@ def _collect_scope(
     now: datetime,
 ) -> ScopeResult:
     result = ScopeResult(scope)
+    started_ms = now_ms()
     buffer: list[dict[str, object]] = []
+
+    def flush() -> None:
+        seen = now_ms()
+        for item in buffer:
+            item["SeenAtMs"] = seen
+        store.put_resources(buffer)
+        buffer.clear()
+
     try:
         for resource in collector.collect(session, scope):
             buffer.append(resource_to_item(resource, job_id, collection_id, now))
             result.resources += 1
             if len(buffer) >= WRITE_BATCH:
-                store.put_resources(buffer)
-                buffer = []
+                flush()
         if buffer:
-            store.put_resources(buffer)
+            flush()
     except Exception as exc:
         result.error = classify(exc, f"{collector.service} {scope}")
         return result
-    # The scope was listed completely: whatever this collection did not see is gone.
+    # The scope was listed completely: whatever no collection has written since this one
+    # started is gone.
     stale = [
         item
         for item in store.iter_resources(session.account_id, collector.service, scope, True)
-        if item.get("CollectionId") != collection_id
+        if item.get("CollectionId") != collection_id and int(item.get("SeenAtMs") or 0) < started_ms
     ]
     if stale:
-        store.delete_items([{"PK": i["PK"], "SK": i["SK"]} for i in stale])
-        result.deleted_arns = {str(i.get("Arn", "")) for i in stale}
+        deleted = store.delete_resources_unseen_since(stale, started_ms)
+        result.deleted_arns = {str(i.get("Arn", "")) for i in deleted}
     return result
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (comparable across the workers' hosts, unlike a monotonic clock)."""
+    return time.time_ns() // 1_000_000

@@ -404,11 +404,33 @@ class Store:
         yield from self.db.query(
             keys.resource_pk(account_id, service),
             sk_prefix=f"{scope}#" if scope else None,
-            projection="PK, SK, Arn, CollectionId" if keys_only else None,
+            projection="PK, SK, Arn, CollectionId, SeenAtMs" if keys_only else None,
         )
 
     def delete_items(self, item_keys: Sequence[dict[str, str]]) -> int:
         return self.db.batch_write(deletes=list(item_keys))
+
+    def delete_resources_unseen_since(
+        self, items: Sequence[dict[str, Any]], seen_before_ms: int
+    ) -> list[dict[str, Any]]:
+        """Delete each resource item unless a collection wrote it at or after ``seen_before_ms``
+        (a conditional DeleteItem each: a concurrent collection of the same scope -- SQS's
+        duplicate delivery of the task -- keeps what it saw). Returns the items deleted."""
+        deleted = []
+        for item in items:
+            try:
+                self.db.client.delete_item(
+                    TableName=self.table_name,
+                    Key=serialize({"PK": item["PK"], "SK": item["SK"]}),
+                    ConditionExpression="attribute_not_exists(SeenAtMs) OR SeenAtMs < :seen",
+                    ExpressionAttributeValues=values(seen=seen_before_ms),
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    continue
+                raise
+            deleted.append(item)
+        return deleted
 
     # ---------------------------------------------------------------- findings
     def iter_findings(

@@ -1,0 +1,113 @@
+"""The inventory engine's write-and-sweep: what a collection did not see is deleted (and its
+findings resolved), a failed scope keeps its resources, and collections of the same scope that
+overlap -- SQS's duplicate deliveries -- never delete what the other one saw."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from qrie.inventory import engine
+from qrie.inventory.base import Resource
+from qrie.store.table import Store
+from tests.support import Stack
+
+ACCOUNT = "200000000001"
+
+
+@dataclass
+class FakeSession:
+    account_id: str = ACCOUNT
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        raise AssertionError("the fake collector makes no AWS call")
+
+
+@dataclass
+class FakeCollector:
+    """Lists ``names[scope]``; a scope in ``failing`` raises after its resources; ``pause``
+    (scope -> event) holds a listing after its first resource until the event is set."""
+
+    names: dict[str, list[str]]
+    failing: set[str] = field(default_factory=set)
+    pause: dict[str, threading.Event] = field(default_factory=dict)
+    reached: threading.Event = field(default_factory=threading.Event)
+    service: str = "s3"
+
+    def scopes(self, session: Any, regions: Sequence[str]) -> list[str]:
+        return list(self.names)
+
+    def collect(self, session: Any, scope: str) -> Iterator[Resource]:
+        for i, name in enumerate(self.names[scope]):
+            yield Resource(f"arn:aws:s3:::{name}", ACCOUNT, "s3", "s3.bucket", scope, {}, name)
+            if i == 0 and scope in self.pause:
+                self.reached.set()
+                assert self.pause[scope].wait(10)
+        if scope in self.failing:
+            raise RuntimeError("listing broke")
+
+
+@pytest.fixture
+def store(stack: Stack) -> Store:
+    return Store(stack.table)
+
+
+def run(store: Store, collector: FakeCollector, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(engine, "get_collector", lambda service: collector)
+    return engine.inventory_account(store, FakeSession(), "s3", ["us-east-1"], "job-1")
+
+
+def stored(store: Store) -> list[str]:
+    return sorted(str(i["Name"]) for i in store.iter_resources(ACCOUNT, "s3"))
+
+
+def test_resources_not_seen_again_are_swept(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN an account inventoried with buckets a, b, c
+    run(store, FakeCollector({"global": ["a", "b", "c"]}), monkeypatch)
+    assert stored(store) == ["a", "b", "c"]
+    # WHEN b is gone at the next inventory
+    counts = run(store, FakeCollector({"global": ["a", "c"]}), monkeypatch)
+    # THEN b is deleted and reported deleted; a and c are kept
+    assert stored(store) == ["a", "c"]
+    assert counts.deleted == 1
+    assert counts.resources == 2
+
+
+def test_a_failed_scope_keeps_its_resources(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN two scopes inventoried
+    run(store, FakeCollector({"us-east-1": ["a", "b"], "eu-west-1": ["x", "y"]}), monkeypatch)
+    # WHEN eu-west-1 fails after listing only x, and us-east-1 lost b
+    collector = FakeCollector({"us-east-1": ["a"], "eu-west-1": ["x"]}, failing={"eu-west-1"})
+    counts = run(store, collector, monkeypatch)
+    # THEN only the scope that was listed completely is swept
+    assert stored(store) == ["a", "x", "y"]
+    assert list(counts.failed_scopes) == ["eu-west-1"]
+    assert counts.reason().startswith("partial: ")
+
+
+def test_overlapping_collections_of_a_scope_lose_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stored inventory with a bucket that is gone since ("old")
+    run(store, FakeCollector({"global": ["a", "b", "old"]}), monkeypatch)
+    # WHEN a first collection starts and stops after writing its first bucket, a duplicate
+    # delivery of the same task collects and sweeps completely, then the first one finishes
+    # and sweeps
+    monkeypatch.setattr(engine, "WRITE_BATCH", 1)
+    release = threading.Event()
+    first = FakeCollector({"global": ["a", "b"]}, pause={"global": release})
+    thread = threading.Thread(target=run, args=(store, first, monkeypatch))
+    thread.start()
+    assert first.reached.wait(10)
+    duplicate = FakeCollector({"global": ["a", "b"]})
+    monkeypatch.setattr(engine, "get_collector", lambda service: duplicate)
+    second = engine.inventory_account(store, FakeSession(), "s3", ["us-east-1"], "job-1")
+    release.set()
+    thread.join(10)
+    # THEN neither sweep deleted what the other wrote: both buckets are there, "old" is gone
+    assert stored(store) == ["a", "b"]
+    assert second.deleted == 1
