@@ -9,9 +9,12 @@ from typing import Any
 import boto3
 import pytest
 
+from qrie.config import Settings
 from qrie.handlers import inventory_worker, job_handler, polling_service
 from qrie.handlers.runtime import runtime
+from qrie.jobs.reconcile import Reconciler
 from qrie.local.events import LambdaContext
+from qrie.queue import TaskQueue
 from qrie.store import keys
 from qrie.store.table import FAILED, SUCCEEDED, Store, TaskOutcome
 from tests.support import REGION, Stack, onboard, pump, receive
@@ -143,6 +146,30 @@ def test_unknown_job_completion_reports_not_found(stack: Stack) -> None:
     )
     assert not result.job_found
     assert store.get_task("inv-s3-20260101T000000Z-abcdef", "TASK#1#inventory#s3") is None
+
+
+def test_cancel_counts_the_tasks_the_polling_service_cancelled_first(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a running 3-account job
+    register(ACCOUNTS[:3])
+    job_id = start({"operation": "inventory", "service": "s3", "accounts": ACCOUNTS[:3]})["job_id"]
+    store = Store(stack.table)
+    # WHEN the polling service runs between the cancel's flag and its own task updates
+    mark = Store.mark_cancelled
+
+    def mark_then_poll(self: Store, job: str) -> None:
+        mark(self, job)
+        settings = Settings.from_env()
+        Reconciler(settings, Store(settings.table_name), TaskQueue(self.clients)).run(5)
+
+    monkeypatch.setattr(Store, "mark_cancelled", mark_then_poll)
+    cancelled = start({"operation": "cancel", "job_id": job_id})
+    # THEN the answer still counts the three cancelled tasks, each counted once in the job
+    assert cancelled["status"] == "CANCELLED"
+    assert cancelled["cancelled_tasks"] == 3
+    assert job(job_id)["Failed"] == 3
+    assert {t["Reason"] for t in store.iter_tasks(job_id, status=FAILED)} == {"cancelled"}
 
 
 def test_status_list_cancel_and_retry(stack: Stack) -> None:

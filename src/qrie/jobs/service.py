@@ -247,14 +247,19 @@ class JobService:
             )
         self.store.mark_cancelled(job_id)
         pending = [t["SK"] for t in self.store.iter_tasks(job_id, status="PENDING")]
-        result = self.store.complete_tasks(
-            job_id, [TaskOutcome(sk, FAILED, "cancelled") for sk in pending]
+        self.store.complete_tasks(job_id, [TaskOutcome(sk, FAILED, "cancelled") for sk in pending])
+        # The polling service also fails the pending tasks of a cancelled job: whichever of the
+        # two got a task there first counted it (exactly once); the answer counts them all.
+        cancelled = sum(
+            1
+            for t in self.store.iter_tasks(job_id, status=FAILED)
+            if t.get("Reason") == "cancelled"
         )
         refreshed = public_job(self._job_or_error(job_id))
         return {
             "job_id": job_id,
             "status": refreshed["Status"],
-            "cancelled_tasks": len(result.applied),
+            "cancelled_tasks": cancelled,
             "total_tasks": refreshed["Total"],
             "total_accounts": refreshed.get("TotalAccounts", 0),
         }
