@@ -1,9 +1,10 @@
 # qrie — developer entry points. `make help` lists every target with its description.
 #
-# Two virtual environments, kept apart on purpose:
-#   .venv      the project, its tests and linters (requirements-dev.txt + `pip install -e .`)
-#   .venv-sam  the AWS SAM CLI only (it pins its own boto3/botocore, which would fight ours)
-# Both are built once and rebuilt only when their inputs change (stamp files).
+# Three virtual environments, kept apart on purpose:
+#   .venv          the project, its tests and linters (requirements-dev.txt + `pip install -e .`)
+#   .venv-sam      the AWS SAM CLI only (it pins its own boto3/botocore, which would fight ours)
+#   .venv-checkov  checkov, the IaC security scanner (its own pins would fight both)
+# Each is built once and rebuilt only when its inputs change (stamp files).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,6 +14,8 @@ PYTHON ?= python3
 VENV ?= .venv
 SAM_VENV ?= .venv-sam
 SAM_CLI_VERSION ?= 1.170.0
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_VERSION ?= 3.3.30
 ENV ?= dev
 REGION ?= us-east-1
 ACCOUNTS ?= 12
@@ -32,10 +35,14 @@ BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 VENV_STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 # Only the Python folders that exist (ruff fails on a missing path).
 PY_DIRS := $(wildcard src tests bench)
 CFN_TEMPLATES := template.yaml $(wildcard onboarding/*.yaml)
 TRANSLATED := .aws-sam/lint/template.json
+# checkov: CloudFormation checks only, offline (no platform download), failures and skips only.
+CHECKOV_FLAGS := --framework cloudformation --quiet --compact --skip-download
 # No telemetry, no credentials needed for validate/lint; a fixed region so nothing asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
 
@@ -51,7 +58,7 @@ help: ## Show this help
 
 # --- environments ----------------------------------------------------------------------------
 
-install: $(VENV_STAMP) $(SAM_STAMP) ## Create .venv (dev deps + editable qrie) and .venv-sam (SAM CLI)
+install: $(VENV_STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) ## Create .venv (dev deps + editable qrie), .venv-sam (SAM CLI), .venv-checkov
 
 $(VENV_STAMP): requirements-dev.txt src/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,9 +74,16 @@ $(SAM_STAMP):
 	rm -f $(SAM_VENV)/.installed-*
 	touch $@
 
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	rm -f $(CHECKOV_VENV)/.installed-*
+	touch $@
+
 # --- quality gates ---------------------------------------------------------------------------
 
-lint: $(VENV_STAMP) $(SAM_STAMP) ## ruff, mypy, cfn-lint (template, translated template, onboarding), sam validate --lint
+lint: $(VENV_STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint, sam validate --lint, checkov (template, translated, onboarding)
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/mypy
@@ -77,6 +91,7 @@ lint: $(VENV_STAMP) $(SAM_STAMP) ## ruff, mypy, cfn-lint (template, translated t
 	$(BIN)/python -m qrie.local.template translate template.yaml -o $(TRANSLATED) --region $(REGION)
 	$(BIN)/cfn-lint $(TRANSLATED)
 	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml --region $(REGION)
+	$(CHECKOV) $(CHECKOV_FLAGS) $(addprefix -f ,$(CFN_TEMPLATES) $(TRANSLATED))
 
 unit: $(VENV_STAMP) ## Unit tests (moto, in parallel)
 	$(BIN)/pytest tests/unit -q -n auto
@@ -119,7 +134,7 @@ bench: $(VENV_STAMP) ## Benchmarks (full)
 bench-quick: $(VENV_STAMP) ## Benchmarks (quick)
 	$(BIN)/python -m bench.run --quick
 
-chaos: $(VENV_STAMP) ## Fault-injection run (throttling, failures, redelivery)
+chaos: $(VENV_STAMP) ## Chaos run (~1,000 tasks under faults), throttling storm, 1,000-example fuzzing
 	$(BIN)/python -m bench.chaos
 
 # --- housekeeping ----------------------------------------------------------------------------
@@ -127,8 +142,9 @@ chaos: $(VENV_STAMP) ## Fault-injection run (throttling, failures, redelivery)
 clean: ## Remove build output, caches, local state and the demo report (keeps the venvs)
 	rm -rf .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .qrie \
 		demo-report.json .coverage htmlcov
-	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./.git -prune -o \
+	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./$(CHECKOV_VENV) -prune \
+		-o -path ./.git -prune -o \
 		-name __pycache__ -type d -print0 | xargs -0 rm -rf
 
-distclean: clean ## clean, and remove both virtual environments
-	rm -rf $(VENV) $(SAM_VENV)
+distclean: clean ## clean, and remove the virtual environments
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV)

@@ -433,6 +433,10 @@ def test_only_the_workers_may_assume_member_roles(resources: dict[str, Any]) -> 
         for statement in _role_statements(role):
             if any(a.lower() in {"sts:assumerole", "sts:*"} for a in _actions(statement)):
                 assumers.setdefault(role_id, []).append(statement["Resource"])
+                # only when passing the deployment's ExternalId
+                assert statement["Condition"] == {
+                    "StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}
+                }
     # THEN only the two workers may assume roles, and only roles named MemberRoleName
     assert assumers == {
         "InventoryWorkerFunctionRole": [MEMBER_ROLE_ARN],
@@ -504,7 +508,23 @@ def test_polling_service_drains_only_the_dead_letter_queue(resources: dict[str, 
     statements = _role_statements(resources["PollingServiceFunctionRole"])
     sqs = [s for s in statements if any(a.startswith("sqs:") for a in _actions(s))]
     assert [s["Resource"] for s in sqs] == [{"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}]
-    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= set(_actions(sqs[0]))
+    assert set(_actions(sqs[0])) == {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+
+
+def test_polling_service_only_updates_jobs(resources: dict[str, Any]) -> None:
+    # GIVEN the polling service's table permissions
+    statements = _role_statements(resources["PollingServiceFunctionRole"])
+    table = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
+    # THEN it can read and update items, never put new ones, scan or touch the indexes...
+    (statement,) = table
+    actions = set(_actions(statement))
+    assert "dynamodb:PutItem" not in actions
+    assert "dynamodb:Scan" not in actions
+    assert statement["Resource"] == {"Fn::GetAtt": ["QrieTable", "Arn"]}
+    # ... and only in the partitions of jobs, running markers and bad messages
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["JOB#*", "RUNNING", "BADMSG"]}
+    }
 
 
 def test_queues_refuse_requests_without_tls(resources: dict[str, Any]) -> None:
