@@ -13,6 +13,7 @@ from qrie.errors import ValidationError
 from qrie.inventory.registry import SERVICES
 
 MAX_ACCOUNTS = 20_000
+MAX_TASK_MESSAGE_BYTES = 4096  # = the task queues' MaximumMessageSize (template.yaml)
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 JOB_ID_RE = re.compile(r"^[a-z]+-[a-z0-9*]+-\d{8}T\d{6}Z-[0-9a-f]{6}$")
 OPERATIONS = ("inventory", "scan", "status", "list", "cancel", "retry")
@@ -197,6 +198,12 @@ def parse_request(event: Any) -> Any:
 
 def parse_task(body: str) -> TaskMessage:
     """Parse a task message body, or raise ValidationError naming what is wrong."""
+    size = len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_TASK_MESSAGE_BYTES:
+        raise ValidationError(
+            f"body: {size} bytes, a task message has at most {MAX_TASK_MESSAGE_BYTES}",
+            field="body",
+        )
     try:
         return TaskMessage.model_validate_json(body)
     except PydanticValidationError as exc:

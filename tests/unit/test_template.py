@@ -17,6 +17,7 @@ import pytest
 
 from qrie.config import Settings
 from qrie.local.template import TemplateError, load_template, loads_template, main, translate
+from qrie.models import MAX_TASK_MESSAGE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -324,6 +325,13 @@ def test_queue_visibility_covers_six_worker_timeouts(
     queue = resources[queue_id]["Properties"]
     # THEN a message stays invisible for at least 6 x the worker's timeout
     assert queue["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_queues_refuse_messages_the_workers_would_refuse(resources: dict[str, Any]) -> None:
+    # GIVEN the queues' MaximumMessageSize THEN it is the workers' own task-message limit
+    for queue_id in ("InventoryQueue", "ScanQueue", "DeadLetterQueue"):
+        size = resources[queue_id]["Properties"]["MaximumMessageSize"]
+        assert size == MAX_TASK_MESSAGE_BYTES, queue_id
 
 
 @pytest.mark.parametrize("queue_id", WORKER_QUEUES.values())
