@@ -46,6 +46,7 @@ from types import FrameType, TracebackType
 from typing import Any, Literal
 
 from qrie.local.events import LambdaContext, scheduled_event, sqs_event
+from qrie.local.faults import FaultedEvent, RunnerFaults, run_faulted
 from qrie.local.provision import ACCOUNT_ID, FunctionSpec, SqsEventSpec, local_client
 from qrie.local.stack import (
     DEFAULT_STATE_DIR,
@@ -154,6 +155,8 @@ def _slot_main(
         if event is None:
             return
         context = LambdaContext(function_name, timeout, memory)
+        if isinstance(event, FaultedEvent):  # fault injection: die after part of the work
+            run_faulted(handler, event, context)
         try:
             result = handler(event, context)
         except Exception as exc:
@@ -395,6 +398,7 @@ class _SqsSource:
         self._thread = threading.Thread(
             target=self._poll, name=f"{spec.logical_id}-{event.name}-poller", daemon=True
         )
+        self._redeliveries: list[threading.Thread] = []  # fault injection: duplicates
 
     def start(self) -> None:
         self._thread.start()
@@ -403,6 +407,10 @@ class _SqsSource:
         """Wait for the poller and the in-flight invocations (after the runner's stop)."""
         self._thread.join()
         self._executor.shutdown(wait=True)
+        with self._cond:
+            redeliveries, self._redeliveries = self._redeliveries, []
+        for thread in redeliveries:
+            thread.join()
 
     def close_slots(self, force: bool = False) -> None:
         with self._cond:
@@ -477,23 +485,50 @@ class _SqsSource:
                 continue
             self._executor.submit(self._invoke, slot, messages)
 
-    def _invoke(self, slot: Slot, messages: list[dict[str, Any]]) -> None:
+    def _invoke(self, slot: Slot, messages: list[dict[str, Any]], faults: bool = True) -> None:
         with self._cond:
             self._busy += 1
             self.runner.note_busy(self.spec.logical_id, self._busy)
         try:
-            self._deliver(slot, messages)
+            self._deliver(slot, messages, faults)
         except Exception as exc:
             self.runner.log(f"{self.spec.logical_id}: delivery failed: {exc!r}")
         finally:
             with self._cond:
                 self._busy -= 1
+                self.runner.note_busy(self.spec.logical_id, self._busy)
             self._release(slot)
 
-    def _deliver(self, slot: Slot, messages: list[dict[str, Any]]) -> None:
+    def _redeliver(self, messages: list[dict[str, Any]]) -> None:
+        """Fault injection: the same records delivered again, in another invocation. Runs in
+        its own thread: waiting for a slot must not hold one of the executor's threads, which
+        run the invocations the poller has already given a slot to."""
+        slot = None
+        while slot is None:
+            if self.runner.stopping:
+                return
+            slot = self._acquire(timeout=0.5)
+        self._invoke(slot, messages, faults=False)
+
+    def _deliver(self, slot: Slot, messages: list[dict[str, Any]], faults: bool = True) -> None:
         name = self.spec.logical_id
         event = sqs_event(messages, self.event.queue_arn, self.runner.stack.region)
-        outcome, cold = slot.invoke(event)
+        payload: Any = event
+        injector = self.runner.faults if faults else None
+        plan = injector.plan(name, messages) if injector is not None else None
+        if plan is not None:
+            if plan.duplicates and not self.runner.stopping:
+                again = [m for m in messages if m["MessageId"] in plan.duplicates]
+                thread = threading.Thread(
+                    target=self._redeliver, args=(again,), name=f"{name}-duplicate", daemon=True
+                )
+                with self._cond:
+                    self._redeliveries = [t for t in self._redeliveries if t.is_alive()]
+                    self._redeliveries.append(thread)
+                thread.start()
+            if plan.crash is not None:
+                payload = FaultedEvent(event, plan.crash)
+        outcome, cold = slot.invoke(payload)
         ids = [str(m["MessageId"]) for m in messages]
         failed = failed_ids(self.event, outcome, ids)
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -521,14 +556,21 @@ class _SqsSource:
                 ],
             )
             deleted += len(response.get("Successful", []))
+            failed = response.get("Failed", [])
+            if failed:
+                codes = sorted({str(f.get("Code")) for f in failed})
+                self.runner.log(
+                    f"{self.spec.logical_id}: DeleteMessageBatch failed for {len(failed)} "
+                    f"records ({', '.join(codes)})"
+                )
         return deleted
 
     def _shorten_visibility(self, messages: list[dict[str, Any]]) -> None:
         seconds = max(0, int(self.visibility * self.runner.time_scale))
         for start in range(0, len(messages), SQS_MAX_MESSAGES):
             chunk = messages[start : start + SQS_MAX_MESSAGES]
-            with suppress(Exception):  # a message already gone keeps its fate
-                self.sqs.change_message_visibility_batch(
+            try:
+                response = self.sqs.change_message_visibility_batch(
                     QueueUrl=self.event.queue_url,
                     Entries=[
                         {
@@ -538,6 +580,16 @@ class _SqsSource:
                         }
                         for i, m in enumerate(chunk)
                     ],
+                )
+            except Exception as exc:  # a message already gone keeps its fate
+                self.runner.log(f"{self.spec.logical_id}: ChangeMessageVisibility failed: {exc}")
+                continue
+            failed = response.get("Failed", [])
+            if failed:
+                codes = sorted({str(f.get("Code")) for f in failed})
+                self.runner.log(
+                    f"{self.spec.logical_id}: ChangeMessageVisibilityBatch failed for "
+                    f"{len(failed)} records ({', '.join(codes)})"
                 )
 
 
@@ -591,7 +643,8 @@ class Runner:
     ``max_concurrency`` overrides every SQS event's ``MaximumConcurrency``; ``time_scale``
     scales the queues' visibility timeout after failures; ``env_overrides`` are added to every
     function's environment (e.g. ``{"RETRY_BASE_SECONDS": "1"}``); ``log_path``, if given,
-    receives the handlers' output instead of this process's stdout/stderr."""
+    receives the handlers' output instead of this process's stdout/stderr; ``faults`` (see
+    :mod:`qrie.local.faults`) plans duplicate deliveries and crashes of the SQS batches."""
 
     def __init__(
         self,
@@ -603,6 +656,7 @@ class Runner:
         *,
         log_path: Path | None = None,
         functions: list[str] | None = None,
+        faults: RunnerFaults | None = None,
     ) -> None:
         if schedule_interval <= 0:
             raise ValueError("schedule_interval must be > 0")
@@ -617,11 +671,13 @@ class Runner:
         self.env_overrides = dict(env_overrides or {})
         self.log_path = log_path
         self.function_names = functions
+        self.faults = faults
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
         self._stats: dict[str, FunctionStats] = {}
         self._peak: dict[str, int] = {}
+        self._busy_now: dict[str, int] = {}
         self._sources: list[_SqsSource] = []
         self._schedules: list[_Schedule] = []
         self._started = False
@@ -657,6 +713,7 @@ class Runner:
     def note_busy(self, name: str, busy: int) -> None:
         with self._lock:
             self._peak[name] = max(self._peak.get(name, 0), busy)
+            self._busy_now[name] = busy
 
     def record(
         self,
@@ -685,6 +742,7 @@ class Runner:
             result = {name: asdict(s) for name, s in self._stats.items()}
             for name, peak in self._peak.items():
                 result.setdefault(name, asdict(FunctionStats()))["peak_concurrency"] = peak
+                result[name]["busy_now"] = self._busy_now.get(name, 0)
             return result
 
     # -------------------------------------------------------------- lifecycle

@@ -11,7 +11,9 @@
   A hook sees a :class:`RequestInfo` and either returns ``None`` (go on) or a :class:`Reply`,
   which is sent instead of moto's answer. ``--latency-ms`` is one such hook (a fixed delay per
   request, as a network round trip to AWS would add); a fault-injection layer is another
-  (``--hook package.module:factory``, where ``factory()`` returns a hook).
+  (``--hook package.module:factory``, where ``factory()`` returns a hook; the environment
+  variable ``QRIE_LOCAL_HOOKS``, comma-separated specs, adds more: what ``LocalStack.up`` passes
+  on, e.g. ``qrie.local.faults:server_hook``).
 * ``--port 0`` binds a free port. With ``--state-dir`` the server writes
   ``<state-dir>/server.json`` (``{"pid", "port", "endpoint"}``) once it accepts connections, and
   removes it when it stops. SIGTERM and SIGINT stop it cleanly.
@@ -55,6 +57,7 @@ __all__ = [
 STATS_PATH = "/_qrie/stats"
 RESET_PATH = "/_qrie/stats/reset"
 SERVER_STATE_FILE = "server.json"
+HOOKS_ENV = "QRIE_LOCAL_HOOKS"  # more hook specs, comma-separated
 HOST = "127.0.0.1"
 # Form bodies larger than this are not parsed for their Action (only query-protocol calls are).
 MAX_FORM_BYTES = 1 << 20
@@ -385,8 +388,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a request hook factory (repeatable)",
     )
     args = parser.parse_args(argv)
+    from_env = [s.strip() for s in os.environ.get(HOOKS_ENV, "").split(",") if s.strip()]
+    specs = [*args.hook, *from_env]
     try:
-        hooks = [load_hook(spec) for spec in args.hook]
+        hooks = [load_hook(spec) for spec in specs]
     except (ImportError, AttributeError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
