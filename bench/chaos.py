@@ -300,21 +300,25 @@ def wait_final(
     raise TimeoutError(f"job {job_id} not final after {timeout:.0f}s: {store.get_job(job_id)}")
 
 
-def wait_quiet(stack: LocalStack, timeout: float = QUIET_TIMEOUT_SECONDS) -> bool:
-    """Until the task queues and the dead-letter queue hold no message (in flight or not)."""
+def wait_quiet(stack: LocalStack, timeout: float = QUIET_TIMEOUT_SECONDS) -> tuple[bool, str]:
+    """Until the task queues and the dead-letter queue hold no message (in flight or not);
+    what they still hold if they do not within ``timeout``."""
     sqs = Store(stack.table_name).clients.get("sqs")
-    urls = [stack.outputs[k] for k in ("InventoryQueueUrl", "ScanQueueUrl", "DeadLetterQueueUrl")]
+    queues = ("InventoryQueueUrl", "ScanQueueUrl", "DeadLetterQueueUrl")
     deadline = time.monotonic() + timeout
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    while time.monotonic() < deadline:
-        total = 0
-        for url in urls:
+    started = time.monotonic()
+    while True:
+        held = {}
+        for key in queues:
+            url = stack.outputs[key]
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-            total += sum(int(attrs.get(n, 0)) for n in names)
-        if total == 0:
-            return True
+            held[key.removesuffix("Url")] = [int(attrs.get(n, 0)) for n in names]
+        if not any(sum(counts) for counts in held.values()):
+            return True, f"empty {time.monotonic() - started:.1f}s after the last job"
+        if time.monotonic() >= deadline:
+            return False, "still held (visible, in flight): " + json.dumps(held)
         time.sleep(0.5)
-    return False
 
 
 def _parse(stamp: Any) -> datetime | None:
@@ -423,12 +427,23 @@ def check_inventory(
     return checks, stored_total
 
 
-def check_findings(store: Store, tasks: Sequence[dict[str, Any]]) -> tuple[list[Check], int]:
+def check_findings(
+    store: Store, tasks: Sequence[dict[str, Any]], inventory_tasks: Sequence[dict[str, Any]]
+) -> tuple[list[Check], int]:
     """No finding lost or duplicated: open findings equal the policies' verdicts over the stored
-    inventory (for every scan task that succeeded), and the summary counts them once."""
+    inventory, for every (account, service) whose inventory and scan tasks both succeeded (where
+    the inventory failed, the scan saw what there was then, and the cancelled job's inventory,
+    which runs beside the scan, may have completed it since), and the summary counts them once.
+    """
     now = datetime.now(UTC)
     mismatched, summary_wrong = [], []
     total_open = 0
+    inventoried = {
+        (account, service)
+        for account, _kind, service in (
+            keys.parse_task_sk(str(t["SK"])) for t in inventory_tasks if t["Status"] == SUCCEEDED
+        )
+    }
     summary = {str(item["SK"]): int(item.get("Open", 0)) for item in store.summary()}
     for task in tasks:
         account, _kind, service = keys.parse_task_sk(str(task["SK"]))
@@ -440,7 +455,7 @@ def check_findings(store: Store, tasks: Sequence[dict[str, Any]]) -> tuple[list[
             if f.get("State") == "OPEN" and f.get("Policy") in ids
         )
         total_open += sum(open_now.values())
-        if task.get("Status") != SUCCEEDED:
+        if task.get("Status") != SUCCEEDED or (account, service) not in inventoried:
             continue
         verdicts: set[tuple[str, str]] = set()
         for item in store.iter_resources(account, service):
@@ -618,9 +633,12 @@ def run_chaos(settings: ChaosSettings, state_dir: Path, log: Any = print) -> Cha
                         f"(answer: {report.cancelled_tasks}), cancelled at {done}/{total}",
                     )
                 )
-            quiet = wait_quiet(stack)
+            quiet, detail = wait_quiet(stack)
+            if not quiet:
+                busy = {name: s.get("busy_now", 0) for name, s in runner.stats().items()}
+                detail += f"; invocations running: {json.dumps(busy)}"
             report.checks.append(
-                Check("queues drained (nothing stuck in flight or in the DLQ)", quiet)
+                Check("queues drained (nothing stuck in flight or in the DLQ)", quiet, detail)
             )
         report.runner = runner.stats()
         report.injected_aws = faults.fault_report(stack.endpoint)
@@ -630,7 +648,7 @@ def run_chaos(settings: ChaosSettings, state_dir: Path, log: Any = print) -> Cha
         checks, report.resources = check_inventory(store, inventory_tasks, expected)
         report.checks += checks
         if settings.scan:
-            checks, report.findings = check_findings(store, scan_tasks)
+            checks, report.findings = check_findings(store, scan_tasks, inventory_tasks)
             report.checks += checks
         checks, collateral = check_isolation(
             inventory_tasks, server_config, report.injected_runner, "inventory"
@@ -857,12 +875,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-storm", action="store_true")
     parser.add_argument("--skip-fuzz", action="store_true")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument(
+        "--state-dir", type=Path, help="keep the stacks' state and logs here (else a temp dir)"
+    )
     args = parser.parse_args(argv)
     # SIGTERM stops like Ctrl-C: the local AWS and the runner's processes are stopped too
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     ok = True
     figures: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="qrie-chaos-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="qrie-chaos-") as scratch:
+        tmp = str(args.state_dir or scratch)
         if not args.skip_chaos:
             settings = ChaosSettings(
                 accounts=args.accounts,
