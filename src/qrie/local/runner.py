@@ -556,14 +556,17 @@ class _SqsSource:
                 ],
             )
             deleted += len(response.get("Successful", []))
-            failed = response.get("Failed", [])
-            if failed:
-                codes = sorted({str(f.get("Code")) for f in failed})
-                self.runner.log(
-                    f"{self.spec.logical_id}: DeleteMessageBatch failed for {len(failed)} "
-                    f"records ({', '.join(codes)})"
-                )
+            self._log_failed("DeleteMessageBatch", response)
         return deleted
+
+    def _log_failed(self, operation: str, response: Mapping[str, Any]) -> None:
+        """A batch call's failed entries, by error code (a message already gone, typically)."""
+        failed = response.get("Failed", [])
+        if failed:
+            codes = ", ".join(sorted({str(f.get("Code")) for f in failed}))
+            self.runner.log(
+                f"{self.spec.logical_id}: {operation} failed for {len(failed)} records ({codes})"
+            )
 
     def _shorten_visibility(self, messages: list[dict[str, Any]]) -> None:
         seconds = max(0, int(self.visibility * self.runner.time_scale))
@@ -584,13 +587,7 @@ class _SqsSource:
             except Exception as exc:  # a message already gone keeps its fate
                 self.runner.log(f"{self.spec.logical_id}: ChangeMessageVisibility failed: {exc}")
                 continue
-            failed = response.get("Failed", [])
-            if failed:
-                codes = sorted({str(f.get("Code")) for f in failed})
-                self.runner.log(
-                    f"{self.spec.logical_id}: ChangeMessageVisibilityBatch failed for "
-                    f"{len(failed)} records ({', '.join(codes)})"
-                )
+            self._log_failed("ChangeMessageVisibilityBatch", response)
 
 
 class _Schedule:
