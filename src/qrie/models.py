@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -161,7 +162,12 @@ def describe(exc: PydanticValidationError) -> tuple[str, str]:
     parts: list[str] = []
     first_field = ""
     for error in exc.errors(include_url=False):
-        loc = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
+        # a name that is not a plain identifier (an unknown key like "" or " ") is quoted
+        loc = [
+            str(p) if str(p).isidentifier() else json.dumps(str(p))
+            for p in error.get("loc", ())
+            if not isinstance(p, int)
+        ]
         # drop the discriminator tag pydantic puts first ("inventory", "scan", …)
         if loc and loc[0] in OPERATIONS:
             loc = loc[1:]

@@ -19,7 +19,6 @@ import json
 import os
 import string
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -221,15 +220,27 @@ def assert_names_field(error: ValidationError) -> None:
     assert problem, f"refusal without a problem: {error.message!r}"
 
 
-@dataclass(repr=False)  # hypothesis prints its arguments: no settings (ExternalId) in reports
 class Env:
-    stack: Stack
-    settings: Settings
-    store: Store
-    queue: TaskQueue
-    service: JobService
-    worker: dict[str, TaskWorker]
-    job_id: str
+    """Not a dataclass: hypothesis prints a failing example's arguments, a dataclass field by
+    field, and the settings hold the ExternalId (never printed or logged)."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        settings: Settings,
+        store: Store,
+        queue: TaskQueue,
+        service: JobService,
+        worker: dict[str, TaskWorker],
+        job_id: str,
+    ) -> None:
+        self.stack = stack
+        self.settings = settings
+        self.store = store
+        self.queue = queue
+        self.service = service
+        self.worker = worker
+        self.job_id = job_id
 
     def __repr__(self) -> str:
         return f"Env(job_id={self.job_id!r})"
@@ -522,3 +533,25 @@ def test_enqueued_messages_are_small(env: Env) -> None:
                 Key={"PK": {"S": keys.ACCOUNT_PK}, "SK": {"S": account}},
             )
         env.reset()
+
+
+@pytest.mark.parametrize("key", ["", " ", "a:b", "x.y"])
+def test_an_unknown_key_that_is_not_a_name_is_quoted_in_the_refusal(key: str) -> None:
+    # GIVEN a request and a task message with an unknown key that is not an identifier
+    body = json.dumps(
+        {
+            "job_id": "inv-s3-20260101T000000Z-abcdef",
+            "kind": "inventory",
+            "account_id": "200000000001",
+            "service": "s3",
+            key: 1,
+        }
+    )
+    # WHEN refused THEN the field is named, quoted, and the problem follows it
+    with pytest.raises(ValidationError) as task_refusal:
+        parse_task(body)
+    with pytest.raises(ValidationError) as request_refusal:
+        parse_request({"operation": "inventory", "service": "s3", key: 1})
+    for refusal in (task_refusal.value, request_refusal.value):
+        assert refusal.field == json.dumps(key)
+        assert str(refusal) == f"{json.dumps(key)}: unknown field"
