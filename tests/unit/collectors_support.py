@@ -3,6 +3,7 @@ that counts and hooks the calls made on its clients, and a denial hook."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ ACCOUNT_A, ACCOUNT_B, ACCOUNT_C = "111111111111", "222222222222", "333333333333"
 class HookedSession:
     """A member-account session that counts the calls (per operation and per region) made on
     every client it hands out and registers extra botocore hooks on them (the collector's own
-    clients, not copies)."""
+    clients, not copies). Thread-safe: collectors read several resources at a time."""
 
     def __init__(self, inner: AccountSession, hooks: dict[str, Callable[..., Any]] | None = None):
         self.account_id = inner.account_id
@@ -28,19 +29,22 @@ class HookedSession:
         self._inner = inner
         self._hooks = hooks or {}
         self._hooked: set[int] = set()
+        self._lock = threading.Lock()
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         client = self._inner.client(service, region)
-        if id(client) not in self._hooked:
-            self._hooked.add(id(client))
-            client.meta.events.register("before-parameter-build", self._count)
-            for event, handler in self._hooks.items():
-                client.meta.events.register(event, handler)
+        with self._lock:
+            if id(client) not in self._hooked:
+                self._hooked.add(id(client))
+                client.meta.events.register("before-parameter-build", self._count)
+                for event, handler in self._hooks.items():
+                    client.meta.events.register(event, handler)
         return client
 
     def _count(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        self.calls[model.name] += 1
-        self.regions.append((model.name, str(context.get("client_region"))))
+        with self._lock:
+            self.calls[model.name] += 1
+            self.regions.append((model.name, str(context.get("client_region"))))
 
 
 def deny(operation: str, code: str = "AccessDenied") -> Callable[..., None]:

@@ -316,12 +316,30 @@ def test_collect_streams_buckets(sessions: AccountSessions) -> None:
     for i in range(12):
         create_bucket(member, f"stream-bucket-{i:02d}")
     session = HookedSession(member, list_buckets_paging([]))
-    # WHEN only the first resource is taken from the generator
-    first = next(iter(s3.S3Collector(page_size=5).collect(session, GLOBAL)))
+    # WHEN only the first resource is taken from the generator, one bucket read at a time
+    first = next(iter(s3.S3Collector(page_size=5, threads=1).collect(session, GLOBAL)))
     # THEN only the first page was listed and only that bucket was read
     assert first.name == "stream-bucket-00"
     assert session.calls["ListBuckets"] == 1
     assert session.calls["GetBucketVersioning"] == 1
+
+
+def test_collect_reads_buckets_concurrently_a_window_ahead(sessions: AccountSessions) -> None:
+    # GIVEN 12 buckets, listed 5 per page, read 2 at a time
+    member = sessions.for_account(ACCOUNT_B)
+    for i in range(12):
+        create_bucket(member, f"window-bucket-{i:02d}")
+    session = HookedSession(member, list_buckets_paging([]))
+    collected = s3.S3Collector(page_size=5, threads=2).collect(session, GLOBAL)
+    # WHEN the first resource is taken
+    first = next(collected)
+    # THEN it is the first bucket, and no more than the window (2 x 2 threads) was read ahead
+    assert first.name == "window-bucket-00"
+    assert session.calls["ListBuckets"] == 1
+    assert session.calls["GetBucketVersioning"] <= 4
+    # AND the rest come in the listing's order
+    rest = [r.name for r in collected]
+    assert rest == [f"window-bucket-{i:02d}" for i in range(1, 12)]
 
 
 def test_bucket_region_from_the_listing_saves_get_bucket_location(

@@ -5,6 +5,7 @@ overlap -- SQS's duplicate deliveries -- never delete what the other one saw."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from qrie.inventory import engine
-from qrie.inventory.base import Resource
+from qrie.inventory.base import Resource, ordered_map
 from qrie.store.table import Store
 from tests.support import Stack
 
@@ -111,3 +112,50 @@ def test_overlapping_collections_of_a_scope_lose_nothing(
     # THEN neither sweep deleted what the other wrote: both buckets are there, "old" is gone
     assert stored(store) == ["a", "b"]
     assert second.deleted == 1
+
+
+# ---------------------------------------------------------------- ordered_map
+def test_ordered_map_keeps_the_order_and_runs_calls_at_once() -> None:
+    # GIVEN calls that finish in reverse order and record how many run at once
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def slow(i: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02 * (10 - i % 10) / 10)
+        with lock:
+            running[0] -= 1
+        return i * i
+
+    # WHEN mapped 4 at a time over a generator
+    result = list(ordered_map(slow, (i for i in range(40)), threads=4))
+    # THEN the results keep the items' order, and up to 4 calls ran at once
+    assert result == [i * i for i in range(40)]
+    assert 2 <= peak[0] <= 4
+
+
+def test_ordered_map_streams_and_raises_in_place() -> None:
+    # GIVEN an endless listing and a call that fails on item 5
+    consumed = []
+
+    def listing() -> Iterator[int]:
+        i = 0
+        while True:
+            consumed.append(i)
+            yield i
+            i += 1
+
+    def fail_on_five(i: int) -> int:
+        if i == 5:
+            raise ValueError("item 5")
+        return i
+
+    # WHEN mapped THEN items 0-4 come out, then item 5's error, and the listing was read only
+    # a window ahead (never whole)
+    mapped = ordered_map(fail_on_five, listing(), threads=3)
+    assert [next(mapped) for _ in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="item 5"):
+        next(mapped)
+    assert len(consumed) <= 5 + 2 * 3 + 1

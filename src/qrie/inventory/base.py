@@ -14,7 +14,9 @@ API) is recorded in ``config["unknown"][<attribute>] = "<reason>"`` and the attr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -26,6 +28,7 @@ from qrie.aws import error_code
 GLOBAL = "global"
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -119,3 +122,26 @@ def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[A
     paginator = client.get_paginator(operation)
     for page in paginator.paginate(**kwargs):
         yield from page.get(key, [])
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+    """``fn`` over ``items``, ``threads`` calls at a time, results yielded in the items' order
+    as they are ready. Streams: at most ``2 * threads`` items are in flight, so a listing of any
+    size is never held whole. For the per-resource reads of large accounts (5,000 buckets make
+    35,000 calls: hours one after the other, minutes 16 at a time). An exception of ``fn`` is
+    raised in the item's place; what is still queued is then cancelled."""
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    pending: deque[Future[R]] = deque()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="qrie-read") as pool:
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= 2 * threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

@@ -21,12 +21,21 @@ from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
-from qrie.inventory.base import GLOBAL, Resource, Session, iso, paginate, read_attribute
+from qrie.inventory.base import (
+    GLOBAL,
+    Resource,
+    Session,
+    iso,
+    ordered_map,
+    paginate,
+    read_attribute,
+)
 
 SERVICE = "iam"
 PARTITION = "aws"
 IAM_REGION = "us-east-1"  # IAM is global; its endpoint for the aws partition lives here
 DEFAULT_PAGE_SIZE = 1000  # IAM's MaxItems upper bound
+USER_THREADS = 8  # settings read concurrently (ordered_map)
 
 NO_SUCH_ENTITY = frozenset({"NoSuchEntity"})
 UNPARSEABLE_DOCUMENT = "UnparseableDocument"
@@ -143,10 +152,11 @@ class IamCollector:
 
     service = SERVICE
 
-    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE, threads: int = USER_THREADS) -> None:
         if not 1 <= page_size <= DEFAULT_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{DEFAULT_PAGE_SIZE}, got {page_size}")
         self.page_size = page_size
+        self.threads = threads
 
     def scopes(self, session: Session, regions: Sequence[str]) -> list[str]:
         return [GLOBAL]
@@ -158,12 +168,18 @@ class IamCollector:
         pages = {"PaginationConfig": {"PageSize": self.page_size}}
         yield self._account(session, client)
         yield self._password_policy(session, client)
-        for user in paginate(client, "list_users", "Users", **pages):
-            user_resource = self._user(session, client, user)
+        # 3-4 calls per user and 1 per policy: several at a time, in order (IAM's request
+        # rate is an account-wide quota: fewer threads than S3's)
+        users = paginate(client, "list_users", "Users", **pages)
+        for user_resource in ordered_map(
+            lambda user: self._user(session, client, user), users, self.threads
+        ):
             if user_resource is not None:
                 yield user_resource
-        for policy in paginate(client, "list_policies", "Policies", Scope="Local", **pages):
-            policy_resource = self._policy(session, client, policy)
+        policies = paginate(client, "list_policies", "Policies", Scope="Local", **pages)
+        for policy_resource in ordered_map(
+            lambda policy: self._policy(session, client, policy), policies, self.threads
+        ):
             if policy_resource is not None:
                 yield policy_resource
         for role in paginate(client, "list_roles", "Roles", **pages):
