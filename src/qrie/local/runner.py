@@ -622,6 +622,7 @@ class _Schedule:
             event = scheduled_event(self.rule_arn, self.runner.stack.region, ACCOUNT_ID)
             self.runner.note_busy(self.spec.logical_id, 1)
             outcome, cold = self.slot.invoke(event)
+            self.runner.note_busy(self.spec.logical_id, 0)
             self.runner.record(self.spec.logical_id, outcome, cold)
             if outcome.status != "ok":
                 self.runner.log(

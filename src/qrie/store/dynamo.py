@@ -10,6 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from qrie.aws import error_code
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
@@ -60,6 +63,25 @@ class Dynamo:
         )
         item = response.get("Item")
         return deserialize(item) if item else None
+
+    def delete_if(
+        self, pk: str, sk: str, condition: str, condition_values: dict[str, Any] | None = None
+    ) -> bool:
+        """DeleteItem under ``condition``; False (nothing deleted) when the condition fails."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": serialize({"PK": pk, "SK": sk}),
+            "ConditionExpression": condition,
+        }
+        if condition_values:
+            kwargs["ExpressionAttributeValues"] = condition_values
+        try:
+            self.client.delete_item(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def query(
         self,

@@ -376,17 +376,7 @@ class Store:
         return len(items)
 
     def remove_account(self, account_id: str) -> bool:
-        try:
-            self.db.client.delete_item(
-                TableName=self.table_name,
-                Key=serialize({"PK": keys.ACCOUNT_PK, "SK": account_id}),
-                ConditionExpression="attribute_exists(PK)",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.db.delete_if(keys.ACCOUNT_PK, account_id, "attribute_exists(PK)")
 
     def list_accounts(self) -> list[dict[str, Any]]:
         return list(self.db.query(keys.ACCOUNT_PK))
@@ -416,21 +406,12 @@ class Store:
         """Delete each resource item unless a collection wrote it at or after ``seen_before_ms``
         (a conditional DeleteItem each: a concurrent collection of the same scope -- SQS's
         duplicate delivery of the task -- keeps what it saw). Returns the items deleted."""
-        deleted = []
-        for item in items:
-            try:
-                self.db.client.delete_item(
-                    TableName=self.table_name,
-                    Key=serialize({"PK": item["PK"], "SK": item["SK"]}),
-                    ConditionExpression="attribute_not_exists(SeenAtMs) OR SeenAtMs < :seen",
-                    ExpressionAttributeValues=values(seen=seen_before_ms),
-                )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    continue
-                raise
-            deleted.append(item)
-        return deleted
+        unseen = "attribute_not_exists(SeenAtMs) OR SeenAtMs < :seen"
+        return [
+            item
+            for item in items
+            if self.db.delete_if(item["PK"], item["SK"], unseen, values(seen=seen_before_ms))
+        ]
 
     # ---------------------------------------------------------------- findings
     def iter_findings(
