@@ -6,7 +6,16 @@ requests (the local server is threaded) a restore can overwrite writes that othe
 meanwhile, and on a table holding 10,000 tasks each transaction costs a full copy. Real
 DynamoDB transactions are atomic and isolated per item. This patch applies the same checks with
 a per-item undo log, and serializes DynamoDB writes with one lock so that moto's item updates
-are atomic as DynamoDB's are. It is part of the local AWS, never of qrie's own code paths.
+are atomic as DynamoDB's are.
+
+moto's SQS is not thread-safe either: ``DeleteMessage`` rebuilds the queue's message list and
+assigns it back, so two deletes (or a delete and a send, or a receive moving a message to the
+dead-letter queue) that overlap lose one of the updates. A message SQS answered as deleted comes
+back, in flight for the queue's visibility timeout (``make chaos`` found whole batches left in
+flight that way), and a sent message can vanish. The patch serializes moto's SQS operations with
+one lock; ``ReceiveMessage`` holds it only while it picks messages, never while it long-polls.
+
+All of this is part of the local AWS, never of qrie's own code paths.
 """
 
 from __future__ import annotations
@@ -14,10 +23,12 @@ from __future__ import annotations
 import copy
 import functools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 _LOCK = threading.RLock()
+_SQS_LOCK = threading.RLock()
 _APPLIED = False
 # AssumeRole checks the role's existence and ExternalId while this is True (always in the local
 # server; tests that use plain moto semantics can turn it off).
@@ -129,6 +140,63 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             raise
 
 
+# Every SQS operation that reads or changes a queue's messages (ReceiveMessage: see below).
+_SQS_METHODS = (
+    "send_message",
+    "send_message_batch",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+    "purge_queue",
+    "delete_queue",
+    "get_queue_attributes",
+)
+
+
+def _sqs_locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _SQS_LOCK:
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+def _receive_message(original: Callable[..., Any]) -> Callable[..., Any]:
+    """ReceiveMessage picks its messages under the SQS lock (moto marks them received and moves
+    exhausted ones to the dead-letter queue there) and long-polls outside it, so that the sends
+    it waits for can happen."""
+
+    @functools.wraps(original)
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        queue = self.get_queue(queue_name)
+        while True:
+            with _SQS_LOCK:
+                result = original(
+                    self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                )
+                # visible messages none of which it may take (a FIFO group in flight)
+                blocked = not result and bool(queue.messages)
+            remaining = deadline - time.monotonic()
+            if result or remaining <= 0:
+                return result
+            if blocked:
+                time.sleep(min(0.05, remaining))
+            else:
+                queue.wait_for_messages(min(1.0, remaining))
+
+    return receive_message
+
+
 # AWS Organizations creates this role in every member account; the local stack uses it to seed.
 BOOTSTRAP_ROLE = "OrganizationAccountAccessRole"
 
@@ -196,6 +264,7 @@ def apply() -> None:
     if _APPLIED:
         return
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.sqs.models import SQSBackend  # noqa: PLC0415
     from moto.sts.models import STSBackend  # noqa: PLC0415
 
     STSBackend.assume_role = _trusting_assume_role(STSBackend.assume_role)  # type: ignore[method-assign]
@@ -204,4 +273,8 @@ def apply() -> None:
         if hasattr(DynamoDBBackend, name):
             setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+
+    for name in _SQS_METHODS:
+        setattr(SQSBackend, name, _sqs_locked(getattr(SQSBackend, name)))
+    SQSBackend.receive_message = _receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
     _APPLIED = True
