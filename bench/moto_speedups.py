@@ -15,9 +15,8 @@ queue, not qrie. The patches keep moto's behaviour and answers and make those co
   deleted in about the order they were received, so near the front).
 
 Also: moto's dispatcher lists its own package directory (a stat per service) on every request
-to recognise a service name; the list is computed once. And moto's ListBuckets cuts the list at
-``MaxBuckets`` without a ``ContinuationToken``, so a paginated listing (qrie's S3 collector asks
-for pages of 1,000) ends after the first page: here it pages in name order, as S3 does.
+to recognise a service name; the list is computed once. (ListBuckets paging is in
+:mod:`qrie.local.moto_patches`, which every local AWS applies.)
 """
 
 from __future__ import annotations
@@ -119,7 +118,6 @@ def install() -> None:
         period = int(self.get_queue(queue_name).message_retention_period)
         return bool(period + message.sent_timestamp / 1000 > unix_time())
 
-    _paginate_list_buckets()
     queue_class.messages = property(messages)
     queue_class.approximate_number_of_messages_not_visible = property(not_visible)
     queue_class.approximate_number_of_messages_delayed = property(delayed)
@@ -127,41 +125,6 @@ def install() -> None:
     queue_class.delete_message = delete_message
     models.SQSBackend.is_message_valid_based_on_retention_period = retention_ok  # type: ignore[method-assign]
     _INSTALLED = True
-
-
-def _paginate_list_buckets() -> None:
-    from moto.core.responses import ActionResult
-    from moto.s3.responses import S3Response
-
-    def all_buckets(self: Any) -> Any:
-        self.data["Action"] = "ListAllMyBuckets"
-        self._authenticate_and_authorize_s3_action()
-        buckets = sorted(
-            self.backend.list_buckets(
-                prefix=self._get_param("prefix"),
-                bucket_region=self._get_param("bucket-region"),
-                max_buckets=None,
-            ),
-            key=lambda bucket: bucket.name,
-        )
-        token = (self.querystring.get("continuation-token") or [""])[0]
-        if token:
-            buckets = [bucket for bucket in buckets if bucket.name > token]
-        result: dict[str, Any] = {
-            "Owner": {"ID": "bcaf1ffd86f41161ca5fb16fd081034f", "DisplayName": "webfile"}
-        }
-        limit = int(self._get_param("max-buckets") or 0)
-        if limit and len(buckets) > limit:
-            buckets = buckets[:limit]
-            result["ContinuationToken"] = buckets[-1].name
-        result["Buckets"] = [
-            {"Name": bucket.name, "CreationDate": bucket.creation_date_ISO8601}
-            for bucket in buckets
-        ]
-        self.data["Action"] = "ListBuckets"
-        return self.serialized(ActionResult(result))
-
-    S3Response.all_buckets = all_buckets  # type: ignore[method-assign]
 
 
 def hook() -> Callable[[Any], None]:

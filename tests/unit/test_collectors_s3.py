@@ -28,30 +28,14 @@ LOG_DELIVERY = 'uri="http://acs.amazonaws.com/groups/s3/LogDelivery"'
 # ---- fixtures and helpers ----------------------------------------------------------------------
 
 
-def list_buckets_paging(sent_page_sizes: list[int]) -> dict[str, Callable[..., Any]]:
-    """Server-side ListBuckets paging for moto, which ignores MaxBuckets/ContinuationToken
-    paging (moto 5.2): take the collector's parameters off the request, let moto answer with all
-    buckets, then cut the page and set ContinuationToken as S3 does."""
+def recording_page_sizes(sent_page_sizes: list[int]) -> dict[str, Callable[..., Any]]:
+    """Records the MaxBuckets of every ListBuckets request (the local AWS pages as S3 does)."""
 
-    def take_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["page"] = (params.pop("MaxBuckets", None), params.pop("ContinuationToken", None))
-        if context["page"][0] is not None:
-            sent_page_sizes.append(context["page"][0])
+    def record(params: dict[str, Any], **_: Any) -> None:
+        if "MaxBuckets" in params:
+            sent_page_sizes.append(params["MaxBuckets"])
 
-    def cut_page(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        limit, token = context.get("page", (None, None))
-        if limit is None:
-            return
-        start = int(token or 0)
-        buckets = parsed.get("Buckets", [])
-        parsed["Buckets"] = buckets[start : start + limit]
-        if start + limit < len(buckets):
-            parsed["ContinuationToken"] = str(start + limit)
-
-    return {
-        "before-parameter-build.s3.ListBuckets": take_params,
-        "after-call.s3.ListBuckets": cut_page,
-    }
+    return {"before-parameter-build.s3.ListBuckets": record}
 
 
 def create_bucket(session: AccountSession, name: str, region: str = "us-east-1") -> Any:
@@ -295,7 +279,7 @@ def test_list_buckets_is_paginated(sessions: AccountSessions) -> None:
     for name in names:
         create_bucket(member, name)
     sent: list[int] = []
-    session = HookedSession(member, list_buckets_paging(sent))
+    session = HookedSession(member, recording_page_sizes(sent))
     collector = s3.S3Collector(page_size=10)
 
     # WHEN collected
@@ -315,7 +299,7 @@ def test_collect_streams_buckets(sessions: AccountSessions) -> None:
     member = sessions.for_account(ACCOUNT_B)
     for i in range(12):
         create_bucket(member, f"stream-bucket-{i:02d}")
-    session = HookedSession(member, list_buckets_paging([]))
+    session = HookedSession(member)
     # WHEN only the first resource is taken from the generator, one bucket read at a time
     first = next(iter(s3.S3Collector(page_size=5, threads=1).collect(session, GLOBAL)))
     # THEN only the first page was listed and only that bucket was read
@@ -329,7 +313,7 @@ def test_collect_reads_buckets_concurrently_a_window_ahead(sessions: AccountSess
     member = sessions.for_account(ACCOUNT_B)
     for i in range(12):
         create_bucket(member, f"window-bucket-{i:02d}")
-    session = HookedSession(member, list_buckets_paging([]))
+    session = HookedSession(member)
     collected = s3.S3Collector(page_size=5, threads=2).collect(session, GLOBAL)
     # WHEN the first resource is taken
     first = next(collected)

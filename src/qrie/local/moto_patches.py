@@ -15,6 +15,10 @@ back, in flight for the queue's visibility timeout (``make chaos`` found whole b
 flight that way), and a sent message can vanish. The patch serializes moto's SQS operations with
 one lock; ``ReceiveMessage`` holds it only while it picks messages, never while it long-polls.
 
+moto's ListBuckets cuts the list at ``MaxBuckets`` without a ``ContinuationToken``, so a paginated
+listing (qrie's S3 collector asks for pages of 1,000) ends after its first page: patched, it
+pages in name order, as S3 does.
+
 All of this is part of the local AWS, never of qrie's own code paths.
 """
 
@@ -197,6 +201,39 @@ def _receive_message(original: Callable[..., Any]) -> Callable[..., Any]:
     return receive_message
 
 
+def _list_buckets(self: Any) -> Any:
+    """``S3Response.all_buckets`` (ListBuckets) with S3's paging: buckets in name order,
+    ``MaxBuckets`` per page, and a ``ContinuationToken`` (the page's last name) while more
+    follow."""
+    from moto.core.responses import ActionResult  # noqa: PLC0415
+
+    self.data["Action"] = "ListAllMyBuckets"
+    self._authenticate_and_authorize_s3_action()
+    buckets = sorted(
+        self.backend.list_buckets(
+            prefix=self._get_param("prefix"),
+            bucket_region=self._get_param("bucket-region"),
+            max_buckets=None,
+        ),
+        key=lambda bucket: bucket.name,
+    )
+    token = (self.querystring.get("continuation-token") or [""])[0]
+    if token:
+        buckets = [bucket for bucket in buckets if bucket.name > token]
+    result: dict[str, Any] = {
+        "Owner": {"ID": "bcaf1ffd86f41161ca5fb16fd081034f", "DisplayName": "webfile"}
+    }
+    limit = int(self._get_param("max-buckets") or 0)
+    if limit and len(buckets) > limit:
+        buckets = buckets[:limit]
+        result["ContinuationToken"] = buckets[-1].name
+    result["Buckets"] = [
+        {"Name": bucket.name, "CreationDate": bucket.creation_date_ISO8601} for bucket in buckets
+    ]
+    self.data["Action"] = "ListBuckets"
+    return self.serialized(ActionResult(result))
+
+
 # AWS Organizations creates this role in every member account; the local stack uses it to seed.
 BOOTSTRAP_ROLE = "OrganizationAccountAccessRole"
 
@@ -264,6 +301,7 @@ def apply() -> None:
     if _APPLIED:
         return
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.s3.responses import S3Response  # noqa: PLC0415
     from moto.sqs.models import SQSBackend  # noqa: PLC0415
     from moto.sts.models import STSBackend  # noqa: PLC0415
 
@@ -277,4 +315,5 @@ def apply() -> None:
     for name in _SQS_METHODS:
         setattr(SQSBackend, name, _sqs_locked(getattr(SQSBackend, name)))
     SQSBackend.receive_message = _receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
+    S3Response.all_buckets = _list_buckets  # type: ignore[method-assign]
     _APPLIED = True
