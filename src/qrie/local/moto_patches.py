@@ -51,10 +51,10 @@ _WRITE_METHODS = (
 )
 
 
-def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+def _locked(method: Callable[..., Any], lock: threading.RLock = _LOCK) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _LOCK:
+        with lock:
             return method(*args, **kwargs)
 
     return wrapper
@@ -156,15 +156,6 @@ _SQS_METHODS = (
     "delete_queue",
     "get_queue_attributes",
 )
-
-
-def _sqs_locked(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _SQS_LOCK:
-            return method(*args, **kwargs)
-
-    return wrapper
 
 
 def _receive_message(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -313,7 +304,7 @@ def apply() -> None:
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
     for name in _SQS_METHODS:
-        setattr(SQSBackend, name, _sqs_locked(getattr(SQSBackend, name)))
+        setattr(SQSBackend, name, _locked(getattr(SQSBackend, name), _SQS_LOCK))
     SQSBackend.receive_message = _receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
     S3Response.all_buckets = _list_buckets  # type: ignore[method-assign]
     _APPLIED = True
