@@ -53,14 +53,18 @@ def _in_threads(work: Callable[[int], None]) -> None:
         sys.setswitchinterval(previous)
 
 
-def _held(name: str) -> int:
-    return len(sqs_backends[ACCOUNT][REGION].get_queue(name)._messages)
+def _backend() -> Any:
+    return sqs_backends[ACCOUNT][REGION]
+
+
+def _held(name: str) -> list[Any]:
+    """Every message the queue holds (visible, in flight or delayed)."""
+    return list(_backend().get_queue(name)._messages)
 
 
 def _receive_all(name: str) -> list[str]:
-    backend = sqs_backends[ACCOUNT][REGION]
     handles: list[str] = []
-    while batch := backend.receive_message(name, 10, 0, 1800):
+    while batch := _backend().receive_message(name, 10, 0, 1800):
         handles += [m.receipt_handle for m in batch]
     return handles
 
@@ -70,7 +74,7 @@ def test_overlapping_deletes_delete_every_message(mocked_aws: None) -> None:
     _send(sqs, url, SIZE)
     handles = _receive_all("deletes")
     assert len(handles) == SIZE
-    backend = sqs_backends[ACCOUNT][REGION]
+    backend = _backend()
     answers: list[tuple[int, int]] = []  # (succeeded, failed) per batch, as SQS answered
 
     def delete(k: int) -> None:
@@ -85,14 +89,14 @@ def test_overlapping_deletes_delete_every_message(mocked_aws: None) -> None:
     _in_threads(delete)
     assert sum(ok for ok, _ in answers) == len(handles)
     assert not any(failed for _, failed in answers)
-    assert _held("deletes") == 0
+    assert _held("deletes") == []
 
 
 def test_sends_overlapping_deletes_are_all_kept(mocked_aws: None) -> None:
     sqs, url = _queue("mixed")
     _send(sqs, url, SIZE)
     handles = _receive_all("mixed")
-    backend = sqs_backends[ACCOUNT][REGION]
+    backend = _backend()
 
     def work(k: int) -> None:
         if k % 2:
@@ -102,7 +106,7 @@ def test_sends_overlapping_deletes_are_all_kept(mocked_aws: None) -> None:
             _send(sqs, url, 50, prefix=f"new{k}-")
 
     _in_threads(work)
-    bodies = sorted(m.body for m in sqs_backends[ACCOUNT][REGION].get_queue("mixed")._messages)
+    bodies = sorted(m.body for m in _held("mixed"))
     kept = len(handles) - sum(len(handles[k::THREADS]) for k in range(1, THREADS, 2))
     assert len(bodies) == kept + 50 * (THREADS // 2)
     assert sum(1 for b in bodies if b.startswith("new")) == 50 * (THREADS // 2)
@@ -111,7 +115,7 @@ def test_sends_overlapping_deletes_are_all_kept(mocked_aws: None) -> None:
 def test_overlapping_receives_hand_each_message_out_once(mocked_aws: None) -> None:
     sqs, url = _queue("receives")
     _send(sqs, url, SIZE)
-    backend = sqs_backends[ACCOUNT][REGION]
+    backend = _backend()
     seen: list[str] = []
     lock = threading.Lock()
 

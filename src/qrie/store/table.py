@@ -407,11 +407,8 @@ class Store:
         (a conditional DeleteItem each: a concurrent collection of the same scope -- SQS's
         duplicate delivery of the task -- keeps what it saw). Returns the items deleted."""
         unseen = "attribute_not_exists(SeenAtMs) OR SeenAtMs < :seen"
-        return [
-            item
-            for item in items
-            if self.db.delete_if(item["PK"], item["SK"], unseen, values(seen=seen_before_ms))
-        ]
+        seen = values(seen=seen_before_ms)
+        return [item for item in items if self.db.delete_if(item["PK"], item["SK"], unseen, seen)]
 
     # ---------------------------------------------------------------- findings
     def iter_findings(
