@@ -4,12 +4,17 @@ Each run: (a) drains the dead-letter queue, failing each task whose message land
 (``dead-lettered``) and deleting the message; (b) for every running job (the RUNNING markers):
 fails the pending tasks of cancelled jobs (``cancelled``) and of jobs past their deadline
 (``timed-out``), and finalizes any job whose counters reached its total.
+
+A run never stops at its first error: each phase, each job and each dead letter's job is
+isolated, the error is logged and counted (``errors``), and the rest of the run goes on. A dead
+letter whose accounting failed stays in the queue for the next run.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +36,7 @@ class ReconcileReport:
     cancelled: int = 0
     finalized: list[str] = field(default_factory=list)
     running: int = 0
+    errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +46,7 @@ class ReconcileReport:
             "cancelled": self.cancelled,
             "finalized": self.finalized,
             "running": self.running,
+            "errors": self.errors,
         }
 
 
@@ -53,23 +60,39 @@ class Reconciler:
         deadline = time.monotonic() + max(1.0, budget_seconds)
         report = ReconcileReport()
         if self.settings.dlq_url:
-            self.drain_dead_letters(report, deadline)
+            self._guarded(report, "dead-letter phase", self.drain_dead_letters, report, deadline)
+        self._guarded(report, "running-jobs phase", self._check_running, report, deadline)
+        count("TasksDeadLettered", report.dead_lettered)
+        count("TasksTimedOut", report.timed_out)
+        count("PollingErrors", report.errors)
+        return report
+
+    def _guarded(
+        self, report: ReconcileReport, what: str, fn: Callable[..., None], *args: Any
+    ) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            report.errors += 1
+            logger.exception("polling service: %s failed; the run goes on", what)
+
+    def _check_running(self, report: ReconcileReport, deadline: float) -> None:
         now = int(time.time())
         for job_id in self.store.running_job_ids():
             report.running += 1
-            job = self.store.get_job(job_id)
-            if job is not None and job.get("Status") == IN_PROGRESS:
-                if job.get("Cancelled"):
-                    report.cancelled += self._fail_pending(job_id, "cancelled", report)
-                elif now > int(job.get("Deadline", now + 1)):
-                    report.timed_out += self._fail_pending(job_id, "timed-out", report)
-            if self.store.finalize_if_done(job_id):
-                report.finalized.append(job_id)
+            self._guarded(report, f"job {job_id}", self._check_job, job_id, now, report)
             if time.monotonic() > deadline:
                 break
-        count("TasksDeadLettered", report.dead_lettered)
-        count("TasksTimedOut", report.timed_out)
-        return report
+
+    def _check_job(self, job_id: str, now: int, report: ReconcileReport) -> None:
+        job = self.store.get_job(job_id)
+        if job is not None and job.get("Status") == IN_PROGRESS:
+            if job.get("Cancelled"):
+                report.cancelled += self._fail_pending(job_id, "cancelled", report)
+            elif now > int(job.get("Deadline", now + 1)):
+                report.timed_out += self._fail_pending(job_id, "timed-out", report)
+        if self.store.finalize_if_done(job_id):
+            report.finalized.append(job_id)
 
     def _fail_pending(self, job_id: str, reason: str, report: ReconcileReport) -> int:
         pending = [t["SK"] for t in self.store.iter_tasks(job_id, status=PENDING)]
@@ -89,6 +112,8 @@ class Reconciler:
             if not letters:
                 return
             by_job: dict[str, list[TaskOutcome]] = defaultdict(list)
+            handles: dict[str, list[str]] = defaultdict(list)  # receipt handles per job
+            accounted: list[str] = []  # handles whose letter is recorded: safe to delete
             for letter in letters:
                 try:
                     message = parse_task(letter.body)
@@ -100,14 +125,25 @@ class Reconciler:
                         "dlq",
                     )
                     report.bad_messages += 1
+                    accounted.append(letter.receipt_handle)
                     continue
                 sk = keys.task_sk(message.account_id, message.kind, message.service)
                 by_job[message.job_id].append(TaskOutcome(sk, FAILED, "dead-lettered"))
+                handles[message.job_id].append(letter.receipt_handle)
                 if message.scan_policy:
                     by_job[message.job_id] += dependents_of([sk], "dead-lettered")
             for job_id, outcomes in by_job.items():
-                result = self.store.complete_tasks(job_id, outcomes)
+                try:
+                    result = self.store.complete_tasks(job_id, outcomes)
+                except Exception:
+                    report.errors += 1
+                    logger.exception("dead letters of job %s not recorded; kept for later", job_id)
+                    continue
+                accounted += handles[job_id]
                 report.dead_lettered += len(result.applied)
                 if result.final_status:
                     report.finalized.append(job_id)
-            self.queue.delete(self.settings.dlq_url, [letter.receipt_handle for letter in letters])
+            if accounted:
+                self.queue.delete(self.settings.dlq_url, accounted)
+            if len(accounted) < len(letters):
+                return  # the rest become visible again after their timeout: the next run

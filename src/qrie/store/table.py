@@ -170,7 +170,12 @@ class Store:
     def complete_tasks(self, job_id: str, outcomes: Iterable[TaskOutcome]) -> Completion:
         """Move tasks to their terminal state exactly once and count them on the job."""
         result = Completion()
-        outcome_list = list(outcomes)
+        # One action per item: DynamoDB refuses a transaction with two operations on one item
+        # (a dead letter delivered twice, a task named twice). The first outcome of a task wins.
+        unique: dict[str, TaskOutcome] = {}
+        for outcome in outcomes:
+            unique.setdefault(outcome.sk, outcome)
+        outcome_list = list(unique.values())
         for start in range(0, len(outcome_list), TXN_TASKS):
             self._complete_chunk(job_id, outcome_list[start : start + TXN_TASKS], result)
             if not result.job_found:
