@@ -88,7 +88,7 @@ lint: $(VENV_STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) ## ruff, mypy, cfn-lint, sam v
 	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/mypy
 	$(BIN)/cfn-lint $(CFN_TEMPLATES)
-	$(BIN)/python -m qrie.local.template translate template.yaml -o $(TRANSLATED) --region $(REGION)
+	$(BIN)/python -m qrie_local.template translate template.yaml -o $(TRANSLATED) --region $(REGION)
 	$(BIN)/cfn-lint $(TRANSLATED)
 	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml --region $(REGION)
 	$(CHECKOV) $(CHECKOV_FLAGS) $(addprefix -f ,$(CFN_TEMPLATES) $(TRANSLATED))

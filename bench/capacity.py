@@ -13,8 +13,8 @@ import boto3
 
 from bench.common import cpu_seconds
 from qrie.aws import client_config
-from qrie.local.provision import FAKE_CREDENTIALS
-from qrie.local.stack import LocalStack
+from qrie_local.provision import FAKE_CREDENTIALS
+from qrie_local.stack import LocalStack
 
 
 def _load(

@@ -3,7 +3,7 @@ under the faults SQS, Lambda and AWS APIs really produce, then the invariants, c
 
 1. **Chaos**: N member accounts (tiny: a bucket and a user each, plus what every account has),
    an inventory job of every service, a scan job of every policy, and an inventory job
-   cancelled in its middle, with faults injected by :mod:`qrie.local.faults`: transient bursts
+   cancelled in its middle, with faults injected by :mod:`qrie_local.faults`: transient bursts
    (throttling, 5xx) and permanent denials (AccessDenied) in member-account calls, duplicate
    deliveries, crashes of the execution environment mid-batch, and poison messages that crash
    every receive until SQS dead-letters them. Invariants after the run:
@@ -51,20 +51,20 @@ import boto3
 from qrie.aws import client_config
 from qrie.config import Settings
 from qrie.jobs.service import JobService
-from qrie.local import faults
-from qrie.local.members import trust_policy
-from qrie.local.moto_patches import BOOTSTRAP_ROLE
-from qrie.local.provision import ACCOUNT_ID
-from qrie.local.runner import Runner
-from qrie.local.seed import account_ids
-from qrie.local.server import HOOKS_ENV
-from qrie.local.stack import LOCAL_PARAMETERS, LocalStack
 from qrie.policies.base import Outcome
 from qrie.policies.registry import select
 from qrie.queue import TaskQueue
 from qrie.scan.engine import resource_from_item
 from qrie.store import keys
 from qrie.store.table import CANCELLED, FAILED, FINAL_STATUSES, SUCCEEDED, Store, final_status
+from qrie_local import faults
+from qrie_local.members import trust_policy
+from qrie_local.moto_patches import BOOTSTRAP_ROLE
+from qrie_local.provision import ACCOUNT_ID
+from qrie_local.runner import Runner
+from qrie_local.seed import account_ids
+from qrie_local.server import HOOKS_ENV
+from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("s3", "ec2", "iam")

@@ -16,8 +16,8 @@ from typing import Any
 
 import boto3
 
-import qrie.local.stack
-from qrie.local.stack import LocalStack
+import qrie_local.stack
+from qrie_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -35,15 +35,15 @@ class BenchStack(LocalStack):
         original = subprocess.Popen
 
         def popen(command: list[str], *args: Any, **kwargs: Any) -> Any:
-            if "qrie.local.server" in command:
+            if "qrie_local.server" in command:
                 command = [*command, "--hook", SERVER_HOOK]
             return original(command, *args, **kwargs)
 
-        qrie.local.stack.subprocess.Popen = popen  # type: ignore[assignment,misc]
+        qrie_local.stack.subprocess.Popen = popen  # type: ignore[assignment,misc]
         try:
             return LocalStack._start_server(state_dir, port, latency_ms)
         finally:
-            qrie.local.stack.subprocess.Popen = original  # type: ignore[misc]
+            qrie_local.stack.subprocess.Popen = original  # type: ignore[misc]
 
 
 def start_stack(state_dir: Path, latency_ms: float, parameters: Mapping[str, str]) -> LocalStack:

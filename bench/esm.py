@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.counting import COUNTER
-from qrie.local.events import LambdaContext, sqs_event
+from qrie_local.events import LambdaContext, sqs_event
 
 Handler = Callable[[dict[str, Any], Any], Any]
 MAX_MESSAGES = 10

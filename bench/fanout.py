@@ -23,11 +23,11 @@ from qrie.config import Settings
 from qrie.errors import PermanentTaskError
 from qrie.inventory.engine import inventory_account
 from qrie.inventory.registry import SERVICES
-from qrie.local.events import LambdaContext
-from qrie.local.runner import Runner
-from qrie.local.stack import LocalStack
 from qrie.store import keys
 from qrie.store.table import FINAL_STATUSES, PENDING, Store
+from qrie_local.events import LambdaContext
+from qrie_local.runner import Runner
+from qrie_local.stack import LocalStack
 
 WORKER = "InventoryWorkerFunction"
 BATCH = 10

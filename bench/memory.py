@@ -24,8 +24,8 @@ from typing import Any
 
 from bench.common import ROOT
 from bench.seeding import big_account
-from qrie.local.events import LambdaContext, sqs_event
-from qrie.local.stack import LocalStack, clean_aws_environment
+from qrie_local.events import LambdaContext, sqs_event
+from qrie_local.stack import LocalStack, clean_aws_environment
 
 WORKER = "InventoryWorkerFunction"
 CHILD_TIMEOUT_SECONDS = 900

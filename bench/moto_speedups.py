@@ -16,7 +16,7 @@ queue, not qrie. The patches keep moto's behaviour and answers and make those co
 
 Also: moto's dispatcher lists its own package directory (a stat per service) on every request
 to recognise a service name; the list is computed once. (ListBuckets paging is in
-:mod:`qrie.local.moto_patches`, which every local AWS applies.)
+:mod:`qrie_local.moto_patches`, which every local AWS applies.)
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from bench.original import OriginalDesign
 from qrie.aws import AccountSessions, Clients
 from qrie.config import Settings
 from qrie.inventory.registry import SERVICES
-from qrie.local.events import LambdaContext, scheduled_event
-from qrie.local.provision import ACCOUNT_ID
-from qrie.local.stack import LocalStack
+from qrie_local.events import LambdaContext, scheduled_event
+from qrie_local.provision import ACCOUNT_ID
+from qrie_local.stack import LocalStack
 
 WORKER = "InventoryWorkerFunction"
 POLLER = "PollingServiceFunction"

@@ -38,7 +38,7 @@ from bench import capacity, fanout, overhead, report  # noqa: E402
 from bench.common import ROOT, machine, start_stack  # noqa: E402
 from bench.memory import measure as measure_memory  # noqa: E402
 from bench.seeding import account_id, small_accounts  # noqa: E402
-from qrie.local.stack import LocalStack  # noqa: E402
+from qrie_local.stack import LocalStack  # noqa: E402
 
 FULL: dict[str, Any] = {
     "latency_ms": 20.0,

@@ -4,7 +4,7 @@
 fixed set of resources (by default 1 bucket, 1 IAM user; EC2 has the default VPC's security
 group and the EBS default-encryption setting), registered in qrie's table. ``big_account``: one
 account with many buckets and users (the memory benchmark). Both create through the
-Organizations bootstrap role, as ``qrie.local.seed`` does, with many threads.
+Organizations bootstrap role, as ``qrie_local.seed`` does, with many threads.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 import boto3
 
 from qrie.aws import client_config
-from qrie.local.members import trust_policy
-from qrie.local.moto_patches import BOOTSTRAP_ROLE
-from qrie.local.provision import ACCOUNT_ID
-from qrie.local.stack import LOCAL_PARAMETERS, LocalStack
 from qrie.store.table import Store
+from qrie_local.members import trust_policy
+from qrie_local.moto_patches import BOOTSTRAP_ROLE
+from qrie_local.provision import ACCOUNT_ID
+from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
 MEMBER_ROLE = "QrieReadOnly"
 _LOCK = threading.Lock()  # building clients from one session is not thread-safe

@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from qrie.handlers import runtime
-from qrie.local import moto_patches
-from qrie.local.events import LambdaContext
+from qrie_local import moto_patches
+from qrie_local.events import LambdaContext
 from tests.support import REGION, Stack, create_stack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from typing import Any
 
 import boto3
 
-from qrie.local.events import LambdaContext, sqs_event
-from qrie.local.members import deploy_member_role
+from qrie_local.events import LambdaContext, sqs_event
+from qrie_local.members import deploy_member_role
 
 REGION = "us-east-1"
 HUB_ACCOUNT = "123456789012"

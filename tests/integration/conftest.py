@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from qrie.local.stack import LocalStack
+from qrie_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 

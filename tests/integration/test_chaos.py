@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from bench.chaos import ChaosReport, ChaosSettings, run_chaos
 
-from qrie.local import faults
+from qrie_local import faults
 
 # Seed 230 plans, for these 6 accounts: 1 denied and 2 bursting (account, service) pairs in the
 # inventory, a poison scan message, 4 duplicates and 2 crashes (scan, first receive). Every

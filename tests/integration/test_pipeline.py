@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from qrie.local.runner import Runner
-from qrie.local.seed import SeedReport, seed
-from qrie.local.stack import LocalStack
 from qrie.store.table import COMPLETED, COMPLETED_WITH_ERRORS, FINAL_STATUSES, Store
+from qrie_local.runner import Runner
+from qrie_local.seed import SeedReport, seed
+from qrie_local.stack import LocalStack
 
 ACCOUNTS = 10
 SERVICES = ("s3", "ec2", "iam")

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from qrie.local.provision import local_client, provision
-from qrie.local.runner import InvocationError, Runner
-from qrie.local.stack import LocalStack
+from qrie_local.provision import local_client, provision
+from qrie_local.runner import InvocationError, Runner
+from qrie_local.stack import LocalStack
 from tests.integration.conftest import read_records
 
 HANDLERS = "tests.integration.conftest"

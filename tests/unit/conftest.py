@@ -8,7 +8,7 @@ import pytest
 from moto import mock_aws
 
 from qrie.aws import AccountSessions
-from qrie.local import moto_patches
+from qrie_local import moto_patches
 from tests.unit.collectors_support import EXTERNAL_ID, ROLE_NAME
 
 

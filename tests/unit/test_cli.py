@@ -21,13 +21,13 @@ import boto3
 import pytest
 from typer.testing import CliRunner, Result
 
-from qrie.cli import main as cli
-from qrie.cli import render
-from qrie.cli.target import DeployedTarget, Target, TargetError
 from qrie.config import Settings
-from qrie.local.events import LambdaContext
 from qrie.policies.registry import all_policies
 from qrie.store.table import Store
+from qrie_cli import main as cli
+from qrie_cli import render
+from qrie_cli.target import DeployedTarget, Target, TargetError
+from qrie_local.events import LambdaContext
 from tests.support import REGION, Stack, onboard, pump
 
 ONBOARDED = "210000000001"
@@ -209,7 +209,7 @@ def test_a_completed_job_exits_0_and_findings_are_listed(run: Run, stack: Stack)
     # GIVEN an onboarded account with an unencrypted, unversioned bucket
     onboard([ONBOARDED])
     register(run, ONBOARDED)
-    from qrie.local.members import member_session
+    from qrie_local.members import member_session
 
     member_session(ONBOARDED).client("s3").create_bucket(Bucket="qrie-cli-test-bucket")
 
@@ -450,7 +450,7 @@ def test_the_live_bar_ends_on_the_final_counters() -> None:
 
 
 def test_the_demo_checks_the_inventory_against_the_seed() -> None:
-    from qrie.cli.demo import resources_check
+    from qrie_cli.demo import resources_check
 
     # GIVEN two seeded accounts, one of them unassumable, and what the inventory found
     seeded = {"resources": {"1": {"s3": 2, "iam": 1}, "2": {"s3": 5, "iam": 3}}}

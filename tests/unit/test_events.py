@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from qrie.handlers.runtime import runtime
-from qrie.local.events import LambdaContext
-from qrie.local.template import load_template
 from qrie.store import keys
 from qrie.store.table import FAILED, IN_PROGRESS, SUCCEEDED
+from qrie_local.events import LambdaContext
+from qrie_local.template import load_template
 from tests.support import EXTERNAL_ID, Stack, onboard
 
 ROOT = Path(__file__).resolve().parents[2]

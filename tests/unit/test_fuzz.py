@@ -35,7 +35,6 @@ from qrie.handlers import runtime
 from qrie.inventory.registry import SERVICES
 from qrie.jobs.service import JobService, new_job_id
 from qrie.jobs.worker import Delivery, RetryLater, TaskWorker
-from qrie.local import moto_patches
 from qrie.models import (
     MAX_ACCOUNTS,
     MAX_TASK_MESSAGE_BYTES,
@@ -54,6 +53,7 @@ from qrie.policies.registry import all_policies
 from qrie.queue import TaskQueue
 from qrie.store import keys
 from qrie.store.table import Store, TaskOutcome
+from qrie_local import moto_patches
 from tests.support import REGION, Stack, create_stack
 
 settings.register_profile(

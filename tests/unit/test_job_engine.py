@@ -13,10 +13,10 @@ from qrie.config import Settings
 from qrie.handlers import inventory_worker, job_handler, polling_service
 from qrie.handlers.runtime import runtime
 from qrie.jobs.reconcile import Reconciler
-from qrie.local.events import LambdaContext
 from qrie.queue import TaskQueue
 from qrie.store import keys
 from qrie.store.table import FAILED, SUCCEEDED, Store, TaskOutcome
+from qrie_local.events import LambdaContext
 from tests.support import REGION, Stack, onboard, pump, receive
 
 ACCOUNTS = [f"{100000000000 + i}" for i in range(50)]
@@ -43,7 +43,7 @@ def test_fifty_account_s3_inventory_with_duplicates_and_a_denied_role(stack: Sta
     denied = ACCOUNTS[17]
     onboard([a for a in ACCOUNTS if a != denied])
     for account in ACCOUNTS[:5]:
-        from qrie.local.members import member_session
+        from qrie_local.members import member_session
 
         s3 = member_session(account).client("s3", region_name=REGION)
         s3.create_bucket(Bucket=f"bucket-{account}")

@@ -15,15 +15,15 @@ from typing import Any
 import boto3
 import pytest
 
-from qrie.local import server
-from qrie.local.provision import (
+from qrie_local import server
+from qrie_local.provision import (
     FunctionSpec,
     Provisioned,
     ProvisionError,
     local_client,
     provision,
 )
-from qrie.local.template import load_template
+from qrie_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

@@ -12,10 +12,10 @@ from qrie.config import Settings
 from qrie.handlers import job_handler
 from qrie.handlers.runtime import runtime
 from qrie.jobs.reconcile import Reconciler
-from qrie.local.events import LambdaContext
 from qrie.queue import TaskQueue
 from qrie.store import keys
 from qrie.store.table import FAILED, Store
+from qrie_local.events import LambdaContext
 from tests.support import REGION, Stack
 
 ACCOUNTS = [f"{300000000000 + i}" for i in range(3)]

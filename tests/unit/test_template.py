@@ -1,6 +1,6 @@
 """template.yaml: what it declares, read as SAM and as the CloudFormation the SAM transform makes.
 
-The translated template is produced offline by ``qrie.local.template.translate`` (the same
+The translated template is produced offline by ``qrie_local.template.translate`` (the same
 aws-sam-translator that runs behind ``Transform: AWS::Serverless-2016-10-31``).
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from qrie.config import Settings
-from qrie.local.template import TemplateError, load_template, loads_template, main, translate
 from qrie.models import MAX_TASK_MESSAGE_BYTES
+from qrie_local.template import TemplateError, load_template, loads_template, main, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

@@ -11,9 +11,9 @@ from botocore.exceptions import ClientError
 
 from qrie.handlers import inventory_worker, job_handler
 from qrie.handlers.runtime import runtime
-from qrie.local.events import LambdaContext, sqs_event
 from qrie.store import keys
 from qrie.store.table import FAILED, PENDING
+from qrie_local.events import LambdaContext, sqs_event
 from tests.support import REGION, Stack, onboard, queue_arn, receive
 
 ACCOUNT = "210000000001"

@@ -28,10 +28,10 @@ import boto3
 from botocore.exceptions import ClientError
 
 from qrie.aws import client_config, error_code
-from qrie.local.members import deploy_member_role, member_session
-from qrie.local.provision import ACCOUNT_ID
-from qrie.local.stack import LOCAL_PARAMETERS, LocalStack
 from qrie.store.table import Store
+from qrie_local.members import deploy_member_role, member_session
+from qrie_local.provision import ACCOUNT_ID
+from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
 __all__ = ["SeedReport", "account_ids", "seed"]
 

@@ -1,7 +1,7 @@
 """The ``qrie`` command line: accounts, inventory and scan jobs, findings, policies, the local
 stack and the demo.
 
-Every command that talks to a stack resolves a :class:`~qrie.cli.target.Target` (the running
+Every command that talks to a stack resolves a :class:`~qrie_cli.target.Target` (the running
 local stack by default, or ``--stack-name`` for a deployed one) and goes through the job handler
 for anything that starts or changes jobs, exactly as a script calling the deployed function would.
 
@@ -24,12 +24,12 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.text import Text
 
-from qrie.cli import render
-from qrie.cli.render import Output
-from qrie.cli.target import Target, TargetError, resolve_target, state_dir
 from qrie.errors import ConfigurationError, ValidationError
 from qrie.inventory.registry import SERVICES
 from qrie.models import JOB_ID_RE
+from qrie_cli import render
+from qrie_cli.render import Output
+from qrie_cli.target import Target, TargetError, resolve_target, state_dir
 
 # ---------------------------------------------------------------------------- the app
 app = typer.Typer(
@@ -856,7 +856,7 @@ def local_up(
     json_: JsonOpt = False,
 ) -> None:
     """Start the local stack (moto server provisioned from template.yaml) and its runner."""
-    from qrie.cli import demo  # noqa: PLC0415
+    from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=json_)
     with guarded(out):
@@ -877,7 +877,7 @@ def local_up(
 @local_app.command("down")
 def local_down(state: StateDirOpt = None, json_: JsonOpt = False) -> None:
     """Stop the runner and the local stack."""
-    from qrie.cli import demo  # noqa: PLC0415
+    from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=json_)
     with guarded(out):
@@ -893,7 +893,7 @@ def local_down(state: StateDirOpt = None, json_: JsonOpt = False) -> None:
 @local_app.command("status")
 def local_status(state: StateDirOpt = None, json_: JsonOpt = False) -> None:
     """Is the local stack up: endpoint, runner, table and queues."""
-    from qrie.cli import demo  # noqa: PLC0415
+    from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=json_)
     with guarded(out):
@@ -917,7 +917,7 @@ def local_seed(
     json_: JsonOpt = False,
 ) -> None:
     """Create N member accounts with compliant and non-compliant resources, and register them."""
-    from qrie.cli import demo  # noqa: PLC0415
+    from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=json_)
     with guarded(out):
@@ -940,7 +940,7 @@ def local_invoke(
 ) -> None:
     """Run one event through a function's handler, like `sam local invoke` (prints the result).
     Starts a temporary local stack when none is running."""
-    from qrie.cli import demo  # noqa: PLC0415
+    from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=True)
     try:
@@ -978,7 +978,7 @@ def demo_command(
 
     From nothing: a local stack, N seeded member accounts, an inventory of every service and
     then a scan of every policy with live progress, a summary and demo-report.json."""
-    from qrie.cli import demo  # noqa: PLC0415
+    from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=json_, progress=not no_progress)
     with guarded(out):

@@ -19,7 +19,7 @@ do in the cloud, for the functions of the local stack's template. The handlers r
   to ``VisibilityTimeout x time_scale`` (tests use it to see the 3 receives and the redrive to
   the dead-letter queue in seconds).
 
-``python -m qrie.local.runner --state-dir .qrie`` runs it for the stack started from that state
+``python -m qrie_local.runner --state-dir .qrie`` runs it for the stack started from that state
 directory until SIGINT/SIGTERM (the CLI starts it as a daemon; its pid is in ``runner.pid``).
 """
 
@@ -45,10 +45,10 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
-from qrie.local.events import LambdaContext, scheduled_event, sqs_event
-from qrie.local.faults import FaultedEvent, RunnerFaults, run_faulted
-from qrie.local.provision import ACCOUNT_ID, FunctionSpec, SqsEventSpec, local_client
-from qrie.local.stack import (
+from qrie_local.events import LambdaContext, scheduled_event, sqs_event
+from qrie_local.faults import FaultedEvent, RunnerFaults, run_faulted
+from qrie_local.provision import ACCOUNT_ID, FunctionSpec, SqsEventSpec, local_client
+from qrie_local.stack import (
     DEFAULT_STATE_DIR,
     RUNNER_PID_FILE,
     LocalStack,
@@ -178,7 +178,7 @@ def _without_main_module() -> Iterator[None]:
     """Start spawn children without re-running the parent's ``__main__`` script in them.
 
     ``spawn`` normally re-imports the main script in every child (so scripts need an
-    ``if __name__ == "__main__"`` guard); a slot needs only ``qrie.local.runner`` and the
+    ``if __name__ == "__main__"`` guard); a slot needs only ``qrie_local.runner`` and the
     handler, so the script's path is hidden from multiprocessing while the child starts."""
     main = sys.modules.get("__main__")
     hidden = (
@@ -642,7 +642,7 @@ class Runner:
     scales the queues' visibility timeout after failures; ``env_overrides`` are added to every
     function's environment (e.g. ``{"RETRY_BASE_SECONDS": "1"}``); ``log_path``, if given,
     receives the handlers' output instead of this process's stdout/stderr; ``faults`` (see
-    :mod:`qrie.local.faults`) plans duplicate deliveries and crashes of the SQS batches."""
+    :mod:`qrie_local.faults`) plans duplicate deliveries and crashes of the SQS batches."""
 
     def __init__(
         self,
@@ -850,7 +850,7 @@ class Runner:
 # ------------------------------------------------------------------------------------ entry point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m qrie.local.runner",
+        prog="python -m qrie_local.runner",
         description="Run the local stack's SQS event sources and schedules until Ctrl-C.",
     )
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)

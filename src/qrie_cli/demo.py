@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from qrie.cli import render
-from qrie.cli.render import Output
-from qrie.cli.target import LocalTarget, TargetError
-from qrie.cli.target import state_dir as default_state_dir
 from qrie.inventory.registry import SERVICES
 from qrie.store.table import CANCELLED, FAILED, Store
+from qrie_cli import render
+from qrie_cli.render import Output
+from qrie_cli.target import LocalTarget, TargetError
+from qrie_cli.target import state_dir as default_state_dir
 
 if TYPE_CHECKING:
-    from qrie.local.stack import LocalStack
+    from qrie_local.stack import LocalStack
 
 RUNNER_LOG = "runner.log"
 
@@ -43,7 +43,7 @@ def _local_error(exc: Exception) -> TargetError:
 
 def require_stack(state_dir: Path) -> LocalStack:
     """The stack running from ``state_dir``, or a TargetError (exit 2) saying to start one."""
-    from qrie.local.stack import LocalStack  # noqa: PLC0415
+    from qrie_local.stack import LocalStack  # noqa: PLC0415
 
     stack = LocalStack.current(state_dir)
     if stack is None:
@@ -63,8 +63,8 @@ def local_up(
     concurrency: int | None,
 ) -> dict[str, Any]:
     """Start (or reuse) the local stack in ``state_dir`` and, unless told not to, its runner
-    daemon (``python -m qrie.local.runner --state-dir …``)."""
-    from qrie.local.stack import LocalStack, LocalStackError  # noqa: PLC0415
+    daemon (``python -m qrie_local.runner --state-dir …``)."""
+    from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
 
     if not template.is_file():
         raise TargetError(f"no template at {template} (run from the repository root)", 2)
@@ -87,7 +87,7 @@ def local_up(
 
 def local_down(state_dir: Path) -> dict[str, Any]:
     """Stop the runner daemon and the stack of ``state_dir`` (nothing running: stopped=False)."""
-    from qrie.local.stack import LocalStack, LocalStackError  # noqa: PLC0415
+    from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
 
     stack = LocalStack.load(state_dir)
     if stack is None:
@@ -101,7 +101,7 @@ def local_down(state_dir: Path) -> dict[str, Any]:
 
 
 def local_status(state_dir: Path) -> dict[str, Any]:
-    from qrie.local.stack import LocalStack  # noqa: PLC0415
+    from qrie_local.stack import LocalStack  # noqa: PLC0415
 
     stack = LocalStack.current(state_dir)
     if stack is None:
@@ -113,7 +113,7 @@ def local_status(state_dir: Path) -> dict[str, Any]:
 
 def seed_accounts(stack: LocalStack, accounts: int, seed: int) -> dict[str, Any]:
     """Create and register ``accounts`` demo member accounts; the SeedReport as JSON data."""
-    from qrie.local.seed import seed as seed_stack  # noqa: PLC0415
+    from qrie_local.seed import seed as seed_stack  # noqa: PLC0415
 
     report = seed_stack(stack, accounts, seed=seed)
     data = render.jsonable(report)
@@ -194,8 +194,8 @@ def invoke_function(
     """Run one event through ``function``'s handler in a fresh execution environment, as
     ``sam local invoke`` does. Without a running local stack a temporary one is started (and
     stopped afterwards), so the handler finds its table and queues."""
-    from qrie.local.runner import InvocationError, Runner  # noqa: PLC0415
-    from qrie.local.stack import LocalStack, LocalStackError  # noqa: PLC0415
+    from qrie_local.runner import InvocationError, Runner  # noqa: PLC0415
+    from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
 
     with contextlib.ExitStack() as cleanup:
         stack = LocalStack.current(state_dir)
@@ -252,7 +252,7 @@ def _demo_state_dir(out: Output, keep: bool) -> tuple[Path, bool]:
     """Where the demo's stack runs, and whether that directory is temporary. Never two stacks
     left running: with --keep the running one is stopped first; without it the demo runs its
     own in a temporary directory and stops it at the end."""
-    from qrie.local.stack import LocalStack  # noqa: PLC0415
+    from qrie_local.stack import LocalStack  # noqa: PLC0415
 
     home = default_state_dir()
     if LocalStack.current(home) is None:
@@ -322,9 +322,9 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the whole demo; returns the report (also written to ``report_path``). Raises
     TargetError when the demo could not run or a job failed outright."""
-    from qrie.local.runner import Runner  # noqa: PLC0415
-    from qrie.local.stack import LocalStack, LocalStackError  # noqa: PLC0415
     from qrie.scan.findings import summary  # noqa: PLC0415
+    from qrie_local.runner import Runner  # noqa: PLC0415
+    from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
 
     if not template.is_file():
         raise TargetError(f"no template at {template} (run from the repository root)", 2)

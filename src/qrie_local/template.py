@@ -10,7 +10,7 @@
 
 Command line (used by ``make lint`` to cfn-lint the translated template)::
 
-    python -m qrie.local.template translate template.yaml -o .aws-sam/lint/template.json
+    python -m qrie_local.template translate template.yaml -o .aws-sam/lint/template.json
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def _parse_parameters(items: Sequence[str]) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m qrie.local.template",
+        prog="python -m qrie_local.template",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qrie.local.provision import FunctionSpec, Provisioned, provision
-from qrie.local.server import SERVER_STATE_FILE, STATS_PATH
-from qrie.local.template import load_template
+from qrie_local.provision import FunctionSpec, Provisioned, provision
+from qrie_local.server import SERVER_STATE_FILE, STATS_PATH
+from qrie_local.template import load_template
 
 __all__ = [
     "DEFAULT_STATE_DIR",
@@ -230,7 +230,7 @@ class LocalStack:
         try:
             provisioned = provision(loaded, endpoint, REGION, values)
         except BaseException:
-            _stop_process(pid, "qrie.local.server", STOP_TIMEOUT_SECONDS)
+            _stop_process(pid, "qrie_local.server", STOP_TIMEOUT_SECONDS)
             raise
         stack = cls(
             state_dir=state_dir,
@@ -251,7 +251,7 @@ class LocalStack:
         command = [
             sys.executable,
             "-m",
-            "qrie.local.server",
+            "qrie_local.server",
             "--port",
             str(port),
             "--latency-ms",
@@ -287,7 +287,7 @@ class LocalStack:
                 if _answers(f"http://127.0.0.1:{actual_port}") is not None:
                     return process.pid, actual_port
             time.sleep(0.05)
-        _stop_process(process.pid, "qrie.local.server", STOP_TIMEOUT_SECONDS)
+        _stop_process(process.pid, "qrie_local.server", STOP_TIMEOUT_SECONDS)
         raise LocalStackError(
             f"the local AWS server did not answer within {START_TIMEOUT_SECONDS:.0f}s:\n"
             f"{_tail(log_path)}"
@@ -346,7 +346,7 @@ class LocalStack:
         """Stop the runner daemon (if any) and the server; remove the state files (not the
         logs)."""
         self.stop_runner()
-        _stop_process(self.pid, "qrie.local.server", STOP_TIMEOUT_SECONDS)
+        _stop_process(self.pid, "qrie_local.server", STOP_TIMEOUT_SECONDS)
         for name in (STATE_FILE, SERVER_STATE_FILE, RUNNER_PID_FILE):
             (self.state_dir / name).unlink(missing_ok=True)
 
@@ -357,7 +357,7 @@ class LocalStack:
             pid = int((self.state_dir / RUNNER_PID_FILE).read_text().strip())
         except (OSError, ValueError):
             return None
-        if not _alive(pid) or not _is_ours(pid, "qrie.local.runner"):
+        if not _alive(pid) or not _is_ours(pid, "qrie_local.runner"):
             return None
         return pid
 
@@ -367,7 +367,7 @@ class LocalStack:
         schedule_interval: float = 3.0,
         time_scale: float = 1.0,
     ) -> int:
-        """Start ``python -m qrie.local.runner`` for this stack in the background (its output in
+        """Start ``python -m qrie_local.runner`` for this stack in the background (its output in
         ``runner.log``); returns its pid. An already running daemon is kept."""
         existing = self.runner_pid()
         if existing is not None:
@@ -375,7 +375,7 @@ class LocalStack:
         command = [
             sys.executable,
             "-m",
-            "qrie.local.runner",
+            "qrie_local.runner",
             "--state-dir",
             str(self.state_dir.resolve()),
             "--schedule-interval",
@@ -406,14 +406,14 @@ class LocalStack:
             if self.runner_pid() == process.pid:
                 return process.pid
             time.sleep(0.05)
-        _stop_process(process.pid, "qrie.local.runner", STOP_TIMEOUT_SECONDS)
+        _stop_process(process.pid, "qrie_local.runner", STOP_TIMEOUT_SECONDS)
         raise LocalStackError(f"the runner did not start:\n{_tail(log_path)}")
 
     def stop_runner(self) -> bool:
         """Stop the runner daemon (in-flight invocations finish first); True if one ran."""
         pid = self.runner_pid()
         if pid is not None:
-            _stop_process(pid, "qrie.local.runner", RUNNER_STOP_TIMEOUT_SECONDS)
+            _stop_process(pid, "qrie_local.runner", RUNNER_STOP_TIMEOUT_SECONDS)
         (self.state_dir / RUNNER_PID_FILE).unlink(missing_ok=True)
         return pid is not None
 

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 
 from qrie.aws import client_config
-from qrie.local.moto_patches import BOOTSTRAP_ROLE
+from qrie_local.moto_patches import BOOTSTRAP_ROLE
 
 
 def member_session(account_id: str, region: str = "us-east-1") -> boto3.Session:

@@ -26,7 +26,7 @@ from qrie.config import Settings
 from qrie.store.table import Store
 
 if TYPE_CHECKING:
-    from qrie.local.stack import LocalStack
+    from qrie_local.stack import LocalStack
 
 JOB_HANDLER = "JobHandlerFunction"
 JOB_HANDLER_TIMEOUT = 120  # seconds of the local Lambda context (the template's is smaller)
@@ -113,7 +113,7 @@ class LocalTarget(Target):
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         from qrie.handlers.job_handler import lambda_handler  # noqa: PLC0415
-        from qrie.local.events import LambdaContext  # noqa: PLC0415
+        from qrie_local.events import LambdaContext  # noqa: PLC0415
 
         # Anything a handler prints (it should not) goes to stderr, never into --json output.
         with contextlib.redirect_stdout(sys.stderr):
@@ -220,7 +220,7 @@ class DeployedTarget(Target):
 def current_local_stack(directory: Path | None = None) -> LocalStack | None:
     """The local stack running from ``directory`` (default: :func:`state_dir`), if any."""
     try:
-        from qrie.local.stack import LocalStack  # noqa: PLC0415
+        from qrie_local.stack import LocalStack  # noqa: PLC0415
     except ImportError:  # pragma: no cover - the local extras are part of the package
         return None
     return LocalStack.current(directory or state_dir())

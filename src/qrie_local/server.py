@@ -1,6 +1,6 @@
 """The local AWS: moto's server on 127.0.0.1, with qrie's patches and a small request middleware.
 
-    python -m qrie.local.server --port P [--latency-ms N] [--state-dir D] [--hook MOD:FACTORY]
+    python -m qrie_local.server --port P [--latency-ms N] [--state-dir D] [--hook MOD:FACTORY]
 
 * ``moto_patches.apply()`` runs in this process before the first request is served (isolated
   DynamoDB transactions; AssumeRole that refuses a missing role or a wrong ExternalId).
@@ -13,7 +13,7 @@
   request, as a network round trip to AWS would add); a fault-injection layer is another
   (``--hook package.module:factory``, where ``factory()`` returns a hook; the environment
   variable ``QRIE_LOCAL_HOOKS``, comma-separated specs, adds more: what ``LocalStack.up`` passes
-  on, e.g. ``qrie.local.faults:server_hook``).
+  on, e.g. ``qrie_local.faults:server_hook``).
 * ``--port 0`` binds a free port. With ``--state-dir`` the server writes
   ``<state-dir>/server.json`` (``{"pid", "port", "endpoint"}``) once it accepts connections, and
   removes it when it stops. SIGTERM and SIGINT stop it cleanly.
@@ -328,7 +328,7 @@ def serve(
     from moto.moto_server.werkzeug_app import MotoRequestHandler  # noqa: PLC0415
     from werkzeug.serving import make_server  # noqa: PLC0415
 
-    from qrie.local import moto_patches  # noqa: PLC0415
+    from qrie_local import moto_patches  # noqa: PLC0415
 
     moto_patches.apply()
     speed_up_moto()
@@ -374,7 +374,7 @@ def serve(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m qrie.local.server",
+        prog="python -m qrie_local.server",
         description="moto's server on 127.0.0.1 with qrie's patches, request counts and hooks",
     )
     parser.add_argument("--port", type=int, default=0, help="0 (default): a free port")

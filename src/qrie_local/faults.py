@@ -2,8 +2,8 @@
 
 Two layers, both outside qrie's own code paths (its handlers, workers and store run unchanged):
 
-* **The local AWS** (:class:`FaultHook`, a request hook of :mod:`qrie.local.server`, loaded with
-  ``--hook qrie.local.faults:server_hook`` or ``QRIE_LOCAL_HOOKS``). It answers *member-account*
+* **The local AWS** (:class:`FaultHook`, a request hook of :mod:`qrie_local.server`, loaded with
+  ``--hook qrie_local.faults:server_hook`` or ``QRIE_LOCAL_HOOKS``). It answers *member-account*
   calls -- requests signed with credentials of an assumed ``member_role`` (the server tells them
   from hub calls by their access key) -- with errors instead of moto's answer:
 
@@ -24,7 +24,7 @@ Two layers, both outside qrie's own code paths (its handlers, workers and store 
   sets the configuration and zeroes the counts. A new hook is disabled.
 
 * **The event-source runner** (:class:`RunnerFaults`, given to
-  :class:`qrie.local.runner.Runner`): for every batch a worker is about to receive it plans
+  :class:`qrie_local.runner.Runner`): for every batch a worker is about to receive it plans
 
   - ``duplicate_rate``: a first delivery of a message is delivered a second time, at once, in
     another invocation (SQS's at-least-once delivery);
@@ -52,7 +52,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NoReturn
 
 from qrie.aws import MAX_ATTEMPTS
-from qrie.local.server import Reply, RequestHook, RequestInfo
+from qrie_local.server import Reply, RequestHook, RequestInfo
 
 __all__ = [
     "CONTROL_PATH",
@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 CONTROL_PATH = "/_qrie/faults"
-HOOK_SPEC = "qrie.local.faults:server_hook"
+HOOK_SPEC = "qrie_local.faults:server_hook"
 CRASH_EXIT_CODE = 86
 HUB_ACCESS_KEYS = frozenset({"testing"})
 
@@ -337,7 +337,7 @@ class FaultHook:
 
 
 def server_hook() -> RequestHook:
-    """The hook factory for ``--hook qrie.local.faults:server_hook`` (disabled until configured)."""
+    """The hook factory for ``--hook qrie_local.faults:server_hook`` (disabled until configured)."""
     return FaultHook()
 
 
