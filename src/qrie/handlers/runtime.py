@@ -8,8 +8,9 @@ from functools import cached_property
 
 from qrie.aws import AccountSessions, Clients
 from qrie.config import Settings
+from qrie.domain import TaskKind
 from qrie.jobs.reconcile import Reconciler
-from qrie.jobs.service import INVENTORY, SCAN, JobService
+from qrie.jobs.service import JobService
 from qrie.jobs.worker import TaskWorker
 from qrie.queue import TaskQueue
 from qrie.store.table import Store
@@ -40,11 +41,11 @@ class Runtime:
 
     @cached_property
     def inventory_worker(self) -> TaskWorker:
-        return TaskWorker(self.settings, self.store, self.queue, self.sessions, INVENTORY)
+        return TaskWorker(self.settings, self.store, self.queue, self.sessions, TaskKind.INVENTORY)
 
     @cached_property
     def scan_worker(self) -> TaskWorker:
-        return TaskWorker(self.settings, self.store, self.queue, self.sessions, SCAN)
+        return TaskWorker(self.settings, self.store, self.queue, self.sessions, TaskKind.SCAN)
 
     @cached_property
     def reconciler(self) -> Reconciler:
