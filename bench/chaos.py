@@ -58,9 +58,9 @@ from qrie.scan.engine import resource_from_item
 from qrie.store import keys
 from qrie.store.table import CANCELLED, FAILED, FINAL_STATUSES, SUCCEEDED, Store, final_status
 from qrie_local import faults
+from qrie_local.identity import ACCOUNT_ID
 from qrie_local.members import trust_policy
 from qrie_local.moto_patches import BOOTSTRAP_ROLE
-from qrie_local.provision import ACCOUNT_ID
 from qrie_local.runner import Runner
 from qrie_local.seed import account_ids
 from qrie_local.server import HOOKS_ENV
@@ -559,7 +559,7 @@ def run_chaos(settings: ChaosSettings, state_dir: Path, log: Any = print) -> Cha
             time_scale=settings.time_scale,
             env_overrides={"RETRY_BASE_SECONDS": "1", "MAX_RETRY_SECONDS": "4"},
             log_path=state_dir / "runner.log",
-            faults=injector,
+            hooks=[injector],
         )
         polling = settings.schedule_interval
         all_tasks: list[dict[str, Any]] = []

@@ -21,7 +21,7 @@ from qrie.aws import AccountSessions, Clients
 from qrie.config import Settings
 from qrie.inventory.registry import SERVICES
 from qrie_local.events import LambdaContext, scheduled_event
-from qrie_local.provision import ACCOUNT_ID
+from qrie_local.identity import ACCOUNT_ID
 from qrie_local.stack import LocalStack
 
 WORKER = "InventoryWorkerFunction"
