@@ -97,10 +97,10 @@ def run_qrie(stack: LocalStack, accounts: list[str], polls: int) -> dict[str, An
     from qrie.handlers import runtime as runtime_module
 
     runtime_module.reset()
-    undo = noop.install(stub_credentials=False)
+    inventory_worker = noop.worker_handler(stub_credentials=False)
     try:
         with stack.apply_env(WORKER):
-            from qrie.handlers import inventory_worker, job_handler, polling_service
+            from qrie.handlers import job_handler, polling_service
 
             queue = stack.provisioned.queues["InventoryQueue"]
             rule = stack.functions[POLLER].schedules[0].rule_arn
@@ -122,7 +122,7 @@ def run_qrie(stack: LocalStack, accounts: list[str], polls: int) -> dict[str, An
                     queue.url,
                     queue.arn,
                     stack.region,
-                    inventory_worker.lambda_handler,
+                    inventory_worker,
                     WORKER,
                     300,
                     phases,
@@ -138,7 +138,6 @@ def run_qrie(stack: LocalStack, accounts: list[str], polls: int) -> dict[str, An
                 window.stop()
             job = current.store.get_job(str(response["job_id"])) or {}
     finally:
-        undo()
         runtime_module.reset()
     by_phase = phases.by_phase()
     categories = _categorize(by_phase, QRIE_RULES)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,10 +75,13 @@ def inventory_account(
     regions: Sequence[str],
     job_id: str,
     threads: int = 8,
+    *,
+    collectors: Callable[[str], Collector] = get_collector,
 ) -> InventoryCounts:
-    """Collect ``service`` in the account behind ``session``. Raises a TaskError when the scope
-    list itself cannot be read; per-scope failures are returned in ``failed_scopes``."""
-    collector = get_collector(service)
+    """Collect ``service`` in the account behind ``session`` with ``collectors(service)`` (the
+    registry's collector unless told otherwise). Raises a TaskError when the scope list itself
+    cannot be read; per-scope failures are returned in ``failed_scopes``."""
+    collector = collectors(service)
     try:
         scopes = collector.scopes(session, regions)
     except Exception as exc:

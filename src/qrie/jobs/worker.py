@@ -14,6 +14,7 @@ Outcomes, in one place:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,9 @@ from typing import Any
 from qrie.aws import AccountSessions
 from qrie.config import Settings
 from qrie.errors import PermanentTaskError, TransientTaskError, ValidationError
+from qrie.inventory.base import Collector
 from qrie.inventory.engine import inventory_account
+from qrie.inventory.registry import get_collector
 from qrie.jobs.service import INVENTORY, SCAN, dependents_of
 from qrie.models import TaskMessage, parse_task
 from qrie.observability import count, logger
@@ -73,12 +76,14 @@ class TaskWorker:
         queue: TaskQueue,
         sessions: AccountSessions,
         kind: str,
+        collectors: Callable[[str], Collector] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
         self.sessions = sessions
         self.kind = kind
+        self.collectors = collectors or get_collector  # service -> the collector to run
         self.jobs = JobCache(store, settings.job_cache_seconds)
 
     def process(self, delivery: Delivery) -> str:
@@ -143,6 +148,7 @@ class TaskWorker:
                 self.settings.regions,
                 message.job_id,
                 self.settings.region_threads,
+                collectors=self.collectors,
             )
             if counts.transient:
                 raise TransientTaskError(counts.reason())
