@@ -1,17 +1,19 @@
-"""The chaos suite (bench/chaos.py), small and seeded: 6 member accounts, an inventory job, a
-scan job and a job cancelled in its middle on the local stack, with transient bursts and
-denials in member-account calls, duplicate deliveries, crashes mid-batch and a poison message
-that reaches the dead-letter queue; then every invariant of ``make chaos``."""
+"""The chaos run of ``make chaos`` (qrie_local.chaos), small and seeded: 6 member accounts, an
+inventory job, a scan job and a job cancelled in its middle on the local stack, with transient
+bursts and denials in member-account calls, duplicate deliveries, crashes mid-batch and a poison
+message that reaches the dead-letter queue; then every invariant (qrie_local.invariants)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from bench.chaos import ChaosReport, ChaosSettings, run_chaos
 
 from qrie_local import faults
+from qrie_local.chaos import ChaosReport, ChaosSettings, run_chaos
 from qrie_local.sources import Delivery
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Seed 230 plans, for these 6 accounts: 1 denied and 2 bursting (account, service) pairs in the
 # inventory, a poison scan message, 4 duplicates and 2 crashes (scan, first receive). Every
@@ -36,7 +38,8 @@ SMALL = ChaosSettings(
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> ChaosReport:
-    return run_chaos(SMALL, Path(tmp_path_factory.mktemp("chaos")), log=lambda *_args: None)
+    state_dir = Path(tmp_path_factory.mktemp("chaos"))
+    return run_chaos(SMALL, state_dir, ROOT / "template.yaml", log=lambda *_args: None)
 
 
 def test_every_kind_of_fault_was_injected(chaos: ChaosReport) -> None:
