@@ -286,6 +286,408 @@ def strict_assume_role(enabled: bool) -> None:
     STRICT_ASSUME_ROLE["enabled"] = enabled
 
 
+# --------------------------------------------------------------------------------------------
+# Deploying a SAM-built stack with ``sam deploy``: CloudFormation, S3 and Lambda as AWS has them.
+# Each function below restores one AWS behaviour that ``sam deploy`` (or the stack it deploys)
+# relies on; :func:`_apply_deploy_patches` installs them.
+# --------------------------------------------------------------------------------------------
+SERVERLESS_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+
+def _s3_location(url: str) -> tuple[str, str, str | None]:
+    """(bucket, key, version id) of an S3 object URL, in the forms CloudFormation accepts for a
+    TemplateURL: virtual-hosted (``https://bucket.s3.region.amazonaws.com/key``) or path-style
+    (``https://s3.region.amazonaws.com/bucket/key``, and ``<endpoint>/bucket/key`` on the S3
+    endpoint the caller uses, which is what the SAM CLI sends), with ``?versionId=``."""
+    import ipaddress  # noqa: PLC0415
+    from urllib.parse import parse_qs, unquote, urlparse  # noqa: PLC0415
+
+    parts = urlparse(url)
+    host = (parts.hostname or "").lower()
+    path = unquote(parts.path).lstrip("/")
+    versions = parse_qs(parts.query).get("versionId")
+    version = versions[0] if versions else None
+    try:
+        ipaddress.ip_address(host)
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    aws_s3 = host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    if aws_s3 and not host.startswith(("s3.", "s3-")) and ".s3" in host:
+        return host.split(".s3", 1)[0], path, version  # virtual-hosted
+    if is_ip or host == "localhost" or aws_s3:
+        bucket, _, key = path.partition("/")
+        return bucket, key, version
+    # a bucket-named host of another endpoint (bucket.localhost.localstack.cloud style)
+    return host.split(".", 1)[0], path, version
+
+
+def _template_from_s3_url(self: Any, template_url: str) -> str:
+    """``CloudFormationResponse._get_stack_from_s3_url``: CloudFormation reads a TemplateURL in
+    any of S3's URL forms, including the path-style URL of the endpoint the caller uploaded to.
+    moto takes the first label of any host that is not ``localhost`` or ``s3.*.amazonaws.com``
+    for the bucket, so ``http://127.0.0.1:PORT/bucket/key`` (the SAM CLI's TemplateURL on a
+    local endpoint) looked for bucket ``127``: NoSuchBucket."""
+    from moto.s3.models import s3_backends  # noqa: PLC0415
+
+    bucket, key, version = _s3_location(template_url)
+    found = s3_backends[self.current_account][self.partition].get_object(
+        bucket, key, version_id=version
+    )
+    if found is None:
+        from moto.s3.exceptions import MissingKey  # noqa: PLC0415
+
+        raise MissingKey(key=key)
+    return str(found.value.decode("utf-8"))
+
+
+def _expand_serverless(template: Any, parameters: Any, region: str) -> Any:
+    """The template with its ``AWS::Serverless-2016-10-31`` transform run (as JSON text), or
+    ``template`` unchanged when it declares no such transform."""
+    import json  # noqa: PLC0415
+
+    from qrie_local.template import loads_template, translate  # noqa: PLC0415
+
+    if not isinstance(template, str) or SERVERLESS_TRANSFORM not in template:
+        return template
+    parsed = loads_template(template, source="TemplateBody")
+    declared = parsed.get("Transform")
+    transforms = declared if isinstance(declared, list) else [declared]
+    if SERVERLESS_TRANSFORM not in transforms:
+        return template
+    values = {str(k): v for k, v in dict(parameters or {}).items()}
+    return json.dumps(translate(parsed, values, region=region))
+
+
+def _serverless_transform(original: Callable[..., Any], template_at: int) -> Callable[..., Any]:
+    """CloudFormation runs a template's ``Transform: AWS::Serverless-2016-10-31`` (the SAM
+    translator, with the stack's parameter values) when it receives the template, and creates
+    the plain CloudFormation resources it expands to. moto has no transforms: it would look
+    for ``AWS::Serverless::Function`` models, warn and create nothing. Wraps a
+    ``CloudFormationBackend`` method whose ``template`` is its ``template_at``-th argument
+    (``create_stack``, ``create_change_set``)."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        parameters = kwargs.get("parameters")
+        if "template" in kwargs:
+            kwargs["template"] = _expand_serverless(
+                kwargs["template"], parameters, self.region_name
+            )
+        elif len(args) > template_at:
+            args = (
+                *args[:template_at],
+                _expand_serverless(args[template_at], parameters, self.region_name),
+                *args[template_at + 1 :],
+            )
+        return original(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _execute_change_set(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``CloudFormationBackend.execute_change_set``: once a change set is executed its stack is
+    the change set's template -- its Outputs, Description and parameters. moto creates the
+    resources but leaves the stack with the template it had before (none, for a CREATE change
+    set), so ``DescribeStacks`` answered no Outputs; the SAM CLI then refuses its own bucket
+    stack ("aws-sam-cli-managed-default is missing Tags and/or Outputs") and the CLI reads
+    nothing from the deployed stack.
+
+    And execution is asynchronous: ExecuteChangeSet succeeds, and a resource that cannot be
+    created leaves the stack ``CREATE_FAILED`` (``UPDATE_FAILED``) with the reason in its events,
+    which ``sam deploy`` prints. moto raised out of ExecuteChangeSet (an HTTP 500 with a Python
+    traceback the SAM CLI cannot parse) and left the stack in review."""
+
+    @functools.wraps(original)
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.change_sets.get(change_set_name) or next(
+            (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name),
+            None,
+        )
+        if change_set is None:  # moto's own error for an unknown change set
+            original(self, change_set_name=change_set_name, stack_name=stack_name)
+            return
+        stack = self.stacks[change_set.stack_id]
+        try:
+            original(self, change_set_name=change_set_name, stack_name=stack_name)
+        except Exception as exc:  # any failure is the stack's, as in AWS
+            reason = f"{type(exc).__name__}: {exc}"
+            stack.status = f"{change_set.change_set_type}_FAILED"
+            stack._add_stack_event(stack.status, resource_status_reason=reason)
+            change_set.execution_status = "EXECUTE_FAILED"
+            change_set.status_reason = reason
+            return
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.parameters = dict(change_set.parameters)
+        stack.output_map = stack._create_output_map()
+        for export in stack.exports:
+            self.exports[export.name] = export
+
+    return execute_change_set
+
+
+# AWS::Lambda::Function properties that are CreateFunction parameters moto's CloudFormation
+# model leaves out (it passes only Code, Handler, Role, Runtime and a few more): property name ->
+# the LambdaFunction attribute and how the API shapes it.
+_FUNCTION_PROPERTIES: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "Architectures": ("architectures", list),
+    "TracingConfig": ("tracing_config", dict),
+    "KmsKeyArn": ("kms_key_arn", str),
+    "EphemeralStorage": ("ephemeral_storage", lambda value: int(value["Size"])),
+    "Tags": ("tags", lambda tags: {str(t["Key"]): str(t["Value"]) for t in tags}),
+}
+
+
+def _finish_from_template(
+    original: Any, finish: Callable[[Any, dict[str, Any], str, str], None]
+) -> Any:
+    """A CloudFormation model's ``create_from_cloudformation_json`` or
+    ``update_from_cloudformation_json`` classmethod that then calls ``finish(resource,
+    properties, account_id, region_name)`` on what it made."""
+    import inspect  # noqa: PLC0415
+
+    func = original.__func__
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def from_template(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        resource = func(cls, *args, **kwargs)
+        bound = signature.bind(cls, *args, **kwargs).arguments
+        properties = bound["cloudformation_json"].get("Properties") or {}
+        finish(resource, properties, bound["account_id"], bound["region_name"])
+        return resource
+
+    return classmethod(from_template)
+
+
+def _function_properties(fn: Any, properties: dict[str, Any], _account: str, _region: str) -> None:
+    """``AWS::Lambda::Function``: a function CloudFormation creates has every property the
+    template gives it -- Architectures, Layers, TracingConfig, KmsKeyArn, EphemeralStorage, Tags
+    -- as CreateFunction would set them. moto's model drops them: a template's arm64 function
+    with its dependency layer and active tracing was deployed as an x86_64 function with no
+    layer and no tracing."""
+    for name, (attribute, shape) in _FUNCTION_PROPERTIES.items():
+        if properties.get(name) is not None:
+            setattr(fn, attribute, shape(properties[name]))
+    # (a list item that is AWS::NoValue, e.g. a layer under a false condition, is no item)
+    layers = [str(arn) for arn in properties.get("Layers") or [] if arn is not None]
+    if layers:
+        fn.layers = fn._get_layers_data(layers)
+
+
+def _layer_from_template(original: Any) -> Any:
+    """``LayerVersion.create_from_cloudformation_json``: an ``AWS::Lambda::LayerVersion`` has
+    the declared LayerName and CompatibleArchitectures, and its ``Ref`` is the layer version's
+    ARN (what a function's Layers lists). moto names the layer after the logical id, drops the
+    architectures and answers ``Ref`` with its model object, so no function could use the
+    layer."""
+    func = original.__func__
+
+    @functools.wraps(func)
+    def from_template(
+        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kw: Any
+    ) -> Any:
+        properties = cloudformation_json.get("Properties") or {}
+        name = str(properties.get("LayerName") or resource_name)
+        layer = func(cls, name, cloudformation_json, *args, **kw)
+        if properties.get("CompatibleArchitectures"):
+            layer.compatible_architectures = list(properties["CompatibleArchitectures"])
+        return layer
+
+    return classmethod(from_template)
+
+
+def _layer_version_ref(self: Any) -> str:
+    return str(self.arn)
+
+
+def _function_code_location(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``LambdaResponse.get_function``: GetFunction's ``Code.Location`` is a URL from which the
+    deployment package can be downloaded (AWS: a presigned S3 URL). moto answers a made-up
+    ``awslambda-<region>-tasks`` host; here it is the path-style URL of the package's S3 object
+    on the endpoint the caller used, which the local AWS serves."""
+
+    @functools.wraps(original)
+    def get_function(self: Any) -> Any:
+        import json  # noqa: PLC0415
+        from urllib.parse import quote, unquote  # noqa: PLC0415
+
+        answer = original(self)
+        body = answer[2] if isinstance(answer, tuple) else answer
+        data = json.loads(body)
+        name = unquote(self.path.rsplit("/", 1)[-1])
+        fn = self.backend.get_function(name, self._get_param("Qualifier", None))
+        code = getattr(fn, "code", {}) or {}
+        host = str(self.headers.get("Host") or "")
+        if host and code.get("S3Bucket") and code.get("S3Key") and "Code" in data:
+            # the local AWS's own endpoint serves S3 too; AWS's Lambda host does not
+            base = (
+                f"https://s3.{fn.region}.amazonaws.com"
+                if ".amazonaws." in host
+                else f"http://{host}"
+            )
+            data["Code"]["Location"] = (
+                f"{base}/{quote(str(code['S3Bucket']))}/{quote(str(code['S3Key']))}"
+            )
+        text = json.dumps(data)
+        return (*answer[:2], text) if isinstance(answer, tuple) else text
+
+    return get_function
+
+
+def _table_settings(table: Any, properties: dict[str, Any], account_id: str, region: str) -> None:
+    """``AWS::DynamoDB::Table``: the table has the template's TimeToLiveSpecification and
+    PointInTimeRecoverySpecification (DynamoDB's UpdateTimeToLive and UpdateContinuousBackups).
+    moto ignores both: the deployed table had TTL and PITR off."""
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+
+    backend = dynamodb_backends[account_id][region]
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl and str(ttl.get("Enabled")).lower() == "true":
+        backend.update_time_to_live(
+            table.name, {"AttributeName": ttl["AttributeName"], "Enabled": True}
+        )
+    pitr = properties.get("PointInTimeRecoverySpecification")
+    if pitr and str(pitr.get("PointInTimeRecoveryEnabled")).lower() == "true":
+        backend.update_continuous_backups(table.name, {"PointInTimeRecoveryEnabled": True})
+
+
+_MODELS: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``QueuePolicy`` (the model class) is built on first use, so that importing this module
+    does not import moto, and pickle (a saved local AWS) finds it here by name."""
+    if name == "QueuePolicy":
+        return _queue_policy_model()
+    raise AttributeError(name)
+
+
+def _queue_policy_model() -> type:
+    """``AWS::SQS::QueuePolicy``: sets the ``Policy`` attribute of each of its Queues (by URL),
+    and removes it when deleted. moto has no model for it and skips it with a warning, so the
+    deployed queues had no policy."""
+    if "QueuePolicy" in _MODELS:
+        return _MODELS["QueuePolicy"]
+    import json  # noqa: PLC0415
+
+    from moto.core.common_models import CloudFormationModel  # noqa: PLC0415
+    from moto.sqs.models import sqs_backends  # noqa: PLC0415
+
+    def _set(account_id: str, region: str, properties: dict[str, Any], policy: str) -> None:
+        backend = sqs_backends[account_id][region]
+        for url in properties.get("Queues") or []:
+            backend.set_queue_attributes(
+                str(url).rstrip("/").rsplit("/", 1)[-1], {"Policy": policy}
+            )
+
+    class QueuePolicy(CloudFormationModel):
+        def __init__(self, name: str, properties: dict[str, Any]) -> None:
+            self.name = name
+            self.properties = properties
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.name
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::SQS::QueuePolicy"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Id"
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: dict[str, Any],
+            account_id: str,
+            region_name: str,
+            **kwargs: Any,
+        ) -> QueuePolicy:
+            properties = cloudformation_json.get("Properties") or {}
+            document = properties.get("PolicyDocument") or {}
+            policy = document if isinstance(document, str) else json.dumps(document)
+            _set(account_id, region_name, properties, policy)
+            return cls(resource_name, properties)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls,
+            original_resource: Any,
+            new_resource_name: str,
+            cloudformation_json: dict[str, Any],
+            account_id: str,
+            region_name: str,
+        ) -> QueuePolicy:
+            _set(account_id, region_name, original_resource.properties, "")
+            return cls.create_from_cloudformation_json(
+                original_resource.name, cloudformation_json, account_id, region_name
+            )
+
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls,
+            resource_name: str,
+            cloudformation_json: dict[str, Any],
+            account_id: str,
+            region_name: str,
+        ) -> None:
+            _set(account_id, region_name, cloudformation_json.get("Properties") or {}, "")
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            _set(account_id, region_name, self.properties, "")
+
+    QueuePolicy.__module__ = __name__
+    QueuePolicy.__qualname__ = QueuePolicy.__name__
+    _MODELS["QueuePolicy"] = QueuePolicy
+    return QueuePolicy
+
+
+def _apply_deploy_patches() -> None:
+    from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415
+    from moto.cloudformation.responses import CloudFormationResponse  # noqa: PLC0415
+
+    CloudFormationResponse._get_stack_from_s3_url = _template_from_s3_url  # type: ignore[method-assign]
+    CloudFormationBackend.create_stack = _serverless_transform(  # type: ignore[method-assign]
+        CloudFormationBackend.create_stack, 1
+    )
+    CloudFormationBackend.create_change_set = _serverless_transform(  # type: ignore[method-assign]
+        CloudFormationBackend.create_change_set, 2
+    )
+    CloudFormationBackend.execute_change_set = _execute_change_set(  # type: ignore[method-assign]
+        CloudFormationBackend.execute_change_set
+    )
+
+    from moto.awslambda.models import LambdaFunction, LayerVersion  # noqa: PLC0415
+    from moto.awslambda.responses import LambdaResponse  # noqa: PLC0415
+    from moto.cloudformation import parsing  # noqa: PLC0415
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    for name in ("create_from_cloudformation_json", "update_from_cloudformation_json"):
+        finished = _finish_from_template(getattr(LambdaFunction, name), _function_properties)
+        setattr(LambdaFunction, name, finished)
+    LayerVersion.create_from_cloudformation_json = _layer_from_template(  # type: ignore[method-assign]
+        LayerVersion.create_from_cloudformation_json
+    )
+    LayerVersion.physical_resource_id = property(_layer_version_ref)  # type: ignore[attr-defined]
+    LambdaResponse.get_function = _function_code_location(LambdaResponse.get_function)  # type: ignore[method-assign]
+    Table.create_from_cloudformation_json = _finish_from_template(  # type: ignore[method-assign]
+        Table.create_from_cloudformation_json, _table_settings
+    )
+    _queue_policy_model()
+    # moto lists its CloudFormation models once (cached): list them again with QueuePolicy
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+
+
 def apply() -> None:
     """Install the patches (idempotent). Call before moto serves requests."""
     global _APPLIED
@@ -307,4 +709,5 @@ def apply() -> None:
         setattr(SQSBackend, name, _locked(getattr(SQSBackend, name), _SQS_LOCK))
     SQSBackend.receive_message = _receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
     S3Response.all_buckets = _list_buckets  # type: ignore[method-assign]
+    _apply_deploy_patches()
     _APPLIED = True
