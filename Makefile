@@ -19,6 +19,7 @@ CHECKOV_VERSION ?= 3.3.30
 ENV ?= dev
 REGION ?= us-east-1
 ACCOUNTS ?= 12
+REHEARSAL_ACCOUNTS ?= 3
 # ExternalId for `make deploy` (first deploy of a stack). Left empty, an update keeps the
 # stack's previous value.
 EXTERNAL_ID ?=
@@ -46,7 +47,7 @@ CHECKOV_FLAGS := --framework cloudformation --quiet --compact --skip-download
 # No telemetry, no credentials needed for validate/lint; a fixed region so nothing asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
 
-.PHONY: help install lint unit integration test build deploy invoke demo bench bench-quick \
+.PHONY: help install lint unit integration test build deploy rehearse invoke demo bench bench-quick \
 	chaos clean distclean
 
 help: ## Show this help
@@ -113,6 +114,9 @@ deploy: build ## sam build, then sam deploy --config-env ENV (EXTERNAL_ID=... on
 	$(SAM_ENV) $(SAM) deploy --config-env $(ENV) \
 		$(if $(EXTERNAL_ID),--parameter-overrides Stage=$(ENV) ExternalId=$(EXTERNAL_ID))
 
+rehearse: $(VENV_STAMP) $(SAM_STAMP) ## sam build + sam deploy onto the local AWS, then the README's qrie --stack-name commands
+	$(BIN)/python -m qrie_local.rehearsal --accounts $(REHEARSAL_ACCOUNTS) --report rehearsal-report.json
+
 invoke: $(VENV_STAMP) $(SAM_STAMP) ## Invoke FN with EVENT (sam local invoke, or the local runner without Docker)
 	@test -f "$(EVENT)" || { echo "No event file $(EVENT) (FN=$(FN))" >&2; exit 1; }
 	@if docker info >/dev/null 2>&1; then \
@@ -141,7 +145,7 @@ chaos: $(VENV_STAMP) ## Chaos run (~1,000 tasks under faults), throttling storm,
 
 clean: ## Remove build output, caches, local state and the demo report (keeps the venvs)
 	rm -rf .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .qrie \
-		demo-report.json .coverage htmlcov
+		.qrie-rehearsal demo-report.json rehearsal-report.json .coverage htmlcov
 	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./$(CHECKOV_VENV) -prune \
 		-o -path ./.git -prune -o \
 		-name __pycache__ -type d -print0 | xargs -0 rm -rf

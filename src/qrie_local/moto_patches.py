@@ -461,15 +461,27 @@ def _finish_from_template(
     return classmethod(from_template)
 
 
+def _cfn_text(value: Any) -> str:
+    """A template value as CloudFormation passes it to a string property."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _function_properties(fn: Any, properties: dict[str, Any], _account: str, _region: str) -> None:
     """``AWS::Lambda::Function``: a function CloudFormation creates has every property the
     template gives it -- Architectures, Layers, TracingConfig, KmsKeyArn, EphemeralStorage, Tags
-    -- as CreateFunction would set them. moto's model drops them: a template's arm64 function
-    with its dependency layer and active tracing was deployed as an x86_64 function with no
-    layer and no tracing."""
+    -- as CreateFunction would set them, and environment variables that are strings. moto's
+    model drops those properties: a template's arm64 function with its dependency layer and
+    active tracing was deployed as an x86_64 function with no layer and no tracing."""
     for name, (attribute, shape) in _FUNCTION_PROPERTIES.items():
         if properties.get(name) is not None:
             setattr(fn, attribute, shape(properties[name]))
+    # Environment variables are strings: a Number parameter's value is its text. moto kept the
+    # number it parsed (GetFunctionConfiguration answered JOB_TIMEOUT_SECONDS: 3600).
+    variables = (properties.get("Environment") or {}).get("Variables") or {}
+    if variables:
+        fn.environment_vars = {str(k): _cfn_text(v) for k, v in variables.items()}
     # (a list item that is AWS::NoValue, e.g. a layer under a false condition, is no item)
     layers = [str(arn) for arn in properties.get("Layers") or [] if arn is not None]
     if layers:
@@ -502,16 +514,40 @@ def _layer_version_ref(self: Any) -> str:
     return str(self.arn)
 
 
+def _presigned_get(base: str, bucket: str, key: str, region: str) -> str:
+    """A presigned, path-style GetObject URL of ``bucket``/``key`` on the endpoint ``base``."""
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    from qrie_local.identity import FAKE_CREDENTIALS  # noqa: PLC0415
+
+    s3 = boto3.client(  # type: ignore[call-overload]
+        "s3",
+        endpoint_url=base,
+        region_name=region,
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+        **FAKE_CREDENTIALS,
+    )
+    return str(
+        s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=PACKAGE_URL_SECONDS
+        )
+    )
+
+
+PACKAGE_URL_SECONDS = 600  # how long GetFunction's Code.Location is valid, as in AWS
+
+
 def _function_code_location(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``LambdaResponse.get_function``: GetFunction's ``Code.Location`` is a URL from which the
-    deployment package can be downloaded (AWS: a presigned S3 URL). moto answers a made-up
-    ``awslambda-<region>-tasks`` host; here it is the path-style URL of the package's S3 object
-    on the endpoint the caller used, which the local AWS serves."""
+    """``LambdaResponse.get_function``: GetFunction's ``Code.Location`` is a presigned URL from
+    which the deployment package can be downloaded for 10 minutes. moto answers a made-up
+    ``awslambda-<region>-tasks`` host; here it is a presigned URL of the package's S3 object on
+    the endpoint the caller used (the local AWS serves S3 on the same endpoint)."""
 
     @functools.wraps(original)
     def get_function(self: Any) -> Any:
         import json  # noqa: PLC0415
-        from urllib.parse import quote, unquote  # noqa: PLC0415
+        from urllib.parse import unquote  # noqa: PLC0415
 
         answer = original(self)
         body = answer[2] if isinstance(answer, tuple) else answer
@@ -521,14 +557,11 @@ def _function_code_location(original: Callable[..., Any]) -> Callable[..., Any]:
         code = getattr(fn, "code", {}) or {}
         host = str(self.headers.get("Host") or "")
         if host and code.get("S3Bucket") and code.get("S3Key") and "Code" in data:
-            # the local AWS's own endpoint serves S3 too; AWS's Lambda host does not
-            base = (
-                f"https://s3.{fn.region}.amazonaws.com"
-                if ".amazonaws." in host
-                else f"http://{host}"
-            )
-            data["Code"]["Location"] = (
-                f"{base}/{quote(str(code['S3Bucket']))}/{quote(str(code['S3Key']))}"
+            # AWS's Lambda host serves no S3; the local AWS's endpoint serves every service
+            aws = ".amazonaws." in host
+            base = f"https://s3.{fn.region}.amazonaws.com" if aws else f"http://{host}"
+            data["Code"]["Location"] = _presigned_get(
+                base, str(code["S3Bucket"]), str(code["S3Key"]), str(fn.region)
             )
         text = json.dumps(data)
         return (*answer[:2], text) if isinstance(answer, tuple) else text
@@ -651,6 +684,27 @@ def _queue_policy_model() -> type:
     return QueuePolicy
 
 
+def _send_without_delivery(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Queue.add_message`` (every SendMessage): sending only stores the message; an event
+    source mapping's pollers receive it later (Lambda's, here the runner's). moto delivers to a
+    queue's event source mappings inside SendMessage: it receives the visible messages (each
+    receive counts), fails to run the function without Docker and makes them visible again, so
+    one SendMessageBatch pushed messages past maxReceiveCount into the dead-letter queue before
+    any worker saw them."""
+
+    @functools.wraps(original)
+    def add_message(self: Any, message: Any) -> None:
+        mappings = self.lambda_event_source_mappings
+        self.lambda_event_source_mappings = {}
+        try:
+            original(self, message)
+        finally:  # keep a mapping created meanwhile
+            mappings.update(self.lambda_event_source_mappings)
+            self.lambda_event_source_mappings = mappings
+
+    return add_message
+
+
 def _apply_deploy_patches() -> None:
     from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415
     from moto.cloudformation.responses import CloudFormationResponse  # noqa: PLC0415
@@ -683,6 +737,9 @@ def _apply_deploy_patches() -> None:
         Table.create_from_cloudformation_json, _table_settings
     )
     _queue_policy_model()
+    from moto.sqs.models import Queue  # noqa: PLC0415
+
+    Queue.add_message = _send_without_delivery(Queue.add_message)  # type: ignore[method-assign]
     # moto lists its CloudFormation models once (cached): list them again with QueuePolicy
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()

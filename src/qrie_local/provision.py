@@ -90,7 +90,8 @@ class QueueInfo:
 
 @dataclass
 class Provisioned:
-    """What :func:`provision` created and read from the template."""
+    """What :func:`provision` created and read from the template (or what
+    :func:`qrie_local.deployed.read_stack` read from a deployed stack)."""
 
     endpoint: str
     region: str
@@ -98,6 +99,7 @@ class Provisioned:
     functions: dict[str, FunctionSpec]
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
     queues: dict[str, QueueInfo] = field(default_factory=dict)  # logical id -> queue
+    stack_name: str = ""  # the deployed CloudFormation stack, if read from one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,7 @@ class Provisioned:
             "functions": {k: f.to_dict() for k, f in self.functions.items()},
             "tables": dict(self.tables),
             "queues": {k: asdict(q) for k, q in self.queues.items()},
+            "stack_name": self.stack_name,
         }
 
     @classmethod
@@ -120,6 +123,7 @@ class Provisioned:
             },
             tables={str(k): str(v) for k, v in dict(data.get("tables", {})).items()},
             queues={str(k): QueueInfo(**v) for k, v in dict(data.get("queues", {})).items()},
+            stack_name=str(data.get("stack_name", "")),
         )
 
 

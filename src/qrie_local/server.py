@@ -14,6 +14,8 @@
   (``--hook package.module:factory``, where ``factory()`` returns a hook, e.g.
   ``qrie_local.faults:server_hook``: what ``LocalStack.up(hooks=...)`` passes; the environment
   variable ``QRIE_LOCAL_HOOKS``, comma-separated specs, adds more).
+* With ``--state-dir``, Lambda's Invoke is answered by the runner registered there
+  (:mod:`qrie_local.invoke`): moto's Lambda would need Docker to run a function.
 * ``--port 0`` binds a free port. With ``--state-dir`` the server writes
   ``<state-dir>/server.json`` (``{"pid", "port", "endpoint"}``) once it accepts connections, and
   removes it when it stops. SIGTERM and SIGINT stop it cleanly.
@@ -335,6 +337,10 @@ def serve(
     for name, value in MOTO_SETTINGS.items():
         os.environ.setdefault(name, value)
     all_hooks = ([latency_hook(latency_ms)] if latency_ms > 0 else []) + list(hooks)
+    if state_dir is not None:  # Lambda Invoke: to the runner registered in the state directory
+        from qrie_local.invoke import forward_hook  # noqa: PLC0415
+
+        all_hooks.append(forward_hook(state_dir))
     app = build_app(all_hooks)
 
     class KeepAliveHandler(MotoRequestHandler):

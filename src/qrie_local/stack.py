@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +49,7 @@ STATE_FILE = "local.json"
 RUNNER_PID_FILE = "runner.pid"
 SERVER_LOG = "server.log"
 RUNNER_LOG = "runner.log"
+CODE_DIR = "code"  # deployed functions' packages, extracted
 REGION = "us-east-1"
 LOCAL_PARAMETERS: dict[str, str] = {
     "ExternalId": "qrie-local-external-id",
@@ -237,13 +238,61 @@ class LocalStack:
             current.save()
             return current
 
+        return cls._launch(
+            state_dir,
+            port,
+            latency_ms,
+            wanted_hooks,
+            lambda endpoint: provision(loaded, endpoint, REGION, values),
+            template=template.resolve(),
+            parameters=values,
+        )
+
+    @classmethod
+    def start(
+        cls,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        port: int | None = None,
+        latency_ms: float = 0,
+        hooks: Sequence[str] = (),
+    ) -> LocalStack:
+        """Start the local AWS in the background with nothing provisioned on it: a stack is
+        then deployed to it (``sam deploy``) and :meth:`attach`-ed. LocalStackError if a stack
+        already runs from ``state_dir``."""
+        state_dir = Path(state_dir)
+        if cls.current(state_dir) is not None:
+            raise LocalStackError(
+                f"a local stack already runs from {state_dir}; stop it (qrie local down) first"
+            )
+        return cls._launch(
+            state_dir,
+            port,
+            latency_ms,
+            tuple(dict.fromkeys(hooks)),
+            lambda endpoint: Provisioned(
+                endpoint=endpoint, region=REGION, outputs={}, functions={}
+            ),
+        )
+
+    @classmethod
+    def _launch(
+        cls,
+        state_dir: Path,
+        port: int | None,
+        latency_ms: float,
+        hooks: tuple[str, ...],
+        make: Callable[[str], Provisioned],
+        template: Path = Path("template.yaml"),
+        parameters: Mapping[str, str] | None = None,
+    ) -> LocalStack:
+        """Start the server, ``make`` what runs on it (given its endpoint), save the state."""
         state_dir.mkdir(parents=True, exist_ok=True)
         for name in (STATE_FILE, SERVER_STATE_FILE, RUNNER_PID_FILE):
             (state_dir / name).unlink(missing_ok=True)
-        pid, actual_port = cls._start_server(state_dir, port or 0, latency_ms, wanted_hooks)
+        pid, actual_port = cls._start_server(state_dir, port or 0, latency_ms, hooks)
         endpoint = f"http://127.0.0.1:{actual_port}"
         try:
-            provisioned = provision(loaded, endpoint, REGION, values)
+            provisioned = make(endpoint)
         except BaseException:
             _stop_process(pid, "qrie_local.server", STOP_TIMEOUT_SECONDS)
             raise
@@ -252,14 +301,27 @@ class LocalStack:
             pid=pid,
             port=actual_port,
             provisioned=provisioned,
-            template=template.resolve(),
-            parameters=values,
+            template=template,
+            parameters=dict(parameters or {}),
             latency_ms=latency_ms,
             started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            hooks=wanted_hooks,
+            hooks=hooks,
         )
         stack.save()
         return stack
+
+    def attach(self, stack_name: str) -> LocalStack:
+        """Run the deployed stack ``stack_name``: its functions, event source mappings,
+        schedules and Outputs as the local AWS's CloudFormation, Lambda and EventBridge APIs
+        describe them (:mod:`qrie_local.deployed`), its packages extracted under
+        ``<state_dir>/code``. Saves the state; a runner started afterwards runs it."""
+        from qrie_local.deployed import read_stack  # noqa: PLC0415
+
+        self.provisioned = read_stack(
+            self.endpoint, self.region, stack_name, self.state_dir.resolve() / CODE_DIR
+        )
+        self.save()
+        return self
 
     @staticmethod
     def _start_server(

@@ -75,7 +75,9 @@ def sam_template(**function: Any) -> dict[str, Any]:
                     "Tracing": "Active",
                     "Timeout": 42,
                     "Layers": [{"Ref": "Deps"}],
-                    "Environment": {"Variables": {"QUEUE_URL": {"Ref": "Work"}}},
+                    "Environment": {
+                        "Variables": {"QUEUE_URL": {"Ref": "Work"}, "SLOTS": {"Ref": "Concurrency"}}
+                    },
                     "Events": {
                         "Tasks": {
                             "Type": "SQS",
@@ -216,7 +218,8 @@ def test_the_serverless_transform_creates_functions_mappings_and_schedules(
     config = lam.get_function_configuration(FunctionName=name)
     assert config["Handler"] == "app.handler.main"
     assert config["Timeout"] == 42
-    assert config["Environment"]["Variables"]["QUEUE_URL"] == outputs(described)["QueueUrl"]
+    variables = config["Environment"]["Variables"]
+    assert variables == {"QUEUE_URL": outputs(described)["QueueUrl"], "SLOTS": "3"}
     [mapping] = lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
     assert mapping["BatchSize"] == 7
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 3}
@@ -229,7 +232,9 @@ def test_the_serverless_transform_creates_functions_mappings_and_schedules(
 
 
 # ----------------------------------------------------------------------------- Lambda
-def test_a_function_has_the_templates_architecture_layers_and_tracing(artifacts: Any) -> None:
+def test_a_function_has_the_templates_architecture_layers_tracing_and_text_variables(
+    artifacts: Any,
+) -> None:
     # GIVEN a SAM function on arm64 with a layer of the same stack and active tracing
     # WHEN it is deployed
     _, described = deploy(sam_template())
@@ -296,3 +301,27 @@ def test_a_queue_policy_sets_its_queues_policy(artifacts: Any) -> None:
     [statement] = json.loads(attributes["Policy"])["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_sending_to_a_queue_with_an_event_source_mapping_only_stores_the_message(
+    artifacts: Any,
+) -> None:
+    # GIVEN a queue with a dead-letter queue (3 receives) that feeds a function
+    _, described = deploy(sam_template())
+    url = outputs(described)["QueueUrl"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": 3}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(redrive)})
+    # WHEN 10 messages are sent, one by one and in a batch
+    for index in range(5):
+        sqs.send_message(QueueUrl=url, MessageBody=f"one-{index}")
+    entries = [{"Id": str(i), "MessageBody": f"batch-{i}"} for i in range(5)]
+    sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    # THEN the mapping's poller receives each of them for the first time; none was dead-lettered
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+    counts = [m["Attributes"]["ApproximateReceiveCount"] for m in received["Messages"]]
+    assert counts == ["1"] * 10
+    dead = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0"
