@@ -850,7 +850,7 @@ def local_up(
     state: StateDirOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Start the local stack (moto server provisioned from template.yaml) and its runner."""
+    """Start the local stack (template.yaml deployed on a moto server) and its runner."""
     from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=json_)

@@ -3,11 +3,11 @@ for its functions -- read the way an operator would read it in AWS, never from t
 
 * CloudFormation: the stack's status and Outputs, and its resources (which functions, queues and
   tables are the stack's; ``DescribeStacks``, ``ListStackResources``);
-* Lambda: each function's handler, timeout, memory and environment
-  (``GetFunctionConfiguration``), its SQS event source mappings with their batch size, batching
-  window, maximum concurrency, response types and state (``ListEventSourceMappings``), and its
-  deployment package (``GetFunction``'s ``Code.Location``, checked against ``CodeSha256`` and
-  extracted once per package under ``code_root``);
+* Lambda: each function's handler, timeout, memory and environment (``GetFunction``), its SQS
+  event source mappings with their batch size, batching window, maximum concurrency, response
+  types and state (``ListEventSourceMappings``), and, when asked, its deployment package
+  (``Code.Location``, checked against ``CodeSha256`` and extracted once per package under
+  ``code_root``);
 * EventBridge: the schedules whose rules target a function (``ListRules``,
   ``ListTargetsByRule``).
 
@@ -23,7 +23,8 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,9 @@ from qrie_local.functions import (
     SqsEventSpec,
 )
 from qrie_local.identity import local_client
-from qrie_local.provision import Provisioned, QueueInfo
 from qrie_local.template import TemplateError
 
-__all__ = ["DeployedStackError", "read_stack"]
+__all__ = ["DeployedStackError", "Provisioned", "QueueInfo", "read_stack"]
 
 FUNCTION = "AWS::Lambda::Function"
 QUEUE = "AWS::SQS::Queue"
@@ -45,6 +45,56 @@ TABLE = "AWS::DynamoDB::Table"
 READY = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE")
 DOWNLOAD_TIMEOUT_SECONDS = 60
 MAX_PACKAGE_BYTES = 250 * 1024 * 1024  # Lambda's limit for a package, unzipped
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    name: str
+    url: str
+    arn: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def visibility_timeout(self) -> int:
+        return int(self.attributes.get("VisibilityTimeout", "30"))
+
+
+@dataclass
+class Provisioned:
+    """A deployed stack as :func:`read_stack` read it: what the runner runs."""
+
+    endpoint: str
+    region: str
+    outputs: dict[str, str]
+    functions: dict[str, FunctionSpec]
+    tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
+    queues: dict[str, QueueInfo] = field(default_factory=dict)  # logical id -> queue
+    stack_name: str = ""  # the deployed CloudFormation stack, if read from one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "outputs": dict(self.outputs),
+            "functions": {k: f.to_dict() for k, f in self.functions.items()},
+            "tables": dict(self.tables),
+            "queues": {k: asdict(q) for k, q in self.queues.items()},
+            "stack_name": self.stack_name,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Provisioned:
+        return cls(
+            endpoint=str(data["endpoint"]),
+            region=str(data["region"]),
+            outputs={str(k): str(v) for k, v in dict(data.get("outputs", {})).items()},
+            functions={
+                str(k): FunctionSpec.from_dict(v) for k, v in dict(data["functions"]).items()
+            },
+            tables={str(k): str(v) for k, v in dict(data.get("tables", {})).items()},
+            queues={str(k): QueueInfo(**v) for k, v in dict(data.get("queues", {})).items()},
+            stack_name=str(data.get("stack_name", "")),
+        )
 
 
 class DeployedStackError(TemplateError):
@@ -162,9 +212,12 @@ def _schedules_by_target(events: Any) -> dict[str, list[ScheduleSpec]]:
     return found
 
 
-def read_stack(endpoint: str, region: str, stack_name: str, code_root: Path) -> Provisioned:
-    """The deployed stack ``stack_name`` on the local AWS at ``endpoint``, as the runner runs it;
-    its functions' packages are extracted under ``code_root``."""
+def read_stack(
+    endpoint: str, region: str, stack_name: str, code_root: Path | None = None
+) -> Provisioned:
+    """The deployed stack ``stack_name`` on the local AWS at ``endpoint``, as the runner runs it.
+    With ``code_root`` its functions run the code of their deployment packages, extracted there;
+    without, the code this interpreter has installed."""
     cfn = local_client("cloudformation", endpoint, region)
     try:
         [stack] = cfn.describe_stacks(StackName=stack_name)["Stacks"]
@@ -192,7 +245,8 @@ def read_stack(endpoint: str, region: str, stack_name: str, code_root: Path) -> 
             described = lam.get_function(FunctionName=physical)
             config = described["Configuration"]
             location = str((described.get("Code") or {}).get("Location") or "")
-            code_dir = _package(location, str(config.get("CodeSha256", "")), code_root)
+            sha256 = str(config.get("CodeSha256", ""))
+            code_dir = "" if code_root is None else str(_package(location, sha256, code_root))
             functions[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 handler=str(config["Handler"]),
@@ -205,7 +259,7 @@ def read_stack(endpoint: str, region: str, stack_name: str, code_root: Path) -> 
                 sqs_events=_sqs_events(lam, sqs, physical),
                 schedules=tuple(schedules.get(str(config["FunctionArn"]), [])),
                 function_name=physical,
-                code_dir=str(code_dir),
+                code_dir=code_dir,
             )
         elif kind == QUEUE:
             attributes = sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["All"])

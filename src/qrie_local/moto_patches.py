@@ -341,29 +341,97 @@ def _template_from_s3_url(self: Any, template_url: str) -> str:
     return str(found.value.decode("utf-8"))
 
 
-def _expand_serverless(template: Any, parameters: Any, region: str) -> Any:
-    """The template with its ``AWS::Serverless-2016-10-31`` transform run (as JSON text), or
-    ``template`` unchanged when it declares no such transform."""
+def _text(value: Any) -> str:
+    """A template or parameter value as CloudFormation reads it: text (lists comma-joined)."""
+    if isinstance(value, list):
+        return ",".join(_text(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _parameter_problems(declared: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """What CloudFormation refuses in ``given`` parameter values for the ``declared``
+    parameters (empty: nothing)."""
+    import re  # noqa: PLC0415
+
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        return [f"Parameters: [{', '.join(unknown)}] do not exist in the template"]
+    missing = sorted(
+        n for n, d in declared.items() if n not in given and "Default" not in (d or {})
+    )
+    if missing:
+        return [f"Parameters: [{', '.join(missing)}] must have values"]
+    problems: list[str] = []
+    for name, declaration in declared.items():
+        spec = declaration or {}
+        value = _text(given[name] if name in given else spec["Default"])
+        allowed = [_text(a) for a in spec.get("AllowedValues") or []]
+        pattern = spec.get("AllowedPattern")
+        if allowed and value not in allowed:
+            problems.append(f"Parameter '{name}' must be one of AllowedValues")
+        elif pattern and re.fullmatch(str(pattern), value) is None:
+            problems.append(f"Parameter '{name}' must match pattern {pattern}")
+        elif "MinLength" in spec and len(value) < int(spec["MinLength"]):
+            problems.append(
+                f"Parameter '{name}' must contain at least {spec['MinLength']} characters"
+            )
+        elif "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+            problems.append(
+                f"Parameter '{name}' must contain at most {spec['MaxLength']} characters"
+            )
+        elif spec.get("Type") == "Number" and ("MinValue" in spec or "MaxValue" in spec):
+            number = float(value)
+            if "MinValue" in spec and number < float(spec["MinValue"]):
+                problems.append(
+                    f"Parameter '{name}' must be a number not less than {spec['MinValue']}"
+                )
+            if "MaxValue" in spec and number > float(spec["MaxValue"]):
+                problems.append(
+                    f"Parameter '{name}' must be a number not greater than {spec['MaxValue']}"
+                )
+    return problems
+
+
+def _receive_template(template: Any, parameters: Any, region: str) -> Any:
+    """A template CloudFormation received, after what it does first: refuse parameter values
+    the template does not accept, and run the ``AWS::Serverless-2016-10-31`` transform (as JSON
+    text); a template without the transform is passed on unchanged."""
     import json  # noqa: PLC0415
 
-    from qrie_local.template import loads_template, translate  # noqa: PLC0415
+    from moto.cloudformation.exceptions import ValidationError  # noqa: PLC0415
 
-    if not isinstance(template, str) or SERVERLESS_TRANSFORM not in template:
+    from qrie_local.template import TemplateError, loads_template, translate  # noqa: PLC0415
+
+    if not isinstance(template, str):
         return template
-    parsed = loads_template(template, source="TemplateBody")
+    try:
+        parsed = loads_template(template, source="TemplateBody")
+    except TemplateError as exc:
+        raise ValidationError(message=f"Template format error: {exc}") from exc
+    values = {str(k): v for k, v in dict(parameters or {}).items()}
+    problems = _parameter_problems(parsed.get("Parameters") or {}, values)
+    if problems:
+        raise ValidationError(message="; ".join(problems))
     declared = parsed.get("Transform")
     transforms = declared if isinstance(declared, list) else [declared]
     if SERVERLESS_TRANSFORM not in transforms:
         return template
-    values = {str(k): v for k, v in dict(parameters or {}).items()}
-    return json.dumps(translate(parsed, values, region=region))
+    try:
+        return json.dumps(translate(parsed, values, region=region))
+    except TemplateError as exc:
+        raise ValidationError(message=f"Transform {SERVERLESS_TRANSFORM} failed: {exc}") from exc
 
 
 def _serverless_transform(original: Callable[..., Any], template_at: int) -> Callable[..., Any]:
-    """CloudFormation runs a template's ``Transform: AWS::Serverless-2016-10-31`` (the SAM
-    translator, with the stack's parameter values) when it receives the template, and creates
-    the plain CloudFormation resources it expands to. moto has no transforms: it would look
-    for ``AWS::Serverless::Function`` models, warn and create nothing. Wraps a
+    """CloudFormation checks the parameter values against the template's declarations (every
+    parameter declared, each with a value or a Default, within its AllowedValues,
+    AllowedPattern, lengths and bounds) and runs a template's ``Transform:
+    AWS::Serverless-2016-10-31`` (the SAM translator, with the stack's parameter values) when it
+    receives the template, then creates the plain CloudFormation resources it expands to. moto
+    checks none of the parameters and has no transforms: it would look for
+    ``AWS::Serverless::Function`` models, warn and create nothing. Wraps a
     ``CloudFormationBackend`` method whose ``template`` is its ``template_at``-th argument
     (``create_stack``, ``create_change_set``)."""
 
@@ -371,13 +439,11 @@ def _serverless_transform(original: Callable[..., Any], template_at: int) -> Cal
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         parameters = kwargs.get("parameters")
         if "template" in kwargs:
-            kwargs["template"] = _expand_serverless(
-                kwargs["template"], parameters, self.region_name
-            )
+            kwargs["template"] = _receive_template(kwargs["template"], parameters, self.region_name)
         elif len(args) > template_at:
             args = (
                 *args[:template_at],
-                _expand_serverless(args[template_at], parameters, self.region_name),
+                _receive_template(args[template_at], parameters, self.region_name),
                 *args[template_at + 1 :],
             )
         return original(self, *args, **kwargs)
@@ -461,13 +527,6 @@ def _finish_from_template(
     return classmethod(from_template)
 
 
-def _cfn_text(value: Any) -> str:
-    """A template value as CloudFormation passes it to a string property."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _function_properties(fn: Any, properties: dict[str, Any], _account: str, _region: str) -> None:
     """``AWS::Lambda::Function``: a function CloudFormation creates has every property the
     template gives it -- Architectures, Layers, TracingConfig, KmsKeyArn, EphemeralStorage, Tags
@@ -481,7 +540,7 @@ def _function_properties(fn: Any, properties: dict[str, Any], _account: str, _re
     # number it parsed (GetFunctionConfiguration answered JOB_TIMEOUT_SECONDS: 3600).
     variables = (properties.get("Environment") or {}).get("Variables") or {}
     if variables:
-        fn.environment_vars = {str(k): _cfn_text(v) for k, v in variables.items()}
+        fn.environment_vars = {str(k): _text(v) for k, v in variables.items()}
     # (a list item that is AWS::NoValue, e.g. a layer under a false condition, is no item)
     layers = [str(arn) for arn in properties.get("Layers") or [] if arn is not None]
     if layers:
@@ -571,10 +630,15 @@ def _function_code_location(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _table_settings(table: Any, properties: dict[str, Any], account_id: str, region: str) -> None:
     """``AWS::DynamoDB::Table``: the table has the template's TimeToLiveSpecification and
-    PointInTimeRecoverySpecification (DynamoDB's UpdateTimeToLive and UpdateContinuousBackups).
-    moto ignores both: the deployed table had TTL and PITR off."""
+    PointInTimeRecoverySpecification (DynamoDB's UpdateTimeToLive and UpdateContinuousBackups),
+    and its SSESpecification's ``SSEEnabled``. moto ignores the first two and reads the third in
+    the API's shape (``Enabled``): the deployed table had TTL, PITR and encryption off."""
     from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
 
+    sse = properties.get("SSESpecification")
+    if sse:
+        spec = {k: v for k, v in dict(table.sse_specification or {}).items() if k != "SSEEnabled"}
+        table.sse_specification = {**spec, "Enabled": _text(sse.get("SSEEnabled")) == "true"}
     backend = dynamodb_backends[account_id][region]
     ttl = properties.get("TimeToLiveSpecification")
     if ttl and str(ttl.get("Enabled")).lower() == "true":
@@ -684,6 +748,28 @@ def _queue_policy_model() -> type:
     return QueuePolicy
 
 
+def _list_parameter_defaults(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``ResourceMap.load_parameters``: a ``CommaDelimitedList`` (or ``List<...>``) parameter is a
+    list whether its value was given or is its Default. moto splits given values only, so a
+    default list was one string (``Fn::Join`` joined its characters)."""
+
+    @functools.wraps(original)
+    def load_parameters(self: Any) -> None:
+        original(self)
+        for name, spec in (self._template.get("Parameters") or {}).items():
+            kind = str((spec or {}).get("Type", ""))
+            value = self.resolved_parameters.get(name)
+            if isinstance(value, str) and (
+                kind == "CommaDelimitedList" or kind.startswith("List<")
+            ):
+                items: list[Any] = value.split(",")
+                if kind == "List<Number>":
+                    items = [float(v) if "." in v else int(v) for v in items]
+                self.resolved_parameters[name] = self._parsed_resources[name] = items
+
+    return load_parameters
+
+
 def _send_without_delivery(original: Callable[..., Any]) -> Callable[..., Any]:
     """``Queue.add_message`` (every SendMessage): sending only stores the message; an event
     source mapping's pollers receive it later (Lambda's, here the runner's). moto delivers to a
@@ -740,6 +826,9 @@ def _apply_deploy_patches() -> None:
     from moto.sqs.models import Queue  # noqa: PLC0415
 
     Queue.add_message = _send_without_delivery(Queue.add_message)  # type: ignore[method-assign]
+    parsing.ResourceMap.load_parameters = _list_parameter_defaults(  # type: ignore[method-assign]
+        parsing.ResourceMap.load_parameters
+    )
     # moto lists its CloudFormation models once (cached): list them again with QueuePolicy
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()

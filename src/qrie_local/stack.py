@@ -1,5 +1,6 @@
-"""``LocalStack``: the local AWS (a moto server in a background process) provisioned from the
-template, with its state under ``.qrie/``.
+"""``LocalStack``: the local AWS (a moto server in a background process) with the template
+deployed on it as a CloudFormation stack (:mod:`qrie_local.provision`), its state under
+``.qrie/``.
 
     stack = LocalStack.up()                 # start (or reuse) the server, provision, save state
     stack = LocalStack.current(Path(".qrie"))  # the running one, or None
@@ -213,12 +214,12 @@ class LocalStack:
         parameters: Mapping[str, str] | None = None,
         hooks: Sequence[str] = (),
     ) -> LocalStack:
-        """Start the local AWS in the background (a free port unless ``port`` is given),
-        provision the template on it and save the state. ``hooks`` are request hooks its
-        server loads (``package.module:factory`` specs, see :mod:`qrie_local.server`; e.g.
-        :data:`qrie_local.faults.HOOK_SPEC`). If a stack already runs in ``state_dir`` it is
-        provisioned again (idempotent) and returned; LocalStackError if its server was started
-        without one of ``hooks``."""
+        """Start the local AWS in the background (a free port unless ``port`` is given), deploy
+        the template on it (stack ``qrie-local``) and save the state. ``hooks`` are request
+        hooks its server loads (``package.module:factory`` specs, see :mod:`qrie_local.server`;
+        e.g. :data:`qrie_local.faults.HOOK_SPEC`). If a stack already runs in ``state_dir`` the
+        template is deployed again (an update; nothing changes if nothing did) and returned;
+        LocalStackError if its server was started without one of ``hooks``."""
         state_dir = Path(state_dir)
         template = Path(template)
         values = {**LOCAL_PARAMETERS, **dict(parameters or {})}
@@ -233,7 +234,9 @@ class LocalStack:
                     f"{', '.join(missing)} (it runs: {', '.join(current.hooks) or 'none'}); "
                     "stop it (qrie local down) to start it with them"
                 )
-            current.provisioned = provision(loaded, current.endpoint, REGION, values)
+            current.provisioned = provision(
+                loaded, current.endpoint, REGION, values, base_dir=template.parent
+            )
             current.template, current.parameters = template.resolve(), values
             current.save()
             return current
@@ -243,7 +246,7 @@ class LocalStack:
             port,
             latency_ms,
             wanted_hooks,
-            lambda endpoint: provision(loaded, endpoint, REGION, values),
+            lambda endpoint: provision(loaded, endpoint, REGION, values, base_dir=template.parent),
             template=template.resolve(),
             parameters=values,
         )

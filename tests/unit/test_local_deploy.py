@@ -325,3 +325,48 @@ def test_sending_to_a_queue_with_an_event_source_mapping_only_stores_the_message
     assert counts == ["1"] * 10
     dead = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
     assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refusal"),
+    [
+        ({"Nope": "1"}, r"Parameters: \[Nope\] do not exist in the template"),
+        ({}, r"Parameters: \[Id\] must have values"),
+        ({"Id": "abc", "Stage": "qa"}, "Parameter 'Stage' must be one of AllowedValues"),
+        ({"Id": "a b c"}, "Parameter 'Id' must match pattern"),
+        ({"Id": "ab"}, "Parameter 'Id' must contain at least 3 characters"),
+        ({"Id": "abc", "Size": "0"}, "Parameter 'Size' must be a number not less than 1"),
+    ],
+)
+def test_parameter_values_the_template_refuses_are_refused(
+    mocked_aws: None, parameters: dict[str, str], refusal: str
+) -> None:
+    # GIVEN a template declaring constrained parameters
+    template = {
+        "Parameters": {
+            "Id": {"Type": "String", "MinLength": 3, "AllowedPattern": "[a-z]+"},
+            "Stage": {"Type": "String", "Default": "dev", "AllowedValues": ["dev", "prod"]},
+            "Size": {"Type": "Number", "Default": 2, "MinValue": 1, "MaxValue": 9},
+        },
+        "Resources": {"Work": {"Type": "AWS::SQS::Queue"}},
+    }
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    # WHEN a change set is created with values it does not accept
+    # THEN CloudFormation refuses it, naming the parameter and the rule
+    with pytest.raises(cfn.exceptions.ClientError, match=refusal):
+        cfn.create_change_set(
+            StackName="checked",
+            ChangeSetName="c1",
+            ChangeSetType="CREATE",
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        )
+    # and with values it accepts, the stack is made
+    cfn.create_stack(
+        StackName="accepted",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "Id", "ParameterValue": "abc"}],
+    )
+    assert (
+        cfn.describe_stacks(StackName="accepted")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    )
