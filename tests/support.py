@@ -3,13 +3,16 @@ queue messages to a worker handler the way Lambda's event source mapping does.""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from qrie_local import server
 from qrie_local.events import LambdaContext, sqs_event
 from qrie_local.members import deploy_member_role
 
@@ -134,3 +137,29 @@ def pump(
                 if duplicate(message) and not message.get("_dup"):
                     again.append({**message, "_dup": True})
         yield response
+
+
+@contextlib.contextmanager
+def local_server(**options: Any) -> Iterator[str]:
+    """qrie's local AWS (moto + middleware) on a free port, in a thread of this process; yields
+    its endpoint. ``options`` go to :func:`qrie_local.server.serve`."""
+    stop = threading.Event()
+    ready = threading.Event()
+    ports: list[int] = []
+
+    def on_ready(port: int) -> None:
+        ports.append(port)
+        ready.set()
+
+    thread = threading.Thread(
+        target=server.serve,
+        kwargs={"port": 0, "stop": stop, "ready": on_ready, **options},
+        daemon=True,
+    )
+    thread.start()
+    assert ready.wait(30), "the local AWS server did not start"
+    try:
+        yield f"http://127.0.0.1:{ports[0]}"
+    finally:
+        stop.set()
+        thread.join(10)

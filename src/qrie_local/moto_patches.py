@@ -24,11 +24,12 @@ All of this is part of the local AWS, never of qrie's own code paths.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _LOCK = threading.RLock()
@@ -49,6 +50,14 @@ _WRITE_METHODS = (
     "batch_get_item",
     "transact_get_items",
 )
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the DynamoDB and SQS locks: no patched operation of either runs meanwhile (a
+    consistent view of both, e.g. to save the local AWS's state)."""
+    with _LOCK, _SQS_LOCK:
+        yield
 
 
 def _locked(method: Callable[..., Any], lock: threading.RLock = _LOCK) -> Callable[..., Any]:

@@ -4,7 +4,6 @@ qrie's middleware) run in a thread of this process."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 import uuid
@@ -20,6 +19,7 @@ from qrie_local.functions import FunctionSpec
 from qrie_local.identity import local_client
 from qrie_local.provision import Provisioned, provision
 from qrie_local.template import TemplateError, load_template
+from tests.support import local_server
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -29,22 +29,8 @@ PARAMETERS = {"ExternalId": "qrie-local-external-id", "Regions": "us-east-1,eu-w
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """qrie's local AWS (moto + middleware) on a free port, in a thread."""
-    stop = threading.Event()
-    ready = threading.Event()
-    ports: list[int] = []
-
-    def on_ready(port: int) -> None:
-        ports.append(port)
-        ready.set()
-
-    thread = threading.Thread(
-        target=server.serve, kwargs={"port": 0, "stop": stop, "ready": on_ready}, daemon=True
-    )
-    thread.start()
-    assert ready.wait(30), "the local AWS server did not start"
-    yield f"http://127.0.0.1:{ports[0]}"
-    stop.set()
-    thread.join(10)
+    with local_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
