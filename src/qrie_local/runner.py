@@ -6,7 +6,8 @@ unchanged.
 * **Schedules** (:class:`qrie_local.sources.ScheduleSource`): each ``Schedule`` event calls its
   function every ``schedule_interval`` seconds (the local stand-in for ``rate(2 minutes)``).
 * **Execution environments** (:class:`qrie_local.slots.Slot`): a child process per concurrent
-  invocation slot, warm while reused, its ``os.environ`` the function's environment.
+  invocation slot, warm while reused, its ``os.environ`` the function's environment and the
+  credentials of its execution role (:mod:`qrie_local.roles`).
 * **Delivery hooks** (:class:`qrie_local.sources.DeliveryHook`): whatever must happen around a
   delivery, e.g. the chaos faults of :class:`qrie_local.faults.RunnerFaults`.
 * **Recovery**: when it starts, the messages in flight on its queues are made visible again
@@ -36,7 +37,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from qrie_local.functions import FunctionSpec
+from qrie_local.identity import local_client
 from qrie_local.private import UMASK, open_append, write_private
+from qrie_local.roles import assume_execution_role
 from qrie_local.slots import Outcome, Slot
 from qrie_local.sources import DeliveryHook, ScheduleSource, SqsSource
 from qrie_local.stack import (
@@ -128,6 +131,7 @@ class Runner:
         self._busy_now: dict[str, int] = {}
         self._sources: list[SqsSource] = []
         self._schedules: list[ScheduleSource] = []
+        self._roles: dict[str, dict[str, str]] = {}
         self._started = False
 
     # -------------------------------------------------------------- environment and stats
@@ -141,12 +145,29 @@ class Runner:
 
     def function_env(self, logical_id: str) -> dict[str, str]:
         """What a slot's ``os.environ`` is: this process's environment without foreign AWS
-        settings, the function's template environment, the local endpoint, the overrides."""
+        settings, the function's template environment, the local endpoint, the credentials of
+        a session of the function's execution role, the overrides."""
         return {
             **clean_aws_environment(os.environ),
             **self.stack.env(logical_id),
+            **self._role_env(logical_id),
             **self.env_overrides,
         }
+
+    def _role_env(self, logical_id: str) -> dict[str, str]:
+        """Credentials of the function's execution role (one session per runner and function)."""
+        spec = self.stack.functions.get(logical_id)
+        if spec is None or not spec.role_arn:
+            return {}
+        with self._lock:
+            cached = self._roles.get(logical_id)
+        if cached is None:
+            iam = local_client("iam", self.endpoint, self.region)
+            sts = local_client("sts", self.endpoint, self.region)
+            cached = assume_execution_role(iam, sts, spec.role_arn, f"qrie-local-{logical_id}")
+            with self._lock:
+                self._roles[logical_id] = cached
+        return dict(cached)
 
     @property
     def stopping(self) -> bool:

@@ -6,8 +6,19 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from qrie.handlers.needs import TABLE_ITEMS, Needs
 from qrie.handlers.runtime import runtime
 from qrie.observability import count, logger, metrics, tracer
+
+# What this function needs from template.yaml (see qrie.handlers.needs): jobs' items only
+# (the template narrows the table to their partitions) and the dead letters.
+NEEDS = Needs(
+    environment=frozenset({"TABLE_NAME", "DLQ_URL"}),
+    access={
+        "QrieTable": TABLE_ITEMS,
+        "DeadLetterQueue": frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessage"}),
+    },
+)
 
 SAFETY_MARGIN_SECONDS = 10
 
