@@ -19,9 +19,8 @@ CHECKOV_VERSION ?= 3.3.30
 ENV ?= dev
 REGION ?= us-east-1
 ACCOUNTS ?= 12
-# ExternalId for `make deploy` (first deploy of a stack). Left empty, an update keeps the
-# stack's previous value.
-EXTERNAL_ID ?=
+# `make deploy` takes the ExternalId of a first deploy from $QRIE_EXTERNAL_ID or asks for it
+# (hidden); it never goes on a command line. Without one, an update keeps the stack's value.
 
 # `make invoke FN=<logical id> EVENT=<file>`; each function has a default sample event.
 FN ?= JobHandlerFunction
@@ -109,9 +108,10 @@ build: $(SAM_STAMP) ## sam build (needs python3.13, the functions' runtime, on P
 		echo "With pyenv: PYENV_VERSION=3.13.0 make build" >&2; exit 1; }
 	$(SAM_ENV) $(SAM) build --config-env $(ENV)
 
-deploy: build ## sam build, then sam deploy --config-env ENV (EXTERNAL_ID=... on a first deploy)
-	$(SAM_ENV) $(SAM) deploy --config-env $(ENV) \
-		$(if $(EXTERNAL_ID),--parameter-overrides Stage=$(ENV) ExternalId=$(EXTERNAL_ID))
+deploy: build $(VENV_STAMP) ## sam build, then sam deploy --config-env ENV (a first deploy asks for the ExternalId)
+	$(if $(EXTERNAL_ID),$(error EXTERNAL_ID=... on the make command line shows in the process \
+		list and the shell history: export QRIE_EXTERNAL_ID, or let make deploy ask for it))
+	$(SAM_ENV) $(BIN)/python -m qrie_local.samdeploy --config-env $(ENV) --sam $(SAM)
 
 invoke: $(VENV_STAMP) $(SAM_STAMP) ## Invoke FN with EVENT (sam local invoke, or the local runner without Docker)
 	@test -f "$(EVENT)" || { echo "No event file $(EVENT) (FN=$(FN))" >&2; exit 1; }

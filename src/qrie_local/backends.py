@@ -7,8 +7,10 @@ one file, and :func:`restore` puts them back into a fresh server before it serve
 pickle of moto's own objects behind a one-line JSON header (format, moto and Python versions,
 when, which services); it is refused (:class:`SnapshotError`) when the header does not match the
 running moto and Python, or when the file is not private to the user (a pickle runs code when
-loaded). Locks and conditions inside moto's objects are saved as new, free ones; a reference to
-a service's registry (a ``BackendDict``) is saved by name and restored to the live registry.
+loaded). Locks and conditions inside moto's objects are saved as new, free ones; private keys
+(KMS) as DER; DynamoDB items' attribute maps as plain dicts (moto's checks the item's size on
+every insertion); a reference to a service's registry (a ``BackendDict``) is saved by name and
+restored to the live registry.
 
 Why not moto's recorder (record every request, replay them at start): a replay repeats every
 request ever made -- a demo's tens of thousands, reads included -- one by one, and it is not
@@ -117,24 +119,39 @@ def _private_key_types() -> tuple[type, ...]:
     return (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
 
 
-def load_private_key(pem: bytes) -> Any:
-    """A private key from its PEM form (KMS keys are saved that way: their objects do not
-    pickle)."""
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key  # noqa: PLC0415
+def load_private_key(der: bytes) -> Any:
+    """A private key from its DER form (KMS keys are saved that way: their objects do not
+    pickle). It was written by :func:`save` from a key in use, so RSA's costly consistency
+    check (~0.1 s a key) is skipped."""
+    from cryptography.hazmat.primitives.serialization import load_der_private_key  # noqa: PLC0415
 
-    return load_pem_private_key(pem, password=None)
+    return load_der_private_key(der, password=None, unsafe_skip_rsa_key_validation=True)
 
 
-def _key_as_pem(key: Any) -> bytes:
+def _key_as_der(key: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     return bytes(
         key.private_bytes(
-            serialization.Encoding.PEM,
+            serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
     )
+
+
+def _item_attributes(attributes: dict[str, Any]) -> Any:
+    """moto's DynamoDB item attributes (a dict that checks the item's size on every insertion,
+    quadratic when unpickled key by key) rebuilt in one update."""
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict  # noqa: PLC0415
+
+    rebuilt = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(rebuilt, attributes)
+    return rebuilt
+
+
+def _plain_attributes(attributes: Any) -> tuple[Any, tuple[dict[str, Any]]]:
+    return _item_attributes, (dict(attributes),)
 
 
 class _Pickler(pickle.Pickler):
@@ -144,6 +161,9 @@ class _Pickler(pickle.Pickler):
         table = dict(copyreg.dispatch_table)
         for kind, factory in _FRESH.items():
             table[kind] = functools.partial(_fresh, factory)
+        from moto.dynamodb.models.dynamo_type import LimitedSizeDict  # noqa: PLC0415
+
+        table[LimitedSizeDict] = _plain_attributes
         self.dispatch_table = table
         self._keys = _private_key_types()
 
@@ -152,7 +172,7 @@ class _Pickler(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, self._keys):
-            return load_private_key, (_key_as_pem(obj),)
+            return load_private_key, (_key_as_der(obj),)
         return NotImplemented
 
 

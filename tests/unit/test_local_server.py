@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from qrie_local import server
+from qrie_local import backends, server
 from qrie_local.identity import local_client
+from qrie_local.private import private_dir, write_private
 from tests.support import local_server
 
 REGION = "us-east-1"
@@ -136,3 +137,21 @@ def test_server_state_is_private(endpoint: str, state_dir: Path) -> None:
     state = json.loads(server_file.read_text())
     assert state["endpoint"] == endpoint
     assert len(state["token"]) >= 32
+
+
+def test_a_saved_state_is_loaded_only_if_this_moto_wrote_it_and_only_this_user_can(
+    tmp_path: Path,
+) -> None:
+    # GIVEN saved states written by another moto, and one other users could have written
+    folder = private_dir(tmp_path / "state")
+    other_moto = folder / "other.pickle"
+    header = {"format": 1, "moto": "0.0.1", "python": "3.11.0"}
+    write_private(other_moto, json.dumps(header).encode() + b"\n")
+    shared = folder / "shared.pickle"
+    write_private(shared, b"{}\n")
+    shared.chmod(0o666)
+    # WHEN they are restored THEN each is refused, saying why, and nothing is loaded
+    with pytest.raises(backends.SnapshotError, match="was saved by"):
+        backends.restore(other_moto)
+    with pytest.raises(backends.SnapshotError, match="writable by other users"):
+        backends.restore(shared)
