@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from qrie.domain import Account, Job, JobStatus, TaskKey, TaskKind, TaskStatus
+from qrie.domain import Account, Coverage, Job, JobStatus, TaskKey, TaskKind, TaskStatus
 from qrie.handlers.runtime import runtime
 from qrie_local.events import LambdaContext
 from qrie_local.template import load_template
@@ -82,6 +82,13 @@ def seed_sample_jobs() -> None:
                 deadline=4_102_444_800,
             ),
             [TaskKey(a, TaskKind(kind), "s3") for a in SAMPLE_ACCOUNTS],
+        )
+    # the scan sample's accounts were inventoried before (a scan needs that evidence)
+    for account in SAMPLE_ACCOUNTS:
+        store.record_coverage(
+            Coverage(
+                account, TaskKind.INVENTORY, "s3", "inv-earlier", "2026-11-29T14:00:00.000000Z"
+            )
         )
 
 

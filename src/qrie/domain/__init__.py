@@ -14,7 +14,7 @@ Records are frozen dataclasses; ``to_dict()`` gives the JSON vocabulary of every
 
 from qrie.domain.accounts import Account
 from qrie.domain.findings import Finding, OpenCount
-from qrie.domain.jobs import Job, SkippedAccount, Task, TaskKey, TaskOutcome, final_status
+from qrie.domain.jobs import Coverage, Job, SkippedAccount, Task, TaskKey, TaskOutcome, final_status
 from qrie.domain.resource import GLOBAL, Resource
 from qrie.domain.timestamps import TIME_FORMAT, now_iso, parse_timestamp, timestamp
 from qrie.domain.vocabulary import (
@@ -35,6 +35,7 @@ __all__ = [
     "TIME_FORMAT",
     "Account",
     "AccountStatus",
+    "Coverage",
     "Finding",
     "FindingState",
     "Job",

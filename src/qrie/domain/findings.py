@@ -22,6 +22,7 @@ MAX_EVIDENCE = 1000  # characters: keeps every finding small and bounded
 
 REASON_COMPLIANT = "compliant"
 REASON_DELETED = "resource-deleted"
+REASON_ACCOUNT_REMOVED = "account-removed"
 
 
 def bounded_evidence(text: str) -> str:

@@ -177,3 +177,26 @@ class Task:
             "ended_at": self.ended_at,
             **dict(sorted(self.counts.items())),
         }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The last task of a kind that succeeded for an (account, service): the evidence a scan
+    needs (an inventory that listed everything) and what the console shows per account."""
+
+    account_id: str
+    kind: TaskKind
+    service: str
+    job_id: str
+    at: str
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "kind": self.kind.value,
+            "service": self.service,
+            "job_id": self.job_id,
+            "at": self.at,
+            **dict(sorted(self.counts.items())),
+        }

@@ -197,15 +197,17 @@ def scan_account(
 def resolve_deleted(
     store: Store,
     account_id: str,
-    arns: Iterable[str],
+    arns: Iterable[str] | None,
     now: datetime,
     job_id: str | None = None,
+    reason: str = REASON_DELETED,
 ) -> int:
-    """Resolve the account's OPEN findings (any policy) on the given ARNs with reason
-    ``resource-deleted``; returns how many. The dashboard counts of the policies concerned are
-    rewritten with their remaining open counts (counted in the same pass)."""
-    gone = set(arns)
-    if not gone:
+    """Resolve the account's OPEN findings (any policy) on the given ARNs (every one, when
+    ``arns`` is None) with ``reason`` (``resource-deleted``, ``account-removed``); returns how
+    many. The dashboard counts of the policies concerned are rewritten with their remaining open
+    counts (counted in the same pass)."""
+    gone = set(arns) if arns is not None else None
+    if gone is not None and not gone:
         return 0
     stamp = timestamp(now)
     writer = _Writer(store)
@@ -215,8 +217,8 @@ def resolve_deleted(
     touched: set[str] = set()
     for finding in store.iter_findings(account_id, state=FindingState.OPEN):
         severities[finding.policy_id] = finding
-        if finding.arn in gone:
-            writer.put(finding.resolved(REASON_DELETED, stamp, job_id))
+        if gone is None or finding.arn in gone:
+            writer.put(finding.resolved(reason, stamp, job_id))
             touched.add(finding.policy_id)
             resolved += 1
         else:

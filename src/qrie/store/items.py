@@ -16,6 +16,7 @@ from typing import Any
 from qrie.domain import (
     Account,
     AccountStatus,
+    Coverage,
     Finding,
     FindingState,
     Job,
@@ -329,4 +330,31 @@ def summary_of(item: Mapping[str, Any]) -> OpenCount:
         severity=Severity.parse(item.get("Severity", "low")),
         open=_int(item, "Open"),
         updated_at=str(item.get("UpdatedAt", "")),
+    )
+
+
+# ---------------------------------------------------------------- coverage
+def coverage_item(coverage: Coverage) -> dict[str, Any]:
+    return {
+        "PK": keys.coverage_pk(coverage.account_id),
+        "SK": keys.coverage_sk(coverage.kind.value, coverage.service),
+        "JobId": coverage.job_id,
+        "At": coverage.at,
+        **{camel(name): value for name, value in coverage.counts.items()},
+    }
+
+
+def coverage_of(item: Mapping[str, Any]) -> Coverage:
+    kind, service = str(item["SK"]).split("#", 1)
+    return Coverage(
+        account_id=str(item["PK"]).split("#", 1)[1],
+        kind=TaskKind(kind),
+        service=service,
+        job_id=str(item.get("JobId", "")),
+        at=str(item.get("At", "")),
+        counts={
+            snake(name): int(value)
+            for name, value in item.items()
+            if name not in {"PK", "SK", "JobId", "At"} and _is_number(value)
+        },
     )

@@ -10,6 +10,7 @@
 | finding   | FINDING#<account>          | <policy_id>#<arn>                | OPEN#<policy_id> / <sev>#<acct>#<arn>  |
 |           |                            |                                  |   (only while the finding is open)     |
 | summary   | SUMMARY                    | <account>#<policy_id>            | -                                      |
+| coverage  | COVERAGE#<account>         | <kind>#<service>                 | -                                      |
 | bad msg   | BADMSG                     | <received_at>#<message_id>       | -                                      |
 
 Access patterns:
@@ -23,6 +24,8 @@ Access patterns:
 - open findings of a policy:               Query GSI1 OPEN#policy (sparse: resolved ones drop out)
 - open findings by severity:               the policies of that severity, one GSI1 query each
 - dashboard summary:                       Query SUMMARY (one small item per account x policy)
+- has the account's service an inventory:  GetItem COVERAGE#acct / inventory#svc (scan's evidence)
+- an account's last inventory and scan:    Query COVERAGE#acct
 """
 
 from __future__ import annotations
@@ -71,3 +74,11 @@ def finding_sk(policy_id: str, arn: str) -> str:
 
 def open_finding_gsi_pk(policy_id: str) -> str:
     return f"OPEN#{policy_id}"
+
+
+def coverage_pk(account_id: str) -> str:
+    return f"COVERAGE#{account_id}"
+
+
+def coverage_sk(kind: str, service: str) -> str:
+    return f"{kind}#{service}"

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from qrie.aws import Clients, backoff, error_code
 from qrie.domain import (
     Account,
+    Coverage,
     Finding,
     FindingState,
     Job,
@@ -33,6 +34,7 @@ from qrie.domain import (
     Severity,
     Task,
     TaskKey,
+    TaskKind,
     TaskOutcome,
     TaskStatus,
     final_status,
@@ -438,6 +440,19 @@ class Store:
             for item in stale
             if self.db.delete_if(item["PK"], item["SK"], unseen, seen)
         }
+
+    # ---------------------------------------------------------------- coverage
+    def record_coverage(self, coverage: Coverage) -> None:
+        """The last successful task of a kind for an (account, service) (overwritten)."""
+        self.db.batch_write(puts=[items.coverage_item(coverage)])
+
+    def get_coverage(self, account_id: str, kind: TaskKind, service: str) -> Coverage | None:
+        item = self.db.get(keys.coverage_pk(account_id), keys.coverage_sk(kind.value, service))
+        return items.coverage_of(item) if item else None
+
+    def iter_coverage(self, account_id: str) -> Iterator[Coverage]:
+        for item in self.db.query(keys.coverage_pk(account_id)):
+            yield items.coverage_of(item)
 
     # ---------------------------------------------------------------- findings
     def iter_findings(
