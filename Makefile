@@ -70,7 +70,7 @@ help: ## Show this help
 
 install: $(VENV_STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) ## Create .venv (dev deps + editable qrie), .venv-sam (SAM CLI), .venv-checkov
 
-$(VENV_STAMP): requirements-dev.txt src/requirements.txt pyproject.toml
+$(VENV_STAMP): requirements-dev.txt src/requirements.txt src/requirements-tracing.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
