@@ -50,13 +50,12 @@ import boto3
 
 from qrie.aws import client_config
 from qrie.config import Settings
+from qrie.domain import Account, Job, JobStatus, Task, TaskKind, TaskStatus, final_status
 from qrie.jobs.service import JobService
 from qrie.policies.base import Outcome
 from qrie.policies.registry import select
 from qrie.queue import TaskQueue
-from qrie.scan.engine import resource_from_item
-from qrie.store import keys
-from qrie.store.table import CANCELLED, FAILED, FINAL_STATUSES, SUCCEEDED, Store, final_status
+from qrie.store.table import Store
 from qrie_local import faults
 from qrie_local.members import trust_policy
 from qrie_local.moto_patches import BOOTSTRAP_ROLE
@@ -258,8 +257,7 @@ def tiny_seed(stack: LocalStack, accounts: int, seed: int) -> dict[str, dict[str
     with ThreadPoolExecutor(max_workers=SEED_THREADS) as pool:
         expected = dict(zip(ids, pool.map(one, ids), strict=True))
     Store(stack.table_name).put_accounts(
-        {"AccountId": a, "Name": f"chaos-{i:04d}", "Status": "ACTIVE"}
-        for i, a in enumerate(ids, start=1)
+        Account(a, name=f"chaos-{i:04d}") for i, a in enumerate(ids, start=1)
     )
     return expected
 
@@ -281,20 +279,17 @@ def start_job(runner: Runner, request: dict[str, Any], via_handler: bool = True)
 
 def wait_final(
     store: Store, job_id: str, timeout: float = JOB_TIMEOUT_SECONDS, progress: bool = False
-) -> dict[str, Any]:
+) -> Job:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         job = store.get_job(job_id)
         if job is not None:
-            line = (
-                f"  {job_id}: {job['Status']} "
-                f"{int(job.get('Succeeded', 0)) + int(job.get('Failed', 0))}/{job['Total']}"
-            )
+            line = f"  {job_id}: {job.status} {job.done}/{job.total}"
             if progress and line != last:
                 print(line, flush=True)
                 last = line
-            if job["Status"] in FINAL_STATUSES:
+            if not job.running:
                 return job
         time.sleep(0.5)
     raise TimeoutError(f"job {job_id} not final after {timeout:.0f}s: {store.get_job(job_id)}")
@@ -340,24 +335,25 @@ def check_job(
     store: Store, label: str, job_id: str, seconds: float, polling: float
 ) -> tuple[JobFigures, list[Check], list[dict[str, Any]]]:
     """The accounting invariants of one job."""
-    job = store.get_job(job_id) or {}
+    job = store.get_job(job_id)
+    assert job is not None, f"no job {job_id}"
     tasks = list(store.iter_tasks(job_id))
-    states = Counter(str(t.get("Status")) for t in tasks)
-    succeeded, failed = int(job.get("Succeeded", -1)), int(job.get("Failed", -1))
-    total = int(job.get("Total", -1))
-    terminal = states[SUCCEEDED] + states[FAILED]
+    states = Counter(t.status for t in tasks)
+    succeeded, failed, total = job.succeeded, job.failed, job.total
+    ok, ko = states[TaskStatus.SUCCEEDED], states[TaskStatus.FAILED]
+    terminal = ok + ko
     checks = [
         Check(
             f"{label}: every task terminal exactly once",
             terminal == len(tasks) == total
-            and int(job.get("Remaining", -1)) == 0
-            and all(t.get("EndedAt") for t in tasks),
-            f"{dict(states)} of {total} items, Remaining={job.get('Remaining')}",
+            and job.remaining == 0
+            and all(t.ended_at for t in tasks),
+            f"{dict(states)} of {total} items, Remaining={job.remaining}",
         ),
         Check(
             f"{label}: job counters equal the task items' states",
-            succeeded == states[SUCCEEDED] and failed == states[FAILED],
-            f"counters {succeeded}/{failed}, items {states[SUCCEEDED]}/{states[FAILED]}",
+            succeeded == ok and failed == ko,
+            f"counters {succeeded}/{failed}, items {ok}/{ko}",
         ),
         Check(
             f"{label}: no task counted twice",
@@ -365,50 +361,48 @@ def check_job(
             f"Succeeded+Failed={succeeded + failed}, terminal items={terminal}",
         ),
     ]
-    ended = [e for e in (_parse(t.get("EndedAt")) for t in tasks) if e is not None]
-    finished = _parse(job.get("FinishedAt"))
+    ended = [e for e in (_parse(t.ended_at) for t in tasks) if e is not None]
+    finished = _parse(job.finished_at)
     lag = (finished - max(ended)).total_seconds() if finished and ended else float("nan")
-    expected_status = final_status(succeeded, failed, bool(job.get("Cancelled")))
-    running = [m["SK"] for m in store.db.query(keys.RUNNING_PK) if m["SK"] == job_id]
+    expected_status = final_status(succeeded, failed, job.cancelled)
+    running = job_id in store.running_job_ids()
     checks.append(
         Check(
             f"{label}: final within one polling cycle of its last task",
-            job.get("Status") == expected_status and not running and 0 <= lag <= polling + 1.0,
-            f"{job.get('Status')} (expected {expected_status}), {lag:.3f}s after the last task",
+            job.status == expected_status and not running and 0 <= lag <= polling + 1.0,
+            f"{job.status} (expected {expected_status}), {lag:.3f}s after the last task",
         )
     )
     figures = JobFigures(
         label=label,
         job_id=job_id,
-        status=str(job.get("Status")),
+        status=job.status.value,
         total=total,
         succeeded=succeeded,
         failed=failed,
         seconds=round(seconds, 1),
         final_lag_seconds=round(lag, 3),
-        reasons=dict(
-            Counter(_reason_class(str(t.get("Reason", ""))) for t in tasks if t.get("Reason"))
-        ),
-        attempts=dict(Counter(str(t.get("Attempts", "-")) for t in tasks)),
+        reasons=dict(Counter(_reason_class(t.reason) for t in tasks if t.reason)),
+        attempts=dict(Counter(str(t.attempts or "-") for t in tasks)),
     )
     return figures, checks, tasks
 
 
 def check_inventory(
-    store: Store, tasks: Sequence[dict[str, Any]], expected: dict[str, dict[str, int]]
+    store: Store, tasks: Sequence[Task], expected: dict[str, dict[str, int]]
 ) -> tuple[list[Check], int]:
     """No resource lost or duplicated: the stored inventory against what the accounts hold."""
     lost, extra, wrong = [], [], []
     stored_total = 0
     for task in tasks:
-        account, _kind, service = keys.parse_task_sk(str(task["SK"]))
+        account, service = task.account_id, task.service
         items = list(store.iter_resources(account, service))
         stored_total += len(items)
-        arns = [str(i.get("Arn")) for i in items]
+        arns = [i.arn for i in items]
         want = expected[account][service]
-        if len(set(arns)) != len(arns) or any(i.get("Account") != account for i in items):
+        if len(set(arns)) != len(arns) or any(i.account_id != account for i in items):
             wrong.append(f"{account}/{service}")
-        if task.get("Status") == SUCCEEDED and len(items) < want:
+        if task.status is TaskStatus.SUCCEEDED and len(items) < want:
             lost.append(f"{account}/{service}: {len(items)} of {want}")
         if len(items) > want:
             extra.append(f"{account}/{service}: {len(items)} of {want}")
@@ -428,7 +422,7 @@ def check_inventory(
 
 
 def check_findings(
-    store: Store, tasks: Sequence[dict[str, Any]], inventory_tasks: Sequence[dict[str, Any]]
+    store: Store, tasks: Sequence[Task], inventory_tasks: Sequence[Task]
 ) -> tuple[list[Check], int]:
     """No finding lost or duplicated: open findings equal the policies' verdicts over the stored
     inventory, for every (account, service) whose inventory and scan tasks both succeeded (where
@@ -439,27 +433,23 @@ def check_findings(
     mismatched, summary_wrong = [], []
     total_open = 0
     inventoried = {
-        (account, service)
-        for account, _kind, service in (
-            keys.parse_task_sk(str(t["SK"])) for t in inventory_tasks if t["Status"] == SUCCEEDED
-        )
+        (t.account_id, t.service) for t in inventory_tasks if t.status is TaskStatus.SUCCEEDED
     }
-    summary = {str(item["SK"]): int(item.get("Open", 0)) for item in store.summary()}
+    summary = {f"{c.account_id}#{c.policy_id}": c.open for c in store.summary()}
     for task in tasks:
-        account, _kind, service = keys.parse_task_sk(str(task["SK"]))
+        account, service = task.account_id, task.service
         policies = [p for p in select("*") if p.service == service]
         ids = {p.id for p in policies}
         open_now = Counter(
-            (str(f["Policy"]), str(f["Arn"]))
+            (f.policy_id, f.arn)
             for f in store.iter_findings(account)
-            if f.get("State") == "OPEN" and f.get("Policy") in ids
+            if f.is_open and f.policy_id in ids
         )
         total_open += sum(open_now.values())
-        if task.get("Status") != SUCCEEDED or (account, service) not in inventoried:
+        if task.status is not TaskStatus.SUCCEEDED or (account, service) not in inventoried:
             continue
         verdicts: set[tuple[str, str]] = set()
-        for item in store.iter_resources(account, service):
-            resource = resource_from_item(item)
+        for resource in store.iter_resources(account, service):
             for policy in policies:
                 if not policy.applies_to(resource):
                     continue
@@ -490,7 +480,7 @@ def check_findings(
 
 
 def check_isolation(
-    tasks: Sequence[dict[str, Any]],
+    tasks: Sequence[Task],
     config: faults.FaultConfig,
     runner_faults: dict[str, Any],
     kind: str,
@@ -503,11 +493,11 @@ def check_isolation(
     unexplained, burst_failed, denied_ok = [], [], []
     collateral = 0
     for task in tasks:
-        account, task_kind, service = keys.parse_task_sk(str(task["SK"]))
-        key = f"{task_kind}:{account}:{service}"
-        planned = config.task_fault(account, service) if task_kind == "inventory" else None
-        reason = str(task.get("Reason", ""))
-        failed = task.get("Status") == FAILED
+        account, task_kind, service = task.account_id, task.kind, task.service
+        key = f"{task_kind.value}:{account}:{service}"
+        planned = config.task_fault(account, service) if task_kind is TaskKind.INVENTORY else None
+        reason = task.reason
+        failed = task.status is TaskStatus.FAILED
         if failed and not (reason == "cancelled" or key in poisoned or planned == "deny"):
             if key in crashed and reason.startswith(("dead-lettered", "retries-exhausted")):
                 collateral += 1
@@ -595,11 +585,12 @@ def run_chaos(settings: ChaosSettings, state_dir: Path, log: Any = print) -> Cha
                     settings.via_handler,
                 )
                 log(f"inventory job {cancel_id} (to be cancelled)")
-                total = int((store.get_job(cancel_id) or {}).get("Total", 0))
+                created = store.get_job(cancel_id)
+                total = created.total if created else 0
                 while True:
-                    job = store.get_job(cancel_id) or {}
-                    done = int(job.get("Succeeded", 0)) + int(job.get("Failed", 0))
-                    if done >= max(1, total // 5) or job.get("Status") in FINAL_STATUSES:
+                    current = store.get_job(cancel_id)
+                    done = current.done if current else 0
+                    if done >= max(1, total // 5) or (current and not current.running):
                         break
                     time.sleep(0.05)
                 service = JobService(Settings.from_env(), store, TaskQueue(store.clients))
@@ -622,14 +613,14 @@ def run_chaos(settings: ChaosSettings, state_dir: Path, log: Any = print) -> Cha
                 report.jobs.append(figures)
                 report.checks += checks
                 all_tasks += cancel_tasks
-                cancelled = sum(1 for t in cancel_tasks if t.get("Reason") == "cancelled")
+                cancelled = sum(1 for t in cancel_tasks if t.reason == "cancelled")
                 report.checks.append(
                     Check(
                         "cancel: the job is CANCELLED in its middle, pending tasks cancelled",
-                        job.get("Status") == CANCELLED
+                        job.status is JobStatus.CANCELLED
                         and cancelled == report.cancelled_tasks > 0
                         and done < total,
-                        f"{job.get('Status')}, {cancelled} cancelled tasks "
+                        f"{job.status}, {cancelled} cancelled tasks "
                         f"(answer: {report.cancelled_tasks}), cancelled at {done}/{total}",
                     )
                 )
@@ -692,9 +683,8 @@ def _unknown_attributes(store: Store, accounts: Sequence[str]) -> int:
     total = 0
     for account in accounts:
         for service in SERVICES:
-            for item in store.iter_resources(account, service):
-                config = json.loads(str(item.get("Config") or "{}"))
-                total += len(config.get("unknown") or {})
+            for resource in store.iter_resources(account, service):
+                total += len(resource.config.get("unknown") or {})
     return total
 
 
@@ -711,7 +701,7 @@ def run_storm(
         store = Store(stack.table_name)
         log(f"seeding {accounts} member accounts ...")
         tiny_seed(stack, accounts, seed)
-        ids = [str(a["AccountId"]) for a in store.list_accounts()]
+        ids = [a.account_id for a in store.list_accounts()]
         runner = Runner(
             stack,
             schedule_interval=2.0,
@@ -745,13 +735,13 @@ def run_storm(
         report.failed_for_throttling = sum(
             1
             for t in tasks
-            if t.get("Status") == FAILED
+            if t.status is TaskStatus.FAILED
             and any(
-                code in str(t.get("Reason", ""))
+                code in t.reason
                 for code in ("Throttl", "SlowDown", "RequestLimitExceeded", "InternalError")
             )
         )
-        report.worker_retries = sum(max(0, int(t.get("Attempts", 1)) - 1) for t in tasks)
+        report.worker_retries = sum(max(0, (t.attempts or 1) - 1) for t in tasks)
         report.member_requests = int(injected["counts"].get("member_requests", 0))
         report.throttled_requests = int(injected["counts"].get("throttled", 0))
         report.unknown_attributes = _unknown_attributes(store, ids) - baseline_unknown

@@ -20,11 +20,12 @@ from bench.common import Window, item_size, parse_time
 from bench.lambdas import WARMUP_BODY
 from qrie.aws import AccountSessions, Clients
 from qrie.config import Settings
+from qrie.domain import TaskStatus
 from qrie.errors import PermanentTaskError
 from qrie.inventory.engine import inventory_account
 from qrie.inventory.registry import SERVICES
 from qrie.store import keys
-from qrie.store.table import FINAL_STATUSES, PENDING, Store
+from qrie.store.table import Store
 from qrie_local.events import LambdaContext
 from qrie_local.runner import Runner
 from qrie_local.stack import LocalStack
@@ -198,8 +199,8 @@ def _watch(store: Store, job_id: str, poll_seconds: float) -> tuple[int, dict[st
     while time.monotonic() < deadline:
         job = store.get_job(job_id)
         polls += 1
-        if job is not None and job.get("Status") in FINAL_STATUSES:
-            return polls, job, time.time()
+        if job is not None and not job.running:
+            return polls, job.to_dict(), time.time()
         time.sleep(poll_seconds)
     raise RuntimeError(f"job {job_id} did not finish within {JOB_TIMEOUT_SECONDS:.0f}s")
 
@@ -211,9 +212,9 @@ def check_tasks(stack: LocalStack, job_id: str) -> dict[str, Any]:
         statuses: dict[str, int] = {}
         last_ended = ""
         for task in store.iter_tasks(job_id):
-            status = str(task.get("Status"))
+            status = task.status.value
             statuses[status] = statuses.get(status, 0) + 1
-            last_ended = max(last_ended, str(task.get("EndedAt", "")))
+            last_ended = max(last_ended, task.ended_at or "")
         raw = store.db.client.get_item(
             TableName=store.table_name,
             Key={"PK": {"S": keys.job_pk(job_id)}, "SK": {"S": keys.JOB_SK}},
@@ -224,7 +225,7 @@ def check_tasks(stack: LocalStack, job_id: str) -> dict[str, Any]:
     return {
         "statuses": statuses,
         "tasks": sum(statuses.values()),
-        "pending": statuses.get(PENDING, 0),
+        "pending": statuses.get(TaskStatus.PENDING, 0),
         "last_ended_at": last_ended,
         "job_item_bytes": item_size(deserialize(raw)),
     }
@@ -232,7 +233,7 @@ def check_tasks(stack: LocalStack, job_id: str) -> dict[str, Any]:
 
 def completion(run: JobRun, tasks: dict[str, Any]) -> dict[str, Any]:
     """Bench 3 for one job: last task's terminal write -> final status -> seen by the poller."""
-    finished = str(run.job.get("FinishedAt", ""))
+    finished = str(run.job.get("finished_at") or "")
     finished_at = parse_time(finished)
     last_ended = parse_time(tasks["last_ended_at"])
     return {
@@ -257,11 +258,11 @@ def fanout_result(run: JobRun, accounts: int, mvp_seconds: float | None) -> dict
     result["cpu_ms_per_request"] = round(1000 * total_cpu / max(1, result["server_requests"]), 2)
     result.update(
         job_id=run.job_id,
-        status=run.job.get("Status"),
+        status=run.job.get("status"),
         accounts=accounts,
-        tasks=int(run.job.get("Total", 0)),
-        succeeded=int(run.job.get("Succeeded", 0)),
-        failed=int(run.job.get("Failed", 0)),
+        tasks=int(run.job.get("total", 0)),
+        succeeded=int(run.job.get("succeeded", 0)),
+        failed=int(run.job.get("failed", 0)),
         accounts_per_second=round(accounts / wall, 2),
         speedup_vs_mvp=round(mvp_seconds / wall, 2) if mvp_seconds else None,
         # the speedup if this run's CPU were spread perfectly over the machine's cores

@@ -118,16 +118,16 @@ def measure(stack: LocalStack, account: str, buckets: int, users: int, log: Path
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
                 ],
             )
-        job = store.get_job(str(response["job_id"])) or {}
+        job = store.get_job(str(response["job_id"]))
         resources = {
-            str(t.get("Service")): int(t.get("ResourceCount", 0))
+            t.service: int(t.counts.get("resource_count", 0))
             for t in store.iter_tasks(str(response["job_id"]))
         }
     return {
         "buckets": buckets,
         "users": users,
         "seed_seconds": round(seeded.seconds, 1),
-        "job_status": job.get("Status"),
+        "job_status": job.status.value if job else None,
         "resources": resources,
         "inventory_seconds": report["seconds"],
         "baseline_mb": round(report["baseline_hwm_kb"] / 1024, 1),

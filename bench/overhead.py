@@ -136,13 +136,14 @@ def run_qrie(stack: LocalStack, accounts: list[str], polls: int) -> dict[str, An
                             LambdaContext(POLLER, 60),
                         )
                 window.stop()
-            job = current.store.get_job(str(response["job_id"])) or {}
+            found = current.store.get_job(str(response["job_id"]))
+            job = found.to_dict() if found else {}
     finally:
         undo()
         runtime_module.reset()
     by_phase = phases.by_phase()
     categories = _categorize(by_phase, QRIE_RULES)
-    tasks = int(job.get("Total", 0))
+    tasks = int(job.get("total", 0))
     # every task's terminal write is one transaction; a transaction beyond that is the one that
     # found the job's last pending tasks and finalized it
     transactions = by_phase.get("invoke", {}).get("dynamodb.TransactWriteItems", 0)
@@ -151,9 +152,9 @@ def run_qrie(stack: LocalStack, accounts: list[str], polls: int) -> dict[str, An
     result = _summary(categories, tasks, len(accounts), by_phase)
     result.update(
         job_id=response["job_id"],
-        status=job.get("Status"),
+        status=job.get("status"),
         tasks=tasks,
-        succeeded=int(job.get("Succeeded", 0)),
+        succeeded=int(job.get("succeeded", 0)),
         accounts=len(accounts),
         invocations=esm.invocations,
         polling_runs=polls,

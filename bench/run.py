@@ -164,14 +164,14 @@ def bench_scale(
     result.update(
         concurrency=fan.concurrency,
         counters={
-            "Total": int(job.get("Total", 0)),
-            "Succeeded": int(job.get("Succeeded", 0)),
-            "Failed": int(job.get("Failed", 0)),
-            "Remaining": int(job.get("Remaining", -1)),
+            "Total": int(job.get("total", 0)),
+            "Succeeded": int(job.get("succeeded", 0)),
+            "Failed": int(job.get("failed", 0)),
+            "Remaining": int(job.get("remaining", -1)),
         },
         counters_exact=(
-            int(job.get("Succeeded", 0)) + int(job.get("Failed", 0))
-            == int(job.get("Total", 0))
+            int(job.get("succeeded", 0)) + int(job.get("failed", 0))
+            == int(job.get("total", 0))
             == tasks
             == checked["tasks"]
             and checked["pending"] == 0

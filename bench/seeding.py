@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 
 from qrie.aws import client_config
+from qrie.domain import Account
 from qrie.store.table import Store
 from qrie_local.members import trust_policy
 from qrie_local.moto_patches import BOOTSTRAP_ROLE
@@ -112,8 +113,7 @@ def small_accounts(
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(one, ids))
     Store(stack.table_name).put_accounts(
-        {"AccountId": a, "Name": f"bench-{i:04d}", "Status": "ACTIVE", "Tags": {"env": "bench"}}
-        for i, a in enumerate(ids)
+        Account(a, name=f"bench-{i:04d}", tags={"env": "bench"}) for i, a in enumerate(ids)
     )
     return Seeded(ids, time.perf_counter() - started, {"buckets": buckets, "users": users})
 
@@ -138,7 +138,5 @@ def big_account(
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(one, work))
-    Store(stack.table_name).put_accounts(
-        [{"AccountId": account, "Name": f"mem-{buckets}", "Status": "ACTIVE", "Tags": {}}]
-    )
+    Store(stack.table_name).put_accounts([Account(account, name=f"mem-{buckets}")])
     return Seeded([account], time.perf_counter() - started, {"buckets": buckets, "users": users})

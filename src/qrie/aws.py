@@ -9,6 +9,7 @@ Every client uses botocore's ``standard`` retry mode. Clients exist only for the
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -75,6 +76,11 @@ TRANSIENT_CODES = frozenset(
         "IDPCommunicationError",
     }
 )
+
+
+def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> None:
+    """Sleep before retry ``attempt`` (0-based): full jitter, exponential, capped."""
+    time.sleep(random.uniform(0, min(cap, base * 2**attempt)))
 
 
 def client_config(max_attempts: int = MAX_ATTEMPTS, pool: int = 32) -> Config:

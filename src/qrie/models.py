@@ -9,13 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from qrie.domain import SERVICES, TaskKey, TaskKind
 from qrie.errors import ValidationError
-from qrie.inventory.registry import SERVICES
 
 MAX_ACCOUNTS = 20_000
 MAX_TASK_MESSAGE_BYTES = 4096  # = the task queues' MaximumMessageSize (template.yaml)
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 JOB_ID_RE = re.compile(r"^[a-z]+-[a-z0-9*]+-\d{8}T\d{6}Z-[0-9a-f]{6}$")
+POLICY_SPEC_RE = re.compile(r"\*|[a-z0-9]+\.(\*|[a-z0-9_]+)")
 OPERATIONS = ("inventory", "scan", "status", "list", "cancel", "retry")
 
 
@@ -75,12 +76,9 @@ class ScanRequest(_AccountsMixin):
     @field_validator("policy")
     @classmethod
     def _policy(cls, value: str) -> str:
-        from qrie.policies.registry import all_policies, select  # noqa: PLC0415 (lazy registry)
-
-        if not select(value):
-            services = sorted({p.service for p in all_policies().values()})
-            hint = ", ".join([*(f"{s}.*" for s in services), "*"])
-            raise ValueError(f"unknown policy {value!r}; valid: a policy id, {hint}")
+        # its shape here; whether it names policies, in the job service (the catalogue's job)
+        if not POLICY_SPEC_RE.fullmatch(value):
+            raise ValueError(f"malformed policy spec {value!r}; valid: a policy id, <service>.*, *")
         return value
 
 
@@ -140,6 +138,11 @@ class TaskMessage(BaseModel):
     @classmethod
     def _job_id(cls, value: str) -> str:
         return _check_job_id(value)
+
+    @property
+    def key(self) -> TaskKey:
+        """Which task of the job this message is."""
+        return TaskKey(self.account_id, TaskKind(self.kind), self.service)
 
     @field_validator("account_id")
     @classmethod

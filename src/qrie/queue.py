@@ -10,8 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qrie.aws import Clients, error_code
-from qrie.store.dynamo import backoff
+from qrie.aws import Clients, backoff, error_code
 
 SEND_BATCH = 10
 SEND_ROUNDS = 5

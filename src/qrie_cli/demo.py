@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from qrie.inventory.registry import SERVICES
-from qrie.store.table import CANCELLED, FAILED, Store
+from qrie.domain import SERVICES, JobStatus
+from qrie.store.table import Store
 from qrie_cli import render
 from qrie_cli.render import Output
 from qrie_cli.target import LocalTarget, TargetError
@@ -276,7 +276,7 @@ def resource_counts(store: Store, accounts: list[str]) -> dict[str, Any]:
     for account in accounts:
         row = {}
         for service in SERVICES:
-            n = sum(1 for _ in store.iter_resources(account, service, keys_only=True))
+            n = store.count_resources(account, service)
             row[service] = n
             by_service[service] += n
         by_account[account] = row
@@ -286,15 +286,15 @@ def resource_counts(store: Store, accounts: list[str]) -> dict[str, Any]:
 def _job_figures(result: Mapping[str, Any], seconds: float) -> dict[str, Any]:
     job = result["job"]
     return {
-        "job_id": job.get("JobId"),
-        "status": job.get("Status"),
-        "tasks": job.get("Total", 0),
-        "succeeded": job.get("Succeeded", 0),
-        "failed": job.get("Failed", 0),
-        "accounts": job.get("TotalAccounts", 0),
-        "skipped_accounts": job.get("SkippedAccounts") or [],
+        "job_id": job.get("job_id"),
+        "status": job.get("status"),
+        "tasks": job.get("total", 0),
+        "succeeded": job.get("succeeded", 0),
+        "failed": job.get("failed", 0),
+        "accounts": job.get("total_accounts", 0),
+        "skipped_accounts": job.get("skipped_accounts") or [],
         "seconds": seconds,
-        "tasks_per_second": round(int(job.get("Total", 0)) / seconds, 1) if seconds else None,
+        "tasks_per_second": round(int(job.get("total", 0)) / seconds, 1) if seconds else None,
     }
 
 
@@ -360,7 +360,7 @@ def run_demo(
             with phases.phase("scan"):
                 scan = _run_job(out, target, {"operation": "scan", "policy": "*"}, "scan")
             with phases.phase("summary"):
-                registered = [str(a["AccountId"]) for a in target.store.list_accounts()]
+                registered = [a.account_id for a in target.store.list_accounts()]
                 resources = resource_counts(target.store, sorted(registered))
                 findings = summary(target.store)
             runner_stats = runner.stats()
@@ -382,8 +382,8 @@ def run_demo(
     if not out.json:
         print_demo_summary(out, report, report_path, keep, state_dir)
     for name, result in (("inventory", inventory), ("scan", scan)):
-        status = result["job"].get("Status")
-        if status in {FAILED, CANCELLED}:
+        status = result["job"].get("status")
+        if status in {JobStatus.FAILED, JobStatus.CANCELLED}:
             raise TargetError(f"the demo's {name} job ended {status}: no task succeeded")
     unexpected = report["accounts"]["unexpected_failures"]
     if unexpected:
@@ -406,18 +406,18 @@ def build_report(
 ) -> dict[str, Any]:
     inv_job = inventory["job"]
     failed = [*inventory["failed_tasks"], *scan["failed_tasks"]]
-    failed_accounts = sorted({str(t.get("AccountId")) for t in failed})
+    failed_accounts = sorted({str(t.get("account_id")) for t in failed})
     unassumable = [str(a) for a in seeded.get("unassumable") or []]
-    skipped = inv_job.get("SkippedAccounts") or []
+    skipped = inv_job.get("skipped_accounts") or []
     return {
         "accounts_requested": requested,
         "seed": seed,
         "endpoint": endpoint,
         "accounts": {
             "seeded": _count(seeded.get("accounts")),
-            "active": inv_job.get("TotalAccounts", 0),
-            "skipped_suspended": [s.get("AccountId") for s in skipped],
-            "skipped_reasons": {str(s.get("AccountId")): s.get("Reason") for s in skipped},
+            "active": inv_job.get("total_accounts", 0),
+            "skipped_suspended": [s.get("account_id") for s in skipped],
+            "skipped_reasons": {str(s.get("account_id")): s.get("reason") for s in skipped},
             "failed": failed_accounts,
             "unassumable_expected": unassumable,
             "unexpected_failures": [a for a in failed_accounts if a not in unassumable],
@@ -432,11 +432,11 @@ def build_report(
         },
         "failed_tasks": [
             {
-                "account": t.get("AccountId"),
-                "kind": t.get("Kind"),
-                "service": t.get("Service"),
-                "reason": t.get("Reason"),
-                "attempts": t.get("Attempts"),
+                "account": t.get("account_id"),
+                "kind": t.get("kind"),
+                "service": t.get("service"),
+                "reason": t.get("reason"),
+                "attempts": t.get("attempts"),
             }
             for t in failed
         ],

@@ -24,8 +24,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.text import Text
 
+from qrie.domain import SERVICES
 from qrie.errors import ConfigurationError, ValidationError
-from qrie.inventory.registry import SERVICES
 from qrie.models import JOB_ID_RE
 from qrie_cli import render
 from qrie_cli.render import Output
@@ -244,7 +244,7 @@ def follow(target: Target, out: Output, job_id: str, label: str | None = None) -
         out.emit(result)
     else:
         render.print_job_result(out, result)
-    return render.exit_code_of(result["job"].get("Status"))
+    return render.exit_code_of(result["job"].get("status"))
 
 
 def started(out: Output, response: dict[str, Any]) -> None:
@@ -295,11 +295,11 @@ def accounts_add(
     with guarded(out):
         tags = registry.parse_tags(tag or [])
     with session(out, local, stack_name, region) as target:
-        item = registry.add_account(target.store, account_id, name, tags)
+        item = registry.add_account(target.store, account_id, name, tags).to_dict()
     if out.json:
         out.emit(item)
     else:
-        out.print(f"registered {item['AccountId']} ({item.get('Name') or 'no name'}), ACTIVE")
+        out.print(f"registered {item['account_id']} ({item.get('name') or 'no name'}), ACTIVE")
 
 
 @accounts_app.command("list")
@@ -314,11 +314,11 @@ def accounts_list(
 
     out = Output(json=json_)
     with session(out, local, stack_name, region) as target:
-        accounts = registry.list_accounts(target.store)
+        accounts = [a.to_dict() for a in registry.list_accounts(target.store)]
     if out.json:
         out.emit(accounts)
         return
-    counts = Counter(str(a.get("Status")) for a in accounts)
+    counts = Counter(str(a.get("status")) for a in accounts)
     title = f"Accounts ({len(accounts)}: " + ", ".join(
         f"{n} {s.lower()}" for s, n in sorted(counts.items())
     )
@@ -328,11 +328,11 @@ def accounts_list(
             ["Account", "Name", "Status", "Source", "Tags"],
             (
                 [
-                    a.get("AccountId"),
-                    a.get("Name"),
-                    render.styled(a.get("Status")),
-                    a.get("Source"),
-                    a.get("Tags"),
+                    a.get("account_id"),
+                    a.get("name"),
+                    render.styled(a.get("status")),
+                    a.get("source"),
+                    a.get("tags"),
                 ]
                 for a in accounts
             ),
@@ -440,19 +440,17 @@ def inventory_start(
 
 
 def _running(target: Target, operations: set[str]) -> list[dict[str, Any]]:
-    from qrie.jobs.service import public_job  # noqa: PLC0415
-
     running = []
     for job_id in target.store.running_job_ids():
         job = target.store.get_job(job_id)
-        if job is None or job.get("Status") != "IN_PROGRESS":
+        if job is None or not job.running:
             continue
-        kinds = {str(job.get("Operation"))}
-        if job.get("Refresh"):
+        kinds = {job.operation.value}
+        if job.refresh:
             kinds.add("inventory")
         if kinds & operations:
-            running.append(public_job(job))
-    return sorted(running, key=lambda j: str(j.get("CreatedAt")))
+            running.append(job.to_dict())
+    return sorted(running, key=lambda j: str(j.get("created_at")))
 
 
 def _status(out: Output, target: Target, operation: str) -> None:
@@ -563,12 +561,10 @@ def jobs_show(
     region: RegionOpt = None,
 ) -> None:
     """A job, its task counts and its tasks' states."""
-    from qrie.jobs.service import public_task  # noqa: PLC0415
-
     out = Output(json=json_)
     with session(out, local, stack_name, region) as target:
         status = call(target, {"operation": "status", "job_id": job_id})
-        tasks = [public_task(t) for t in target.store.iter_tasks(job_id)]
+        tasks = [t.to_dict() for t in target.store.iter_tasks(job_id)]
     job = status["job"]
     if out.json:
         out.emit({"job": job, "task_counts": status.get("task_counts", {}), "tasks": tasks})
@@ -581,7 +577,7 @@ def jobs_show(
     skipped = render.skipped_table(job)
     if skipped is not None:
         out.print(skipped)
-    shown = tasks if all_tasks else [t for t in tasks if t.get("Status") != "SUCCEEDED"]
+    shown = tasks if all_tasks else [t for t in tasks if t.get("status") != "SUCCEEDED"]
     if shown:
         out.print(render.tasks_table(shown))
     hidden = len(tasks) - len(shown)
@@ -694,7 +690,7 @@ def findings_list(
             iter_findings(target.store, account=account, policy=pid, severity=severity, state=state)
             for pid in policy_ids
         )
-        findings = list(itertools.islice(found, limit) if limit else found)
+        findings = [f.to_dict() for f in (itertools.islice(found, limit) if limit else found)]
     if out.json:
         out.emit(findings)
         return
@@ -784,12 +780,11 @@ def policies_list(
     json_: JsonOpt = False,
 ) -> None:
     """Every policy: id, severity, CIS ids, title."""
-    from qrie.policies.base import SEVERITY_ORDER  # noqa: PLC0415
     from qrie.policies.registry import all_policies  # noqa: PLC0415
 
     out = Output(json=json_)
     policies = [p for p in all_policies().values() if service in {None, p.service}]
-    policies.sort(key=lambda p: (p.service, SEVERITY_ORDER[p.severity], p.id))
+    policies.sort(key=lambda p: (p.service, p.severity.rank, p.id))
     if out.json:
         out.emit(
             [

@@ -30,25 +30,18 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from qrie.jobs.service import public_job, public_task
-from qrie.store.table import (
-    CANCELLED,
-    COMPLETED,
-    COMPLETED_WITH_ERRORS,
-    FAILED,
-    FINAL_STATUSES,
-    IN_PROGRESS,
-    Store,
-)
+from qrie.domain import SEVERITIES as DOMAIN_SEVERITIES
+from qrie.domain import JobStatus, TaskStatus
+from qrie.store.table import Store
 
 POLL_SECONDS = 0.5
 NON_TTY_WIDTH = 160
 STATUS_STYLE = {
-    COMPLETED: "green",
-    COMPLETED_WITH_ERRORS: "yellow",
-    FAILED: "red",
-    CANCELLED: "magenta",
-    IN_PROGRESS: "cyan",
+    JobStatus.COMPLETED: "green",
+    JobStatus.COMPLETED_WITH_ERRORS: "yellow",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELLED: "magenta",
+    JobStatus.IN_PROGRESS: "cyan",
     "PENDING": "cyan",
     "SUCCEEDED": "green",
     "ACTIVE": "green",
@@ -138,15 +131,15 @@ def _cell(value: Any) -> str:
 
 # ---------------------------------------------------------------------------- jobs
 def job_scope(job: Mapping[str, Any]) -> str:
-    if job.get("Operation") == "scan":
-        scope = str(job.get("Policy", "*"))
-        return scope + (" (+refresh)" if job.get("Refresh") else "")
-    return str(job.get("Service", "*"))
+    if job.get("operation") == "scan":
+        scope = str(job.get("policy", "*"))
+        return scope + (" (+refresh)" if job.get("refresh") else "")
+    return str(job.get("service", "*"))
 
 
 def progress_text(job: Mapping[str, Any]) -> str:
-    total = int(job.get("Total", 0))
-    done = int(job.get("Succeeded", 0)) + int(job.get("Failed", 0))
+    total = int(job.get("total", 0))
+    done = int(job.get("succeeded", 0)) + int(job.get("failed", 0))
     pct = 100 * done / total if total else 100.0
     return f"{done}/{total} ({pct:.0f}%)"
 
@@ -157,14 +150,14 @@ def jobs_table(jobs: Sequence[Mapping[str, Any]], title: str = "Jobs") -> Table:
         ["Job", "Operation", "Scope", "Status", "Progress", "Failed", "Accounts", "Created"],
         (
             [
-                j.get("JobId"),
-                j.get("Operation"),
+                j.get("job_id"),
+                j.get("operation"),
                 job_scope(j),
-                styled(j.get("Status")),
+                styled(j.get("status")),
                 progress_text(j),
-                j.get("Failed", 0),
-                j.get("TotalAccounts", 0),
-                short_time(j.get("CreatedAt")),
+                j.get("failed", 0),
+                j.get("total_accounts", 0),
+                short_time(j.get("created_at")),
             ]
             for j in jobs
         ),
@@ -176,20 +169,20 @@ def job_details(job: Mapping[str, Any]) -> Table:
     out.add_column(style="bold")
     out.add_column(overflow="fold")
     rows: list[tuple[str, Any]] = [
-        ("Job", job.get("JobId")),
-        ("Operation", job.get("Operation")),
+        ("Job", job.get("job_id")),
+        ("Operation", job.get("operation")),
         ("Scope", job_scope(job)),
-        ("Status", styled(job.get("Status"))),
+        ("Status", styled(job.get("status"))),
         ("Progress", progress_text(job)),
-        ("Succeeded", job.get("Succeeded", 0)),
-        ("Failed", job.get("Failed", 0)),
-        ("Accounts", job.get("TotalAccounts", 0)),
-        ("Skipped accounts", job.get("SkippedCount", 0)),
-        ("Created", job.get("CreatedAt")),
-        ("Finished", job.get("FinishedAt")),
+        ("Succeeded", job.get("succeeded", 0)),
+        ("Failed", job.get("failed", 0)),
+        ("Accounts", job.get("total_accounts", 0)),
+        ("Skipped accounts", job.get("skipped_count", 0)),
+        ("Created", job.get("created_at")),
+        ("Finished", job.get("finished_at")),
     ]
-    if job.get("RetryOf"):
-        rows.append(("Retry of", job.get("RetryOf")))
+    if job.get("retry_of"):
+        rows.append(("Retry of", job.get("retry_of")))
     for name, value in rows:
         out.add_row(name, value if isinstance(value, Text) else Text(_cell(value)))
     return out
@@ -210,14 +203,14 @@ def tasks_table(tasks: Sequence[Mapping[str, Any]], title: str = "Tasks") -> Tab
         ],
         (
             [
-                t.get("AccountId"),
-                t.get("Kind"),
-                t.get("Service"),
-                styled(t.get("Status")),
-                t.get("Attempts"),
-                t.get("ResourceCount"),
-                t.get("OpenFindings"),
-                t.get("Reason"),
+                t.get("account_id"),
+                t.get("kind"),
+                t.get("service"),
+                styled(t.get("status")),
+                t.get("attempts"),
+                t.get("resource_count"),
+                t.get("open_findings"),
+                t.get("reason"),
             ]
             for t in tasks
         ),
@@ -227,7 +220,7 @@ def tasks_table(tasks: Sequence[Mapping[str, Any]], title: str = "Tasks") -> Tab
 def failures_by_account(tasks: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for task in tasks:
-        grouped[str(task.get("AccountId"))].append(dict(task))
+        grouped[str(task.get("account_id"))].append(dict(task))
     return dict(sorted(grouped.items()))
 
 
@@ -237,7 +230,7 @@ def failure_table(failed: Sequence[Mapping[str, Any]], title: str = "Failed task
     rows = []
     for account, tasks in failures_by_account(failed).items():
         what = [f"{t.get('Kind')}/{t.get('Service')}" for t in tasks]
-        reasons = [str(t.get("Reason") or "-") for t in tasks]
+        reasons = [str(t.get("reason") or "-") for t in tasks]
         if len(set(reasons)) == 1:
             reason = reasons[0]
         else:
@@ -247,12 +240,12 @@ def failure_table(failed: Sequence[Mapping[str, Any]], title: str = "Failed task
 
 
 def skipped_table(job: Mapping[str, Any]) -> Table | None:
-    skipped = job.get("SkippedAccounts") or []
+    skipped = job.get("skipped_accounts") or []
     if not skipped:
         return None
     title = f"Skipped accounts ({job.get('SkippedCount', len(skipped))})"
     return table(
-        title, ["Account", "Reason"], ([s.get("AccountId"), s.get("Reason")] for s in skipped)
+        title, ["Account", "Reason"], ([s.get("account_id"), s.get("reason")] for s in skipped)
     )
 
 
@@ -284,8 +277,8 @@ def format_eta(seconds: float | None) -> str:
 
 def counters(job: Mapping[str, Any]) -> tuple[int, int, int]:
     """(done, failed, total) of a job item."""
-    failed = int(job.get("Failed", 0))
-    return int(job.get("Succeeded", 0)) + failed, failed, int(job.get("Total", 0))
+    failed = int(job.get("failed", 0))
+    return int(job.get("succeeded", 0)) + failed, failed, int(job.get("total", 0))
 
 
 class JobNotFound(Exception):
@@ -303,9 +296,10 @@ def watch_job(
 ) -> dict[str, Any]:
     """Follow a job until it is final; returns the final job item. Live bar, one line per
     change (``out.progress`` False), or silence (``out.json``)."""
-    job = store.get_job(job_id)
-    if job is None:
+    found = store.get_job(job_id)
+    if found is None:
         raise JobNotFound(job_id)
+    job = found.to_dict()
     done, failed, total = counters(job)
     rate = Rate(clock(), done)
     label = label or job_id
@@ -335,7 +329,7 @@ def watch_job(
                     rate=f"{rate.per_second(done, now):.1f}",
                     eta=format_eta(rate.eta(done, total, now)),
                 )
-                if job.get("Status") in FINAL_STATUSES:
+                if job.get("status") != JobStatus.IN_PROGRESS:
                     break
                 sleep(interval)
                 job = _reread(store, job_id, job)
@@ -343,41 +337,42 @@ def watch_job(
     last: tuple[Any, ...] | None = None
     while True:
         done, failed, total = counters(job)
-        state = (done, failed, total, job.get("Status"))
+        state = (done, failed, total, job.get("status"))
         if state != last and not out.json:
             now = clock()
             typer.echo(
                 f"{label}: {done}/{total} done, {failed} failed, "
                 f"{rate.per_second(done, now):.1f} tasks/s, "
-                f"ETA {format_eta(rate.eta(done, total, now))} [{job.get('Status')}]"
+                f"ETA {format_eta(rate.eta(done, total, now))} [{job.get('status')}]"
             )
             last = state
-        if job.get("Status") in FINAL_STATUSES:
+        if job.get("status") != JobStatus.IN_PROGRESS:
             return job
         sleep(interval)
         job = _reread(store, job_id, job)
 
 
 def _reread(store: Store, job_id: str, previous: dict[str, Any]) -> dict[str, Any]:
-    return store.get_job(job_id) or previous
+    job = store.get_job(job_id)
+    return job.to_dict() if job is not None else previous
 
 
 def failed_tasks(store: Store, job_id: str) -> list[dict[str, Any]]:
-    return [public_task(t) for t in store.iter_tasks(job_id, status=FAILED)]
+    return [t.to_dict() for t in store.iter_tasks(job_id, status=TaskStatus.FAILED)]
 
 
 def job_result(store: Store, job: Mapping[str, Any]) -> dict[str, Any]:
     """A finished job with its failed tasks (what ``watch`` prints at the end)."""
-    job_id = str(job["JobId"])
-    return {"job": public_job(dict(job)), "failed_tasks": failed_tasks(store, job_id)}
+    job_id = str(job["job_id"])
+    return {"job": dict(job), "failed_tasks": failed_tasks(store, job_id)}
 
 
 def print_job_result(out: Output, result: Mapping[str, Any]) -> None:
     job = result["job"]
-    status = str(job.get("Status"))
+    status = str(job.get("status"))
     out.print(
         Text.assemble(
-            (f"{job.get('JobId')} ", "bold"),
+            (f"{job.get('job_id')} ", "bold"),
             (status, STATUS_STYLE.get(status, "")),
             f": {job.get('Succeeded', 0)} succeeded, {job.get('Failed', 0)} failed "
             f"of {job.get('Total', 0)} tasks over {job.get('TotalAccounts', 0)} accounts",
@@ -393,7 +388,7 @@ def print_job_result(out: Output, result: Mapping[str, Any]) -> None:
 def exit_code_of(status: str | None) -> int:
     """0 for a job that completed; 1 for one that finished with errors, failed or was
     cancelled."""
-    return 0 if status == COMPLETED else 1
+    return 0 if status == JobStatus.COMPLETED else 1
 
 
 # ---------------------------------------------------------------------------- generic
@@ -432,7 +427,7 @@ def mapping_table(title: str | None, values: Mapping[str, Any]) -> Table:
 
 
 # ---------------------------------------------------------------------------- findings
-SEVERITIES = ("critical", "high", "medium", "low")
+SEVERITIES = tuple(s.value for s in DOMAIN_SEVERITIES)
 
 
 def short_time(value: Any) -> str:
@@ -454,14 +449,14 @@ def findings_table(findings: Sequence[Mapping[str, Any]], limit: int = 0) -> Tab
     out.add_column("Last seen", no_wrap=True, header_style="bold")
     for f in findings:
         out.add_row(
-            _cell(f.get("Account")),
-            _cell(f.get("Policy")),
-            styled(f.get("Severity"), SEVERITY_STYLE),
-            _cell(f.get("State")),
-            _cell(f.get("Arn")),
-            _cell(f.get("Region")),
-            _cell(f.get("Evidence")),
-            short_time(f.get("LastSeen")),
+            _cell(f.get("account_id")),
+            _cell(f.get("policy_id")),
+            styled(f.get("severity"), SEVERITY_STYLE),
+            _cell(f.get("state")),
+            _cell(f.get("resource_arn")),
+            _cell(f.get("region")),
+            _cell(f.get("evidence")),
+            short_time(f.get("last_seen")),
         )
     return out
 

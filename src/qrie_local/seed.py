@@ -28,6 +28,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from qrie.aws import client_config, error_code
+from qrie.domain import Account, AccountStatus
 from qrie.store.table import Store
 from qrie_local.members import deploy_member_role, member_session
 from qrie_local.provision import ACCOUNT_ID
@@ -363,22 +364,13 @@ def seed(
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             resources = dict(zip(members, pool.map(one, members), strict=True))
         store = Store(stack.table_name)
+        tags = {"env": "demo", "seed": str(seed)}
         registered = [
-            {
-                "AccountId": account,
-                "Name": f"demo-{index:02d}",
-                "Status": "ACTIVE",
-                "Tags": {"env": "demo", "seed": str(seed)},
-            }
+            Account(account, AccountStatus.ACTIVE, f"demo-{index:02d}", tags=tags)
             for index, account in enumerate(members, start=1)
         ]
         registered += [
-            {
-                "AccountId": account,
-                "Name": f"demo-{len(members) + index:02d}",
-                "Status": "SUSPENDED",
-                "Tags": {"env": "demo", "seed": str(seed)},
-            }
+            Account(account, AccountStatus.SUSPENDED, f"demo-{len(members) + index:02d}", tags=tags)
             for index, account in enumerate(suspended, start=1)
         ]
         store.put_accounts(registered)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from qrie.store.table import COMPLETED, COMPLETED_WITH_ERRORS, FINAL_STATUSES, Store
+from qrie.domain import FindingState, JobStatus, TaskStatus
+from qrie.store.table import Store
 from qrie_local.runner import Runner
 from qrie_local.seed import SeedReport, seed
 from qrie_local.stack import LocalStack
@@ -49,7 +50,7 @@ def run_job(local_stack: LocalStack, runner: Runner, request: dict[str, Any]) ->
         while time.monotonic() < deadline:
             job = store.get_job(response["job_id"])
             assert job is not None
-            if job["Status"] in FINAL_STATUSES:
+            if not job.running:
                 return job
             time.sleep(0.5)
     raise AssertionError(f"job {response['job_id']} did not finish: {job}")
@@ -83,18 +84,18 @@ def test_inventory_job_counts_every_task_exactly(
 ) -> None:
     active = len(seeded.accounts)
     unassumable = len(seeded.unassumable)
-    assert inventory_job["Status"] == COMPLETED_WITH_ERRORS
-    assert inventory_job["Total"] == active * len(SERVICES)
-    assert inventory_job["Succeeded"] == (active - unassumable) * len(SERVICES)
-    assert inventory_job["Failed"] == unassumable * len(SERVICES)
-    assert inventory_job["Remaining"] == 0
-    assert inventory_job["TotalAccounts"] == active
+    assert inventory_job.status == JobStatus.COMPLETED_WITH_ERRORS
+    assert inventory_job.total == active * len(SERVICES)
+    assert inventory_job.succeeded == (active - unassumable) * len(SERVICES)
+    assert inventory_job.failed == unassumable * len(SERVICES)
+    assert inventory_job.remaining == 0
+    assert inventory_job.total_accounts == active
 
 
 def test_suspended_account_is_skipped_with_a_reason(
     seeded: SeedReport, inventory_job: dict[str, Any]
 ) -> None:
-    skipped = {s["AccountId"]: s["Reason"] for s in inventory_job["SkippedAccounts"]}
+    skipped = {s.account_id: s.reason for s in inventory_job.skipped_accounts}
     assert set(skipped) == set(seeded.suspended)
     assert all("SUSPENDED" in reason for reason in skipped.values())
 
@@ -102,13 +103,13 @@ def test_suspended_account_is_skipped_with_a_reason(
 def test_unassumable_account_failed_with_access_denied(
     store: Store, seeded: SeedReport, inventory_job: dict[str, Any]
 ) -> None:
-    failed = list(store.iter_tasks(inventory_job["JobId"], status="FAILED"))
-    assert sorted(t["Account"] for t in failed) == sorted(seeded.unassumable * len(SERVICES))
-    assert {t["Service"] for t in failed} == set(SERVICES)
+    failed = list(store.iter_tasks(inventory_job.job_id, status=TaskStatus.FAILED))
+    assert sorted(t.account_id for t in failed) == sorted(seeded.unassumable * len(SERVICES))
+    assert {t.service for t in failed} == set(SERVICES)
     for task in failed:
-        assert "AccessDenied" in task["Reason"] or "AssumeRole" in task["Reason"], task
-    succeeded = list(store.iter_tasks(inventory_job["JobId"], status="SUCCEEDED"))
-    assert len(succeeded) == inventory_job["Succeeded"]
+        assert "AccessDenied" in task.reason or "AssumeRole" in task.reason, task
+    succeeded = list(store.iter_tasks(inventory_job.job_id, status=TaskStatus.SUCCEEDED))
+    assert len(succeeded) == inventory_job.succeeded
 
 
 def test_inventory_holds_what_was_seeded(
@@ -143,20 +144,20 @@ def test_scan_job_finds_the_non_compliant_resources(
     # WHEN every policy is scanned over every account
     job = run_job(local_stack, runner, {"operation": "scan", "policy": "*", "accounts": "*"})
     # THEN the job finished, one task per account and service
-    assert job["Status"] in {COMPLETED, COMPLETED_WITH_ERRORS}
-    assert job["Total"] == len(seeded.accounts) * len(SERVICES)
-    assert job["Succeeded"] + job["Failed"] == job["Total"]
-    assert job["Succeeded"] >= len(seeded.assumable) * len(SERVICES)
+    assert job.status in {JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS}
+    assert job.total == len(seeded.accounts) * len(SERVICES)
+    assert job.succeeded + job.failed == job.total
+    assert job.succeeded >= len(seeded.assumable) * len(SERVICES)
     # and every inventoried account with deliberately non-compliant resources has open findings
     # in those services
     for account in seeded.assumable:
-        findings = [f for f in store.iter_findings(account) if f.get("State") == "OPEN"]
-        services = {str(f["Policy"]).split(".", 1)[0] for f in findings}
+        findings = list(store.iter_findings(account, state=FindingState.OPEN))
+        services = {f.policy_id.split(".", 1)[0] for f in findings}
         for service in SERVICES:
             if seeded.non_compliant[account][service]:
                 assert service in services, (account, service, seeded.non_compliant[account])
     stats = runner.stats()
-    assert stats["InventoryWorkerFunction"]["records_deleted"] == inventory_job["Total"]
-    assert stats["ScanWorkerFunction"]["records_deleted"] == job["Total"]
+    assert stats["InventoryWorkerFunction"]["records_deleted"] == inventory_job.total
+    assert stats["ScanWorkerFunction"]["records_deleted"] == job.total
     assert stats["InventoryWorkerFunction"]["crashes"] == 0
     assert stats["PollingServiceFunction"]["invocations"] >= 1

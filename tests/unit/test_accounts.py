@@ -11,6 +11,7 @@ from qrie.accounts import registry
 from qrie.accounts.registry import ACTIVE, SUSPENDED
 from qrie.aws import Clients
 from qrie.config import Settings
+from qrie.domain import SkippedAccount
 from qrie.errors import ValidationError
 from qrie.jobs.service import JobService
 from qrie.queue import TaskQueue
@@ -51,20 +52,19 @@ def test_add_list_and_remove_an_account(store: Store) -> None:
     registry.add_account(store, "444455556666")
 
     # THEN it is ACTIVE, keeps its name and has both tags
-    accounts = {a["AccountId"]: a for a in registry.list_accounts(store)}
+    accounts = {a.account_id: a for a in registry.list_accounts(store)}
     assert list(accounts) == ["111122223333", "444455556666"]
     prod = accounts["111122223333"]
-    assert prod["Status"] == ACTIVE
-    assert prod["Name"] == "prod"
-    assert prod["Tags"] == {"team": "sec", "env": "prod"}
-    assert prod["Source"] == "manual"
-    assert "PK" not in prod
+    assert prod.status == ACTIVE
+    assert prod.name == "prod"
+    assert prod.tags == {"team": "sec", "env": "prod"}
+    assert prod.source == "manual"
 
     # WHEN it is removed (twice)
     # THEN the first removal succeeds and the second says it was not registered
     assert registry.remove_account(store, "111122223333") is True
     assert registry.remove_account(store, "111122223333") is False
-    assert [a["AccountId"] for a in registry.list_accounts(store)] == ["444455556666"]
+    assert [a.account_id for a in registry.list_accounts(store)] == ["444455556666"]
 
 
 @pytest.mark.parametrize("bad", ["123", "12345678901a", "1234567890123", "", "arn:aws:iam::1"])
@@ -139,21 +139,21 @@ def test_sync_from_organizations_paginates_and_marks_suspended(store: Store) -> 
     # THEN every page was read (management account + 5 members = 6 accounts, 3 pages)
     assert len(list_calls) == 3
     assert report.seen == 6
-    accounts = {a["AccountId"]: a for a in registry.list_accounts(store)}
+    accounts = {a.account_id: a for a in registry.list_accounts(store)}
     # the closed account is SUSPENDED, the others ACTIVE, with their Organizations names
-    assert accounts[members[2]]["Status"] == SUSPENDED
+    assert accounts[members[2]].status == SUSPENDED
     assert report.suspended == [members[2]]
     assert report.org_statuses == {members[2]: "SUSPENDED"}
-    assert all(accounts[m]["Status"] == ACTIVE for m in members if m != members[2])
-    assert accounts[members[1]]["Name"] == "member-1"
-    assert accounts[members[1]]["Source"] == "organizations"
+    assert all(accounts[m].status == ACTIVE for m in members if m != members[2])
+    assert accounts[members[1]].name == "member-1"
+    assert accounts[members[1]].source == "organizations"
     # a name chosen earlier is kept
-    assert accounts[members[0]]["Name"] == "my name for it"
+    assert accounts[members[0]].name == "my name for it"
     assert members[0] in report.updated  # it gained its organization state
     assert len(report.added) == 5
     # the account outside the organization is reported, not deleted
     assert report.not_in_org == ["999988887777"]
-    assert accounts["999988887777"]["Status"] == ACTIVE
+    assert accounts["999988887777"].status == ACTIVE
 
     # WHEN the sync runs again with nothing changed
     again = registry.sync_from_organizations(store, org)
@@ -184,5 +184,5 @@ def test_a_suspended_account_is_skipped_by_jobs_over_all_accounts(store: Store) 
     run, skipped = service.resolve_accounts("*")
     # THEN the suspended account is skipped with a reason, the others run
     assert members[0] not in run
-    assert skipped == [{"AccountId": members[0], "Reason": "account is SUSPENDED"}]
+    assert skipped == [SkippedAccount(members[0], "account is SUSPENDED")]
     assert set(members[1:]) <= set(run)

@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from qrie.config import Settings
+from qrie.domain import Job, JobStatus, TaskKind
 from qrie.policies.registry import all_policies
 from qrie.store.table import Store
 from qrie_cli import main as cli
@@ -100,7 +101,7 @@ def test_accounts_add_list_and_remove_as_json(run: Run) -> None:
     # GIVEN an account added with a name and tags
     added = run("accounts", "add", ONBOARDED, "--name", "prod", "--tag", "team=sec", "--json")
     assert added.exit_code == 0, added.output
-    assert as_json(added)["Tags"] == {"team": "sec"}
+    assert as_json(added)["tags"] == {"team": "sec"}
 
     # WHEN the accounts are listed as JSON
     listed = run("accounts", "list", "--json")
@@ -109,13 +110,13 @@ def test_accounts_add_list_and_remove_as_json(run: Run) -> None:
     assert listed.exit_code == 0
     assert as_json(listed) == [
         {
-            "AccountId": ONBOARDED,
-            "Name": "prod",
-            "Status": "ACTIVE",
-            "Source": "manual",
-            "Tags": {"team": "sec"},
-            "AddedAt": as_json(listed)[0]["AddedAt"],
-            "UpdatedAt": as_json(listed)[0]["UpdatedAt"],
+            "account_id": ONBOARDED,
+            "name": "prod",
+            "status": "ACTIVE",
+            "source": "manual",
+            "tags": {"team": "sec"},
+            "added_at": as_json(listed)[0]["added_at"],
+            "updated_at": as_json(listed)[0]["updated_at"],
         }
     ]
     # AND removing it twice succeeds once, then says it is not registered (exit 1)
@@ -153,12 +154,12 @@ def test_inventory_start_and_jobs_list_as_json(run: Run) -> None:
     assert response["total_accounts"] == 2
     # AND the job is listed, running
     jobs = as_json(run("jobs", "list", "--json"))
-    assert [j["JobId"] for j in jobs] == [response["job_id"]]
-    assert jobs[0]["Status"] == "IN_PROGRESS"
+    assert [j["job_id"] for j in jobs] == [response["job_id"]]
+    assert jobs[0]["status"] == "IN_PROGRESS"
     # AND inventory status says in_progress with the job
     status = as_json(run("inventory", "status", "--json"))
     assert status["status"] == "in_progress"
-    assert [j["JobId"] for j in status["jobs"]] == [response["job_id"]]
+    assert [j["job_id"] for j in status["jobs"]] == [response["job_id"]]
 
 
 def test_inventory_status_is_idle_without_running_jobs(run: Run) -> None:
@@ -194,12 +195,12 @@ def test_a_job_that_finished_with_errors_exits_1_with_the_failure_table(
     final = run("jobs", "watch", job_id, "--json")
     assert final.exit_code == 1
     data = as_json(final)
-    assert data["job"]["Status"] == "COMPLETED_WITH_ERRORS"
-    assert [t["AccountId"] for t in data["failed_tasks"]] == [NO_ROLE]
+    assert data["job"]["status"] == "COMPLETED_WITH_ERRORS"
+    assert [t["account_id"] for t in data["failed_tasks"]] == [NO_ROLE]
     # AND jobs show lists the task states
     shown = as_json(run("jobs", "show", job_id, "--json"))
     assert shown["task_counts"] == {"SUCCEEDED": 1, "FAILED": 1}
-    assert {t["AccountId"]: t["Status"] for t in shown["tasks"]} == {
+    assert {t["account_id"]: t["status"] for t in shown["tasks"]} == {
         ONBOARDED: "SUCCEEDED",
         NO_ROLE: "FAILED",
     }
@@ -223,14 +224,14 @@ def test_a_completed_job_exits_0_and_findings_are_listed(run: Run, stack: Stack)
 
     # THEN the scan completed (exit 0)
     assert watched.exit_code == 0, watched.output
-    assert as_json(watched)["job"]["Status"] == "COMPLETED"
+    assert as_json(watched)["job"]["status"] == "COMPLETED"
     # AND its findings parse as JSON, filtered by account and policy
     findings = as_json(run("findings", "list", "--account", ONBOARDED, "--json"))
     assert findings
-    assert {f["Account"] for f in findings} == {ONBOARDED}
-    assert all(f["Arn"] == "arn:aws:s3:::qrie-cli-test-bucket" for f in findings)
+    assert {f["account_id"] for f in findings} == {ONBOARDED}
+    assert all(f["resource_arn"] == "arn:aws:s3:::qrie-cli-test-bucket" for f in findings)
     only = as_json(run("findings", "list", "--policy", "s3.versioning", "--json"))
-    assert {f["Policy"] for f in only} == {"s3.versioning"}
+    assert {f["policy_id"] for f in only} == {"s3.versioning"}
     by_service = as_json(run("findings", "list", "--policy", "s3.*", "--limit", "0", "--json"))
     assert len(by_service) == len(findings)
     # AND the summary counts them
@@ -323,7 +324,7 @@ def test_accounts_sync_from_organizations(run: Run) -> None:
     assert report["seen"] == 4
     assert report["suspended"] == [members[1]]
     assert report["not_in_org"] == ["999988887777"]
-    statuses = {a["AccountId"]: a["Status"] for a in as_json(run("accounts", "list", "--json"))}
+    statuses = {a["account_id"]: a["status"] for a in as_json(run("accounts", "list", "--json"))}
     assert statuses[members[1]] == "SUSPENDED"
     assert statuses[members[0]] == "ACTIVE"
     assert statuses["999988887777"] == "ACTIVE"
@@ -397,13 +398,13 @@ def test_an_unknown_stack_name_exits_2(stack: Stack) -> None:
 def test_watch_reports_rate_and_eta_from_the_counters() -> None:
     # GIVEN a job whose counters move 0 -> 4 -> 10 of 10 while the clock advances 1 s per poll
     states = [
-        {"JobId": "j", "Status": "IN_PROGRESS", "Total": 10, "Succeeded": 0, "Failed": 0},
-        {"JobId": "j", "Status": "IN_PROGRESS", "Total": 10, "Succeeded": 3, "Failed": 1},
-        {"JobId": "j", "Status": "COMPLETED_WITH_ERRORS", "Total": 10, "Succeeded": 8, "Failed": 2},
+        Job("j", TaskKind.INVENTORY, JobStatus.IN_PROGRESS, 10, 0, 0, 10),
+        Job("j", TaskKind.INVENTORY, JobStatus.IN_PROGRESS, 10, 3, 1, 6),
+        Job("j", TaskKind.INVENTORY, JobStatus.COMPLETED_WITH_ERRORS, 10, 8, 2, 0),
     ]
 
     class Jobs:
-        def get_job(self, job_id: str) -> dict[str, Any]:
+        def get_job(self, job_id: str) -> Job:
             return states.pop(0) if len(states) > 1 else states[0]
 
     ticks = iter(range(100))
@@ -426,17 +427,17 @@ def test_watch_reports_rate_and_eta_from_the_counters() -> None:
     assert lines[-1].endswith(
         "10/10 done, 2 failed, 3.3 tasks/s, ETA 00:00 [COMPLETED_WITH_ERRORS]"
     )
-    assert job["Status"] == "COMPLETED_WITH_ERRORS"
+    assert job["status"] == "COMPLETED_WITH_ERRORS"
     assert render.exit_code_of("COMPLETED") == 0
     assert {render.exit_code_of(s) for s in ("COMPLETED_WITH_ERRORS", "FAILED", "CANCELLED")} == {1}
 
 
 def test_the_live_bar_ends_on_the_final_counters() -> None:
     # GIVEN a job that is already final
-    final = {"JobId": "j", "Status": "COMPLETED", "Total": 6, "Succeeded": 6, "Failed": 0}
+    final = Job("j", TaskKind.INVENTORY, JobStatus.COMPLETED, 6, 6, 0, 0)
 
     class Jobs:
-        def get_job(self, job_id: str) -> dict[str, Any]:
+        def get_job(self, job_id: str) -> Job:
             return final
 
     captured = io.StringIO()

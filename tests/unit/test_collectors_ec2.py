@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from qrie.aws import AccountSessions
+from qrie.domain import Resource
 from qrie.inventory import ec2
-from qrie.inventory.base import Resource
 from qrie.inventory.registry import get_collector
 from tests.unit.collectors_support import (
     ACCOUNT_A,

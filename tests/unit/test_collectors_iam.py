@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from qrie.aws import AccountSessions
+from qrie.domain import GLOBAL, Resource
 from qrie.inventory import iam
-from qrie.inventory.base import GLOBAL, Resource
 from qrie.inventory.registry import get_collector
 from tests.unit.collectors_support import (
     ACCOUNT_A,

@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from qrie.aws import AccountSession, AccountSessions
+from qrie.domain import GLOBAL, Resource
 from qrie.inventory import s3
-from qrie.inventory.base import GLOBAL, Resource
 from qrie.inventory.iam import MAX_DOCUMENT_BYTES, document_size
 from qrie.inventory.registry import get_collector
 from tests.unit.collectors_support import (

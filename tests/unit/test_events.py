@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
+from qrie.domain import Account, Job, JobStatus, TaskKey, TaskKind, TaskStatus
 from qrie.handlers.runtime import runtime
-from qrie.store import keys
-from qrie.store.table import FAILED, IN_PROGRESS, SUCCEEDED
 from qrie_local.events import LambdaContext
 from qrie_local.template import load_template
 from tests.support import EXTERNAL_ID, Stack, onboard
@@ -75,26 +74,20 @@ def invoke(path: Path, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
 def seed_sample_jobs() -> None:
     """The jobs the sample SQS and status events refer to, and their accounts."""
     store = runtime().store
-    store.put_accounts({"AccountId": a, "Status": "ACTIVE"} for a in SAMPLE_ACCOUNTS)
+    store.put_accounts(Account(a) for a in SAMPLE_ACCOUNTS)
     onboard(SAMPLE_ACCOUNTS[:1])  # the second account never deployed the member role
     for job_id, kind in ((INVENTORY_JOB, "inventory"), (SCAN_JOB, "scan")):
         store.create_job(
-            {
-                "JobId": job_id,
-                "Operation": kind,
-                "Status": IN_PROGRESS,
-                "Total": 2,
-                "Succeeded": 0,
-                "Failed": 0,
-                "Remaining": 2,
-                "Cancelled": False,
-                "CreatedAt": "2026-11-29T14:30:22.000000Z",
-                "Deadline": 4_102_444_800,
-            },
-            [
-                {"SK": keys.task_sk(a, kind, "s3"), "Kind": kind, "Service": "s3"}
-                for a in SAMPLE_ACCOUNTS
-            ],
+            Job(
+                job_id=job_id,
+                operation=TaskKind(kind),
+                status=JobStatus.IN_PROGRESS,
+                total=2,
+                remaining=2,
+                created_at="2026-11-29T14:30:22.000000Z",
+                deadline=4_102_444_800,
+            ),
+            [TaskKey(a, TaskKind(kind), "s3") for a in SAMPLE_ACCOUNTS],
         )
 
 
@@ -104,31 +97,31 @@ def check(name: str, response: Any) -> None:
         assert response["error"]["code"] == "ValidationError"
         assert response["error"]["field"] in {"accounts", "operation"}
     elif name == "JobHandlerFunction/status.json":
-        assert response["job"]["JobId"] == INVENTORY_JOB
+        assert response["job"]["job_id"] == INVENTORY_JOB
         assert response["task_counts"] == {"PENDING": 2}
     elif name == "JobHandlerFunction/list.json":
-        assert {j["JobId"] for j in response["jobs"]} == {INVENTORY_JOB, SCAN_JOB}
+        assert {j["job_id"] for j in response["jobs"]} == {INVENTORY_JOB, SCAN_JOB}
     elif name.startswith("JobHandlerFunction/"):
         job = json.loads((ROOT / "events" / name).read_text())
         services = 3 if job.get("service") == "*" or job.get("policy") == "*" else 1
         stages = 2 if job.get("refresh") else 1
         assert response["total_tasks"] == len(SAMPLE_ACCOUNTS) * services * stages
-        assert response["status"] == IN_PROGRESS
+        assert response["status"] == JobStatus.IN_PROGRESS
     elif name == "InventoryWorkerFunction/sqs-batch.json":
         assert response == {"batchItemFailures": []}
-        done = {t["SK"]: t for t in store.iter_tasks(INVENTORY_JOB)}
-        ok, denied = (done[keys.task_sk(a, "inventory", "s3")] for a in SAMPLE_ACCOUNTS)
-        assert ok["Status"] == SUCCEEDED
-        assert denied["Status"] == FAILED
-        assert "AccessDenied" in denied["Reason"]
+        done = {t.key: t for t in store.iter_tasks(INVENTORY_JOB)}
+        ok, denied = (done[TaskKey(a, TaskKind.INVENTORY, "s3")] for a in SAMPLE_ACCOUNTS)
+        assert ok.status == TaskStatus.SUCCEEDED
+        assert denied.status == TaskStatus.FAILED
+        assert "AccessDenied" in denied.reason
     elif name == "InventoryWorkerFunction/sqs-malformed.json":
         assert response == {"batchItemFailures": []}
-        assert "malformed task message" in store.bad_messages()[0]["Error"]
+        assert "malformed task message" in store.bad_messages()[0].error
     elif name == "ScanWorkerFunction/sqs-batch.json":
         assert response == {"batchItemFailures": []}
         job = store.get_job(SCAN_JOB)
         assert job is not None
-        assert (job["Succeeded"], job["Status"]) == (2, "COMPLETED")
+        assert (job.succeeded, job.status) == (2, JobStatus.COMPLETED)
     elif name == "PollingServiceFunction/schedule.json":
         assert response["running"] == 2
         assert response["finalized"] == []

@@ -6,16 +6,18 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from qrie.inventory.base import Resource
-from qrie.policies.base import Policy, Severity
+from qrie.domain import Account, Finding, Resource, Severity, timestamp
+from qrie.domain.findings import REASON_COMPLIANT, REASON_DELETED
+from qrie.policies.base import Policy
 from qrie.policies.registry import all_policies
 from qrie.scan import findings as f
-from qrie.scan.engine import resource_to_item, scan_account
+from qrie.scan.engine import scan_account
 from qrie.scan.export import CSV_HEADER, NO_STANDARD, export, ocsf_event
 from qrie.store import keys
 from qrie.store.table import Store
@@ -79,7 +81,7 @@ OCSF_REQUIRED: dict[str, frozenset[str]] = {
 
 
 def ts(when: datetime) -> str:
-    return f.timestamp(when)
+    return timestamp(when)
 
 
 def ms(when: datetime) -> int:
@@ -96,8 +98,16 @@ def root(account: str) -> Resource:
     return Resource(f"arn:aws:iam::{account}:root", account, "iam", "iam.account", "global")
 
 
-def opened(resource: Resource, policy: Policy, when: datetime = T0) -> dict[str, Any]:
-    return f.new_finding(resource, policy, f"{policy.id} violated", "job-1", ts(when))
+def opened(resource: Resource, policy: Policy, when: datetime = T0) -> Finding:
+    return Finding.open(
+        resource,
+        policy.id,
+        policy.severity,
+        policy.title,
+        f"{policy.id} violated",
+        "job-1",
+        ts(when),
+    )
 
 
 class QuerySpy:
@@ -124,17 +134,17 @@ def store(mocked_aws: None) -> Store:
 def seeded(store: Store) -> Store:
     """Per account: 15 open ENCRYPTED findings, 5 VERSIONED of which 2 resolved; A1 also has
     an open ROOT_MFA finding. Open: 45 + 9 + 1 = 55; resolved: 6."""
-    records: list[dict[str, Any]] = []
+    records: list[Finding] = []
     for account in ACCOUNTS:
         for i in range(15):
             records.append(opened(bucket(f"enc-{account}-{i:02}", account), ENCRYPTED))
         for i in range(5):
             record = opened(bucket(f"ver-{account}-{i}", account), VERSIONED)
             if i < 2:
-                record = f.resolved(record, f.REASON_COMPLIANT, ts(T1), "job-2")
+                record = record.resolved(REASON_COMPLIANT, ts(T1), "job-2")
             records.append(record)
     records.append(opened(root(A1), ROOT_MFA))
-    store.put_findings([f.finding_item(r) for r in records])
+    store.put_findings(records)
     return store
 
 
@@ -142,27 +152,6 @@ def spy(store: Store) -> QuerySpy:
     query_spy = QuerySpy(store.db.client)
     store.db.client = query_spy
     return query_spy
-
-
-# ---------------------------------------------------------------- item mapping
-def test_finding_item_keys_follow_the_state() -> None:
-    # GIVEN an open finding record
-    record = opened(bucket("b", A1), ENCRYPTED)
-
-    # WHEN it is mapped to an item, open and then resolved
-    item = f.finding_item(record)
-    closed = f.finding_item(f.resolved(record, f.REASON_DELETED, ts(T1)))
-
-    # THEN the open item is in GSI1 under OPEN#<policy> / <severity>#<account>#<arn>; the
-    # resolved one only has its base keys; records strip keys again
-    assert (item["PK"], item["SK"]) == (f"FINDING#{A1}", "s3.encrypted#arn:aws:s3:::b")
-    assert (item["GSI1PK"], item["GSI1SK"]) == (
-        keys.open_finding_gsi_pk("s3.encrypted"),
-        f"high#{A1}#arn:aws:s3:::b",
-    )
-    assert "GSI1PK" not in closed
-    assert "GSI1SK" not in closed
-    assert f.record_of(item) == record
 
 
 # ---------------------------------------------------------------- queries
@@ -176,10 +165,8 @@ def test_open_findings_of_a_policy_come_from_the_index_page_by_page(seeded: Stor
     # THEN every one is returned, as records, ordered by account then ARN, over 12 pages of
     # the policy's GSI1 partition
     assert len(found) == 45
-    assert [(r["Account"], r["Arn"]) for r in found] == sorted(
-        (r["Account"], r["Arn"]) for r in found
-    )
-    assert all(r["State"] == "OPEN" and "PK" not in r and "GSI1PK" not in r for r in found)
+    assert [(r.account_id, r.arn) for r in found] == sorted((r.account_id, r.arn) for r in found)
+    assert all(isinstance(r, Finding) and r.state == "OPEN" for r in found)
     assert len(calls) == 12
     for call in calls:
         assert call["IndexName"] == keys.JOBS_INDEX
@@ -197,7 +184,7 @@ def test_queries_stream_lazily(seeded: Store) -> None:
     first = next(records)
 
     # THEN one page was read, not the whole partition
-    assert first["Policy"] == "s3.encrypted"
+    assert first.policy_id == "s3.encrypted"
     assert len(calls) == 1
 
 
@@ -207,7 +194,7 @@ def test_findings_of_an_account(seeded: Store) -> None:
 
     # WHEN one account's findings are read by state, policy and severity, 3 per page
     def arns(**kwargs: Any) -> list[str]:
-        return [r["Arn"] for r in f.iter_findings(seeded, account=A2, page_size=3, **kwargs)]
+        return [r.arn for r in f.iter_findings(seeded, account=A2, page_size=3, **kwargs)]
 
     open_ = arns()
     resolved = arns(state="resolved")
@@ -238,16 +225,16 @@ def test_open_findings_by_severity_query_only_that_severitys_policies(seeded: St
 
     # THEN each comes from the GSI1 partitions of the policies of that severity only
     assert len(high) == 45
-    assert {r["Severity"] for r in high} == {"high"}
+    assert {r.severity for r in high} == {"high"}
     assert {c["ExpressionAttributeValues"][":pk"]["S"] for c in high_calls} == {"OPEN#s3.encrypted"}
     assert all(c["ExpressionAttributeValues"][":skp"] == {"S": "high#"} for c in high_calls)
-    assert [r["Arn"] for r in critical] == [f"arn:aws:iam::{A1}:root"]
+    assert [r.arn for r in critical] == [f"arn:aws:iam::{A1}:root"]
     assert len(medium) == 9
 
 
 def test_findings_without_filters(seeded: Store) -> None:
     # GIVEN the seeded findings and the three accounts registered
-    seeded.put_accounts({"AccountId": a, "Status": "ACTIVE"} for a in ACCOUNTS)
+    seeded.put_accounts(Account(a) for a in ACCOUNTS)
 
     # WHEN open, resolved and all findings are listed without filters
     open_ = list(f.iter_findings(seeded, policies=CATALOG))
@@ -257,7 +244,7 @@ def test_findings_without_filters(seeded: Store) -> None:
 
     # THEN open findings come from every policy's index partition, the others per account
     assert len(open_) == 55
-    assert {r["Account"] for r in resolved} == {A1, A3}
+    assert {r.account_id for r in resolved} == {A1, A3}
     assert len(resolved) == 4
     assert len(everything) == 61
     assert len(resolved_versioned) == 6
@@ -271,11 +258,11 @@ def test_invalid_filters_are_rejected(seeded: Store) -> None:
 
 
 # ---------------------------------------------------------------- export records
-OPEN_S3 = f.refreshed(
-    opened(bucket("data", A1), ENCRYPTED), ENCRYPTED, "encryption=[]", "job-2", ts(T1)
+OPEN_S3 = opened(bucket("data", A1), ENCRYPTED).refreshed(
+    ENCRYPTED.severity, ENCRYPTED.title, "encryption=[]", "job-2", ts(T1)
 )
-RESOLVED_IAM = f.resolved(opened(root(A2), ROOT_MFA), f.REASON_COMPLIANT, ts(T2), "job-3")
-DELETED_S3 = f.resolved(opened(bucket("gone", A3), ENCRYPTED), f.REASON_DELETED, ts(T1))
+RESOLVED_IAM = opened(root(A2), ROOT_MFA).resolved(REASON_COMPLIANT, ts(T2), "job-3")
+DELETED_S3 = opened(bucket("gone", A3), ENCRYPTED).resolved(REASON_DELETED, ts(T1))
 OPEN_EC2 = opened(
     Resource(
         f"arn:aws-us-gov:ec2:us-gov-west-1:{A1}:volume/vol-1",
@@ -357,7 +344,7 @@ def test_csv_has_the_header_and_one_row_per_finding() -> None:
 
 def test_csv_neutralizes_spreadsheet_formulas() -> None:
     # GIVEN evidence quoting member-account data that looks like a formula
-    record = {**OPEN_S3, "Evidence": '=HYPERLINK("http://x","y")', "Title": "@SUM(1)"}
+    record = replace(OPEN_S3, evidence='=HYPERLINK("http://x","y")', title="@SUM(1)")
     out = io.StringIO()
 
     # WHEN it is exported as CSV
@@ -376,9 +363,10 @@ def test_json_is_an_array_equal_to_the_inputs() -> None:
     # WHEN they are exported as JSON
     written = export((r for r in RECORDS), "json", out, CATALOG)
 
-    # THEN the output parses as the list of the records, one per line
+    # THEN the output parses as the list of the findings (snake_case), one per line
     assert written == 4
-    assert json.loads(out.getvalue()) == RECORDS
+    assert json.loads(out.getvalue()) == [r.to_dict() for r in RECORDS]
+    assert json.loads(out.getvalue())[0]["resource_arn"] == "arn:aws:s3:::data"
     assert out.getvalue().startswith("[\n{")
     assert out.getvalue().count("\n") == 6
 
@@ -404,7 +392,7 @@ def missing_required(event: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=["open", "resolved", "deleted", "open-ec2"])
-def test_ocsf_events_have_every_required_attribute(record: dict[str, Any]) -> None:
+def test_ocsf_events_have_every_required_attribute(record: Finding) -> None:
     # GIVEN a finding record
     out = io.StringIO()
 
@@ -421,8 +409,8 @@ def test_ocsf_events_have_every_required_attribute(record: dict[str, Any]) -> No
     assert event["metadata"]["product"] == {"name": "qrie", "vendor_name": "qrie"}
     assert event["metadata"]["profiles"] == ["cloud"]
     assert isinstance(event["time"], int)
-    assert event["finding_info"]["uid"] == f"qrie/{record['Account']}/{record['Policy']}/" + str(
-        record["Arn"]
+    assert event["finding_info"]["uid"] == f"qrie/{record.account_id}/{record.policy_id}/" + str(
+        record.arn
     )
     assert event["compliance"]["standards"]
 
@@ -512,7 +500,7 @@ def test_exports_write_each_finding_before_reading_the_next(fmt: str) -> None:
     records = [opened(bucket(f"stream-{i}", A1), ENCRYPTED) for i in range(5)]
     pulled: list[int] = []
 
-    def source() -> Iterator[dict[str, Any]]:
+    def source() -> Iterator[Finding]:
         for i, record in enumerate(records):
             if i:
                 # the previous finding is already written when the next one is requested
@@ -543,7 +531,7 @@ def test_scan_then_export_open_findings(store: Store) -> None:
     resource = Resource(
         "arn:aws:s3:::plain", A1, "s3", "s3.bucket", "global", {"versioning": "Suspended"}, "plain"
     )
-    store.put_resources([resource_to_item(resource, "inv", "c", T0)])
+    store.put_resources([resource], "inv", "c", ts(T0))
     scan_account(store, A1, "s3", [policies["s3.versioning"]], "scan-1", T0)
 
     # WHEN the open findings of that policy are exported as CSV

@@ -30,6 +30,7 @@ from moto import mock_aws
 
 from qrie.aws import AccountSessions, Clients
 from qrie.config import Settings
+from qrie.domain import Account, TaskKind, TaskOutcome, TaskStatus
 from qrie.errors import ValidationError
 from qrie.handlers import runtime
 from qrie.inventory.registry import SERVICES
@@ -52,7 +53,7 @@ from qrie.models import (
 from qrie.policies.registry import all_policies
 from qrie.queue import TaskQueue
 from qrie.store import keys
-from qrie.store.table import Store, TaskOutcome
+from qrie.store.table import Store
 from qrie_local import moto_patches
 from tests.support import REGION, Stack, create_stack
 
@@ -329,14 +330,14 @@ def env() -> Iterator[Env]:
                 queue = TaskQueue(clients)
                 service = JobService(config, store, queue)
                 sessions = AccountSessions(config.member_role_name, config.external_id, clients)
-                store.put_accounts([{"AccountId": REGISTERED, "Status": "ACTIVE"}])
+                store.put_accounts([Account(REGISTERED)])
                 created = service.handle(
                     {"operation": "inventory", "service": "s3", "accounts": [REGISTERED]}
                 )
                 drain(clients.get("sqs"), stack)
                 workers = {
-                    kind: TaskWorker(config, store, queue, sessions, kind)
-                    for kind in ("inventory", "scan")
+                    kind.value: TaskWorker(config, store, queue, sessions, kind)
+                    for kind in TaskKind
                 }
                 yield Env(stack, config, store, queue, service, workers, str(created["job_id"]))
         finally:
@@ -415,7 +416,7 @@ def test_worker_never_raises_and_never_counts_a_stray_message(
     bad = env.store.bad_messages(limit=10_000)
     if outcome == "bad-message":
         assert len(bad) == before_bad + 1
-        error = str(bad[0]["Error"])
+        error = bad[0].error
         assert error.startswith(("malformed task message: ", "unknown job ")), error
         if error.startswith("malformed"):
             named = error.removeprefix("malformed task message: ")
@@ -425,24 +426,23 @@ def test_worker_never_raises_and_never_counts_a_stray_message(
         assert len(bad) == before_bad
     # keep the bad-message partition small: the next example reads it whole
     ddb = env.store.clients.get("dynamodb")
-    for item in bad:
-        ddb.delete_item(
-            TableName=env.stack.table, Key={"PK": {"S": item["PK"]}, "SK": {"S": item["SK"]}}
-        )
+    for message in bad:
+        sk = f"{message.received_at}#{message.message_id}"
+        ddb.delete_item(TableName=env.stack.table, Key={"PK": {"S": "BADMSG"}, "SK": {"S": sk}})
 
 
 def test_a_stray_message_cannot_complete_the_jobs_task(env: Env) -> None:
     # GIVEN the running job with one pending task
     job = env.store.get_job(env.job_id)
     assert job is not None
-    assert job["Remaining"] == 1
+    assert job.remaining == 1
     # WHEN a message names a task that is not one of the job's
     stray = TaskMessage(
         job_id=env.job_id, kind="inventory", account_id="299999999999", service="s3"
     )
     result = env.store.complete_tasks(
         env.job_id,
-        [TaskOutcome(keys.task_sk(stray.account_id, stray.kind, stray.service), "SUCCEEDED")],
+        [TaskOutcome(stray.key, TaskStatus.SUCCEEDED)],
     )
     # THEN nothing is applied and the job still waits for its own task
     assert result.applied == []
@@ -508,7 +508,7 @@ def test_oversized_task_messages_are_refused_by_size() -> None:
 def test_enqueued_messages_are_small(env: Env) -> None:
     # GIVEN a refresh scan of every policy over the most accounts a test can afford
     accounts = [f"{230_000_000_000 + i:012d}" for i in range(25)]
-    env.store.put_accounts({"AccountId": a, "Status": "ACTIVE"} for a in accounts)
+    env.store.put_accounts(Account(a) for a in accounts)
     response = env.service.handle(
         {"operation": "scan", "policy": "*", "refresh": True, "accounts": accounts}
     )

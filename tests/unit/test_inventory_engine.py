@@ -1,6 +1,7 @@
 """The inventory engine's write-and-sweep: what a collection did not see is deleted (and its
-findings resolved), a failed scope keeps its resources, and collections of the same scope that
-overlap -- SQS's duplicate deliveries -- never delete what the other one saw."""
+ARN returned, for the worker to resolve its findings), a failed scope keeps its resources, and
+collections of the same scope that overlap -- SQS's duplicate deliveries -- never delete what the
+other one saw."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from qrie.domain import Resource
 from qrie.inventory import engine
-from qrie.inventory.base import Resource, ordered_map
+from qrie.inventory.base import ordered_map
 from qrie.store.table import Store
 from tests.support import Stack
 
@@ -57,33 +59,32 @@ def store(stack: Stack) -> Store:
     return Store(stack.table)
 
 
-def run(store: Store, collector: FakeCollector, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(engine, "get_collector", lambda service: collector)
-    return engine.inventory_account(store, FakeSession(), "s3", ["us-east-1"], "job-1")
+def run(store: Store, collector: FakeCollector) -> Any:
+    return engine.inventory_account(store, FakeSession(), collector, ["us-east-1"], "job-1")
 
 
 def stored(store: Store) -> list[str]:
-    return sorted(str(i["Name"]) for i in store.iter_resources(ACCOUNT, "s3"))
+    return sorted(r.name for r in store.iter_resources(ACCOUNT, "s3"))
 
 
-def test_resources_not_seen_again_are_swept(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resources_not_seen_again_are_swept(store: Store) -> None:
     # GIVEN an account inventoried with buckets a, b, c
-    run(store, FakeCollector({"global": ["a", "b", "c"]}), monkeypatch)
+    run(store, FakeCollector({"global": ["a", "b", "c"]}))
     assert stored(store) == ["a", "b", "c"]
     # WHEN b is gone at the next inventory
-    counts = run(store, FakeCollector({"global": ["a", "c"]}), monkeypatch)
+    counts = run(store, FakeCollector({"global": ["a", "c"]}))
     # THEN b is deleted and reported deleted; a and c are kept
     assert stored(store) == ["a", "c"]
-    assert counts.deleted == 1
+    assert counts.deleted_arns == {"arn:aws:s3:::b"}
     assert counts.resources == 2
 
 
-def test_a_failed_scope_keeps_its_resources(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_scope_keeps_its_resources(store: Store) -> None:
     # GIVEN two scopes inventoried
-    run(store, FakeCollector({"us-east-1": ["a", "b"], "eu-west-1": ["x", "y"]}), monkeypatch)
+    run(store, FakeCollector({"us-east-1": ["a", "b"], "eu-west-1": ["x", "y"]}))
     # WHEN eu-west-1 fails after listing only x, and us-east-1 lost b
     collector = FakeCollector({"us-east-1": ["a"], "eu-west-1": ["x"]}, failing={"eu-west-1"})
-    counts = run(store, collector, monkeypatch)
+    counts = run(store, collector)
     # THEN only the scope that was listed completely is swept
     assert stored(store) == ["a", "x", "y"]
     assert list(counts.failed_scopes) == ["eu-west-1"]
@@ -94,19 +95,17 @@ def test_overlapping_collections_of_a_scope_lose_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a stored inventory with a bucket that is gone since ("old")
-    run(store, FakeCollector({"global": ["a", "b", "old"]}), monkeypatch)
+    run(store, FakeCollector({"global": ["a", "b", "old"]}))
     # WHEN a first collection starts and stops after writing its first bucket, a duplicate
     # delivery of the same task collects and sweeps completely, then the first one finishes
     # and sweeps
     monkeypatch.setattr(engine, "WRITE_BATCH", 1)
     release = threading.Event()
     first = FakeCollector({"global": ["a", "b"]}, pause={"global": release})
-    thread = threading.Thread(target=run, args=(store, first, monkeypatch))
+    thread = threading.Thread(target=run, args=(store, first))
     thread.start()
     assert first.reached.wait(10)
-    duplicate = FakeCollector({"global": ["a", "b"]})
-    monkeypatch.setattr(engine, "get_collector", lambda service: duplicate)
-    second = engine.inventory_account(store, FakeSession(), "s3", ["us-east-1"], "job-1")
+    second = run(store, FakeCollector({"global": ["a", "b"]}))
     release.set()
     thread.join(10)
     # THEN neither sweep deleted what the other wrote: both buckets are there, "old" is gone

@@ -10,12 +10,21 @@ import boto3
 import pytest
 
 from qrie.config import Settings
+from qrie.domain import (
+    Account,
+    AccountStatus,
+    SkippedAccount,
+    TaskKey,
+    TaskKind,
+    TaskOutcome,
+    TaskStatus,
+)
 from qrie.handlers import inventory_worker, job_handler, polling_service
 from qrie.handlers.runtime import runtime
 from qrie.jobs.reconcile import Reconciler
 from qrie.queue import TaskQueue
 from qrie.store import keys
-from qrie.store.table import FAILED, SUCCEEDED, Store, TaskOutcome
+from qrie.store.table import Store
 from qrie_local.events import LambdaContext
 from tests.support import REGION, Stack, onboard, pump, receive
 
@@ -24,7 +33,7 @@ ACCOUNTS = [f"{100000000000 + i}" for i in range(50)]
 
 def register(accounts: list[str], status: str = "ACTIVE") -> None:
     runtime().store.put_accounts(
-        {"AccountId": a, "Name": f"acct-{a[-3:]}", "Status": status} for a in accounts
+        Account(a, AccountStatus(status), f"acct-{a[-3:]}") for a in accounts
     )
 
 
@@ -64,20 +73,20 @@ def test_fifty_account_s3_inventory_with_duplicates_and_a_denied_role(stack: Sta
 
     # THEN the counters are exact: duplicates changed nothing, the denied account failed
     final = job(accepted["job_id"])
-    assert (final["Succeeded"], final["Failed"], final["Remaining"]) == (49, 1, 0)
-    assert final["Status"] == "COMPLETED_WITH_ERRORS"
-    assert "FinishedAt" in final
+    assert (final.succeeded, final.failed, final.remaining) == (49, 1, 0)
+    assert final.status == "COMPLETED_WITH_ERRORS"
+    assert final.finished_at is not None
     assert all(not r["batchItemFailures"] for r in responses)
     status = start({"operation": "status", "job_id": accepted["job_id"]})
-    assert status["task_counts"] == {SUCCEEDED: 49, FAILED: 1}
+    assert status["task_counts"] == {"SUCCEEDED": 49, "FAILED": 1}
     [failed] = status["failed_tasks"]
-    assert failed["AccountId"] == denied
-    assert "AccessDenied" in failed["Reason"]
-    assert "AssumeRole" in failed["Reason"]
+    assert failed["account_id"] == denied
+    assert "AccessDenied" in failed["reason"]
+    assert "AssumeRole" in failed["reason"]
     # AND each onboarded account's buckets are in the inventory, and nothing else is
     store = runtime().store
     for account in ACCOUNTS[:5]:
-        arns = [r["Arn"] for r in store.iter_resources(account, "s3")]
+        arns = [r.arn for r in store.iter_resources(account, "s3")]
         assert arns == [f"arn:aws:s3:::bucket-{account}"]
     assert list(store.iter_resources(ACCOUNTS[10], "s3")) == []
     # AND the job is no longer running
@@ -90,7 +99,7 @@ def test_concurrent_completions_are_counted_exactly_once(stack: Stack) -> None:
     register(ACCOUNTS[:40])
     accepted = start({"operation": "inventory", "service": "*", "accounts": ACCOUNTS[:40]})
     job_id = accepted["job_id"]
-    sks = [t["SK"] for t in store.iter_tasks(job_id)]
+    sks = [t.key for t in store.iter_tasks(job_id)]
     assert len(sks) == 120
     finals: list[str] = []
     lock = threading.Lock()
@@ -100,7 +109,7 @@ def test_concurrent_completions_are_counted_exactly_once(stack: Stack) -> None:
         own = Store(stack.table)
         order = sks[offset:] + sks[:offset]
         for sk in order * 3 if offset % 2 else order:
-            status = FAILED if sk.endswith("#iam") else SUCCEEDED
+            status = TaskStatus.FAILED if sk.service == "iam" else TaskStatus.SUCCEEDED
             result = own.complete_tasks(job_id, [TaskOutcome(sk, status, "boom")])
             if result.final_status:
                 with lock:
@@ -114,12 +123,12 @@ def test_concurrent_completions_are_counted_exactly_once(stack: Stack) -> None:
 
     # THEN no increment was lost or doubled and the job was finalized exactly once
     final = job(job_id)
-    assert (final["Succeeded"], final["Failed"], final["Remaining"]) == (80, 40, 0)
+    assert (final.succeeded, final.failed, final.remaining) == (80, 40, 0)
     assert finals == ["COMPLETED_WITH_ERRORS"]
-    assert final["Status"] == "COMPLETED_WITH_ERRORS"
-    states = [t["Status"] for t in store.iter_tasks(job_id)]
-    assert states.count(SUCCEEDED) == 80
-    assert states.count(FAILED) == 40
+    assert final.status == "COMPLETED_WITH_ERRORS"
+    states = [t.status for t in store.iter_tasks(job_id)]
+    assert states.count(TaskStatus.SUCCEEDED) == 80
+    assert states.count(TaskStatus.FAILED) == 40
 
 
 def test_batch_completion_skips_terminal_tasks_and_finalizes(stack: Stack) -> None:
@@ -127,25 +136,27 @@ def test_batch_completion_skips_terminal_tasks_and_finalizes(stack: Stack) -> No
     register(ACCOUNTS[:3])
     job_id = start({"operation": "inventory", "service": "s3", "accounts": ACCOUNTS[:3]})["job_id"]
     store = Store(stack.table)
-    sks = sorted(t["SK"] for t in store.iter_tasks(job_id))
-    store.complete_tasks(job_id, [TaskOutcome(sks[0], SUCCEEDED)])
+    sks = sorted(t.key for t in store.iter_tasks(job_id))
+    store.complete_tasks(job_id, [TaskOutcome(sks[0], TaskStatus.SUCCEEDED)])
     # WHEN all three are failed in one call
-    result = store.complete_tasks(job_id, [TaskOutcome(sk, FAILED, "cancelled") for sk in sks])
+    result = store.complete_tasks(job_id, [TaskOutcome.failed(sk, "cancelled") for sk in sks])
     # THEN the terminal one is skipped, the other two applied, and the job finalized
     assert result.skipped == [sks[0]]
     assert sorted(result.applied) == sks[1:]
     assert result.final_status == "COMPLETED_WITH_ERRORS"
-    assert (job(job_id)["Succeeded"], job(job_id)["Failed"]) == (1, 2)
+    assert (job(job_id).succeeded, job(job_id).failed) == (1, 2)
 
 
 def test_unknown_job_completion_reports_not_found(stack: Stack) -> None:
     # GIVEN no job WHEN a task of it completes THEN nothing is written and job_found is False
     store = Store(stack.table)
     result = store.complete_tasks(
-        "inv-s3-20260101T000000Z-abcdef", [TaskOutcome("TASK#1#inventory#s3", SUCCEEDED)]
+        "inv-s3-20260101T000000Z-abcdef",
+        [TaskOutcome(TaskKey("111111111111", TaskKind.INVENTORY, "s3"), TaskStatus.SUCCEEDED)],
     )
     assert not result.job_found
-    assert store.get_task("inv-s3-20260101T000000Z-abcdef", "TASK#1#inventory#s3") is None
+    key = TaskKey("111111111111", TaskKind.INVENTORY, "s3")
+    assert store.get_task("inv-s3-20260101T000000Z-abcdef", key) is None
 
 
 def test_cancel_counts_the_tasks_the_polling_service_cancelled_first(
@@ -168,8 +179,8 @@ def test_cancel_counts_the_tasks_the_polling_service_cancelled_first(
     # THEN the answer still counts the three cancelled tasks, each counted once in the job
     assert cancelled["status"] == "CANCELLED"
     assert cancelled["cancelled_tasks"] == 3
-    assert job(job_id)["Failed"] == 3
-    assert {t["Reason"] for t in store.iter_tasks(job_id, status=FAILED)} == {"cancelled"}
+    assert job(job_id).failed == 3
+    assert {t.reason for t in store.iter_tasks(job_id, status=TaskStatus.FAILED)} == {"cancelled"}
 
 
 def test_status_list_cancel_and_retry(stack: Stack) -> None:
@@ -179,16 +190,17 @@ def test_status_list_cancel_and_retry(stack: Stack) -> None:
     job_id = start({"operation": "inventory", "service": "s3", "accounts": ACCOUNTS[:4]})["job_id"]
     store = Store(stack.table)
     store.complete_tasks(
-        job_id, [TaskOutcome(keys.task_sk(ACCOUNTS[0], "inventory", "s3"), SUCCEEDED)]
+        job_id,
+        [TaskOutcome(TaskKey(ACCOUNTS[0], TaskKind.INVENTORY, "s3"), TaskStatus.SUCCEEDED)],
     )
     # WHEN it is listed and cancelled
     listed = start({"operation": "list", "limit": 5})
-    assert [j["JobId"] for j in listed["jobs"]] == [job_id]
+    assert [j["job_id"] for j in listed["jobs"]] == [job_id]
     cancelled = start({"operation": "cancel", "job_id": job_id})
     # THEN the pending tasks fail as cancelled and the job is CANCELLED
     assert cancelled["status"] == "CANCELLED"
     assert cancelled["cancelled_tasks"] == 3
-    reasons = {t["Reason"] for t in store.iter_tasks(job_id, status=FAILED)}
+    reasons = {t.reason for t in store.iter_tasks(job_id, status=TaskStatus.FAILED)}
     assert reasons == {"cancelled"}
     # AND a cancelled job cannot be cancelled again
     again = start({"operation": "cancel", "job_id": job_id})
@@ -198,8 +210,8 @@ def test_status_list_cancel_and_retry(stack: Stack) -> None:
     retried = start({"operation": "retry", "job_id": job_id})
     assert retried["total_tasks"] == 3
     assert retried["job_id"] != job_id
-    assert job(retried["job_id"])["RetryOf"] == job_id
-    new_accounts = {t["Account"] for t in store.iter_tasks(retried["job_id"])}
+    assert job(retried["job_id"]).retry_of == job_id
+    new_accounts = {t.account_id for t in store.iter_tasks(retried["job_id"])}
     assert new_accounts == set(ACCOUNTS[1:4])
     # AND the messages on the queue are exactly those three tasks
     bodies = [json.loads(m["Body"]) for m in receive(stack.inventory_queue, visibility=0)]
@@ -218,8 +230,8 @@ def test_suspended_accounts_are_skipped_with_a_reason(stack: Stack) -> None:
     # THEN the suspended one is skipped, with its reason on the job, and not counted
     assert accepted["total_tasks"] == 2
     assert accepted["skipped_accounts"] == 1
-    skipped = job(accepted["job_id"])["SkippedAccounts"]
-    assert skipped == [{"AccountId": ACCOUNTS[2], "Reason": "account is SUSPENDED"}]
+    skipped = job(accepted["job_id"]).skipped_accounts
+    assert skipped == (SkippedAccount(ACCOUNTS[2], "account is SUSPENDED"),)
 
 
 def test_scan_refresh_pipeline_runs_scan_after_inventory(stack: Stack) -> None:
@@ -237,12 +249,13 @@ def test_scan_refresh_pipeline_runs_scan_after_inventory(stack: Stack) -> None:
     assert sorted(b["account_id"] for b in scans) == ACCOUNTS[:2]
     list(pump(stack.scan_queue, scan_worker.lambda_handler))
     final = job(accepted["job_id"])
-    assert (final["Succeeded"], final["Failed"]) == (4, 2)
-    assert final["Status"] == "COMPLETED_WITH_ERRORS"
+    assert (final.succeeded, final.failed) == (4, 2)
+    assert final.status == "COMPLETED_WITH_ERRORS"
     failed = {
-        t["SK"]: t["Reason"] for t in Store(stack.table).iter_tasks(accepted["job_id"], FAILED)
+        t.key: t.reason
+        for t in Store(stack.table).iter_tasks(accepted["job_id"], TaskStatus.FAILED)
     }
-    scan_reason = failed[keys.task_sk(ACCOUNTS[2], "scan", "s3")]
+    scan_reason = failed[TaskKey(ACCOUNTS[2], TaskKind.SCAN, "s3")]
     assert scan_reason.startswith("inventory-failed:")
     assert "AccessDenied" in scan_reason
 
@@ -316,12 +329,12 @@ def test_polling_finalizes_dead_lettered_and_timed_out_tasks(
     # THEN the dead-lettered task failed, the malformed letter was recorded, the job still runs
     assert report["dead_lettered"] == 1
     assert report["bad_messages"] == 1
-    assert job(job_id)["Failed"] == 1
-    assert job(job_id)["Status"] == "IN_PROGRESS"
+    assert job(job_id).failed == 1
+    assert job(job_id).status == "IN_PROGRESS"
     assert receive(stack.dlq) == []
     bad = runtime().store.bad_messages()
-    assert bad[0]["Body"] == "{broken"
-    assert "malformed" in bad[0]["Error"]
+    assert bad[0].body == "{broken"
+    assert "malformed" in bad[0].error
 
     # WHEN the deadline passes and it runs again
     store = Store(stack.table)
@@ -336,7 +349,7 @@ def test_polling_finalizes_dead_lettered_and_timed_out_tasks(
     assert report["timed_out"] == 2
     assert report["finalized"] == [job_id]
     final = job(job_id)
-    assert final["Status"] == "FAILED"
-    reasons = sorted(t["Reason"] for t in store.iter_tasks(job_id))
+    assert final.status == "FAILED"
+    reasons = sorted(t.reason for t in store.iter_tasks(job_id))
     assert reasons == ["dead-lettered", "timed-out", "timed-out"]
     assert store.running_job_ids() == []

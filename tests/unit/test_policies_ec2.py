@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qrie.inventory.base import Resource
+from qrie.domain import Resource
 from qrie.policies import ec2
 from qrie.policies.base import Outcome, Verdict
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qrie.inventory.base import Resource
+from qrie.domain import Resource
 from qrie.policies import s3
 from qrie.policies.base import Outcome, Verdict
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qrie.policies.base import Policy, Severity
+from qrie.domain import Severity
+from qrie.policies.base import Policy
 from qrie.policies.registry import all_policies, get_policy, select, services_of
 
 POLICIES = list(all_policies().values())

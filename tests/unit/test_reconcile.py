@@ -9,12 +9,13 @@ import boto3
 import pytest
 
 from qrie.config import Settings
+from qrie.domain import Account, TaskKey, TaskKind, TaskStatus
 from qrie.handlers import job_handler
 from qrie.handlers.runtime import runtime
 from qrie.jobs.reconcile import Reconciler
 from qrie.queue import TaskQueue
 from qrie.store import keys
-from qrie.store.table import FAILED, Store
+from qrie.store.table import Store
 from qrie_local.events import LambdaContext
 from tests.support import REGION, Stack
 
@@ -22,9 +23,7 @@ ACCOUNTS = [f"{300000000000 + i}" for i in range(3)]
 
 
 def _start(accounts: list[str]) -> str:
-    runtime().store.put_accounts(
-        {"AccountId": a, "Name": f"acct-{a[-3:]}", "Status": "ACTIVE"} for a in accounts
-    )
+    runtime().store.put_accounts(Account(a, name=f"acct-{a[-3:]}") for a in accounts)
     response = job_handler.lambda_handler(
         {"operation": "inventory", "service": "s3", "accounts": accounts},
         LambdaContext("JobHandlerFunction", 120),
@@ -79,18 +78,18 @@ def test_a_duplicated_dead_letter_is_counted_once_and_the_run_goes_on(
 
     # THEN the dead-lettered task is failed exactly once and both copies leave the DLQ
     store = runtime().store
-    task = store.get_task(dead_job, keys.task_sk(ACCOUNTS[0], "inventory", "s3"))
+    task = store.get_task(dead_job, TaskKey(ACCOUNTS[0], TaskKind.INVENTORY, "s3"))
     assert task is not None
-    assert (task["Status"], task["Reason"]) == (FAILED, "dead-lettered")
+    assert (task.status, task.reason) == (TaskStatus.FAILED, "dead-lettered")
     job = store.get_job(dead_job)
     assert job is not None
-    assert (job["Failed"], job["Remaining"]) == (1, 1)
+    assert (job.failed, job.remaining) == (1, 1)
     assert report.dead_lettered == 1
     assert _dlq_depth(stack) == 0
     # AND the other job's deadline was still enforced in the same run
     late = store.get_job(late_job)
     assert late is not None
-    assert late["Status"] == "FAILED"
+    assert late.status == "FAILED"
     assert report.timed_out == 1
 
 
@@ -120,4 +119,4 @@ def test_one_failing_phase_does_not_abort_the_polling_run(
     assert _dlq_depth(stack) == 1
     late = runtime().store.get_job(late_job)
     assert late is not None
-    assert late["Status"] == "FAILED"
+    assert late.status == "FAILED"

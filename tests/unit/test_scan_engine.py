@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import json
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
-from qrie.inventory.base import Resource
-from qrie.policies.base import Policy, Severity, Verdict
+from qrie.domain import Finding, FindingState, OpenCount, Resource, Severity, timestamp
+from qrie.policies.base import Policy, Verdict
 from qrie.policies.registry import select
-from qrie.scan import findings as f
+from qrie.scan import findings
 from qrie.scan.engine import (
     WRITE_CHUNK,
     ScanCounts,
     resolve_deleted,
-    resource_from_item,
-    resource_to_item,
     scan_account,
 )
+from qrie.store import items as store_items
 from qrie.store import keys
 from qrie.store.table import Store
 
@@ -121,74 +121,30 @@ def bucket(name: str, account: str = ACCOUNT, **config: Any) -> Resource:
 def set_inventory(
     store: Store, resources: list[Resource], account: str = ACCOUNT, service: str = "s3"
 ) -> None:
-    """Replace the account's inventory of ``service`` with ``resources``."""
-    old = [{"PK": i["PK"], "SK": i["SK"]} for i in store.iter_resources(account, service)]
-    if old:
-        store.delete_items(old)
-    store.put_resources([resource_to_item(r, "inv-job", "col-1", T0) for r in resources])
+    """Replace the account's inventory of ``service`` with ``resources`` (a collection that
+    wrote them, then swept the rest of the scope)."""
+    started = time.time_ns() // 1_000_000
+    collection = f"col-{started}"
+    store.put_resources(resources, "inv-job", collection, ts(T0))
+    store.sweep_resources(account, service, "global", collection, started + 1)
 
 
-def finding(store: Store, arn: str, policy: str, account: str = ACCOUNT) -> dict[str, Any]:
-    item = store.db.get(keys.finding_pk(account), keys.finding_sk(policy, arn))
-    assert item is not None, f"no finding {policy} {arn}"
-    return item
+def finding(store: Store, arn: str, policy: str, account: str = ACCOUNT) -> Finding:
+    found = [x for x in store.iter_findings(account, policy) if x.arn == arn]
+    assert found, f"no finding {policy} {arn}"
+    return found[0]
 
 
-def all_findings(store: Store, account: str = ACCOUNT) -> dict[str, dict[str, Any]]:
-    return {i["SK"]: i for i in store.db.query(keys.finding_pk(account))}
+def all_findings(store: Store, account: str = ACCOUNT) -> dict[str, Finding]:
+    return {f"{x.policy_id}#{x.arn}": x for x in store.iter_findings(account)}
 
 
 def open_arns(store: Store, policy: str) -> list[str]:
-    return [i["Arn"] for i in store.iter_open_findings_by_policy(policy)]
+    return [x.arn for x in store.iter_open_findings(policy)]
 
 
 def ts(when: datetime) -> str:
-    return f.timestamp(when)
-
-
-# ---------------------------------------------------------------- resource items
-def test_resource_item_round_trip() -> None:
-    # GIVEN a collected bucket with a nested config
-    resource = bucket("logs", encrypted=False, policy={"Statement": [{"Effect": "Deny"}]})
-
-    # WHEN it is mapped to a table item and back
-    item = resource_to_item(resource, "job-1", "col-9", T0)
-    back = resource_from_item(item)
-
-    # THEN the item has the keys and attributes of the single-table design, Config as JSON text
-    assert item["PK"] == f"RES#{ACCOUNT}#s3"
-    assert item["SK"] == "global#arn:aws:s3:::logs"
-    assert {k: v for k, v in item.items() if k != "Config"} == {
-        "PK": f"RES#{ACCOUNT}#s3",
-        "SK": "global#arn:aws:s3:::logs",
-        "Arn": "arn:aws:s3:::logs",
-        "Type": "s3.bucket",
-        "Scope": "global",
-        "Name": "logs",
-        "Account": ACCOUNT,
-        "Service": "s3",
-        "CollectionId": "col-9",
-        "LastSeenJob": "job-1",
-        "LastSeenAt": "2024-05-01T12:00:00.000000Z",
-    }
-    assert json.loads(item["Config"]) == resource.config
-    # AND the resource comes back unchanged
-    assert back == resource
-
-
-def test_resource_from_item_falls_back_to_the_keys() -> None:
-    # GIVEN an item with only its keys, type and a missing Config
-    item = {"PK": f"RES#{ACCOUNT}#ec2", "SK": "eu-west-1#arn:aws:ec2:eu-west-1:1:volume/v-1"}
-
-    # WHEN it is read
-    resource = resource_from_item({**item, "Type": "ec2.volume"})
-
-    # THEN account, service, scope and ARN come from PK/SK and the config is empty
-    assert resource.account_id == ACCOUNT
-    assert resource.service == "ec2"
-    assert resource.scope == "eu-west-1"
-    assert resource.arn == "arn:aws:ec2:eu-west-1:1:volume/v-1"
-    assert resource.config == {}
+    return timestamp(when)
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -203,27 +159,23 @@ def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
     # THEN a finding is opened with FirstSeen = LastSeen = T0 and indexed as open
     assert counts == ScanCounts(evaluated=1, opened=1, open_total=1)
     opened = finding(store, arn, ENCRYPTED.id)
-    assert opened == {
-        "PK": f"FINDING#{ACCOUNT}",
-        "SK": f"s3.encrypted#{arn}",
-        "GSI1PK": "OPEN#s3.encrypted",
-        "GSI1SK": f"high#{ACCOUNT}#{arn}",
-        "Account": ACCOUNT,
-        "Policy": "s3.encrypted",
-        "Arn": arn,
-        "ResourceType": "s3.bucket",
-        "Scope": "global",
-        "Region": "eu-west-1",
-        "Service": "s3",
-        "State": "OPEN",
-        "Severity": "high",
-        "Title": "Bucket is not encrypted",
-        "Evidence": "encrypted=False",
-        "FirstSeen": ts(T0),
-        "LastSeen": ts(T0),
-        "OpenedByJob": "job-1",
-        "LastJob": "job-1",
-    }
+    assert opened == Finding(
+        account_id=ACCOUNT,
+        policy_id="s3.encrypted",
+        arn=arn,
+        state=FindingState.OPEN,
+        severity=Severity.HIGH,
+        title="Bucket is not encrypted",
+        evidence="encrypted=False",
+        resource_type="s3.bucket",
+        scope="global",
+        region="eu-west-1",
+        service="s3",
+        first_seen=ts(T0),
+        last_seen=ts(T0),
+        opened_by_job="job-1",
+        last_job="job-1",
+    )
     assert open_arns(store, ENCRYPTED.id) == [arn]
 
     # WHEN the bucket is still unencrypted at T1
@@ -232,7 +184,7 @@ def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
     # THEN the finding is refreshed: LastSeen and LastJob move, FirstSeen stays
     assert counts == ScanCounts(evaluated=1, refreshed=1, open_total=1)
     refreshed = finding(store, arn, ENCRYPTED.id)
-    assert refreshed == {**opened, "LastSeen": ts(T1), "LastJob": "job-2"}
+    assert refreshed == replace(opened, last_seen=ts(T1), last_job="job-2")
 
     # WHEN the bucket is encrypted at T2
     set_inventory(store, [bucket("data", encrypted=True)])
@@ -241,14 +193,13 @@ def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
     # THEN the finding is RESOLVED as compliant and leaves the open index
     assert counts == ScanCounts(evaluated=1, resolved=1, open_total=0)
     resolved = finding(store, arn, ENCRYPTED.id)
-    expected = {k: v for k, v in refreshed.items() if k not in ("GSI1PK", "GSI1SK")}
-    assert resolved == {
-        **expected,
-        "State": "RESOLVED",
-        "ResolvedAt": ts(T2),
-        "ResolvedReason": "compliant",
-        "LastJob": "job-3",
-    }
+    assert resolved == replace(
+        refreshed,
+        state=FindingState.RESOLVED,
+        resolved_at=ts(T2),
+        resolved_reason="compliant",
+        last_job="job-3",
+    )
     assert open_arns(store, ENCRYPTED.id) == []
 
     # WHEN encryption is removed again at T3
@@ -258,15 +209,15 @@ def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
     # THEN the finding is reopened: FirstSeen kept, ReopenedAt set, resolution dropped
     assert counts == ScanCounts(evaluated=1, opened=1, reopened=1, open_total=1)
     reopened = finding(store, arn, ENCRYPTED.id)
-    assert reopened == {
-        **opened,
-        "Evidence": "encrypted=''",
-        "LastSeen": ts(T3),
-        "ReopenedAt": ts(T3),
-        "OpenedByJob": "job-4",
-        "LastJob": "job-4",
-    }
-    assert reopened["FirstSeen"] == ts(T0)
+    assert reopened == replace(
+        opened,
+        evidence="encrypted=''",
+        last_seen=ts(T3),
+        reopened_at=ts(T3),
+        opened_by_job="job-4",
+        last_job="job-4",
+    )
+    assert reopened.first_seen == ts(T0)
     assert open_arns(store, ENCRYPTED.id) == [arn]
 
 
@@ -295,11 +246,11 @@ def test_unchanged_rescan_changes_only_last_seen_and_last_job(store: Store) -> N
     # THEN only the open findings' LastSeen and LastJob changed; nothing opened or resolved
     after = all_findings(store)
     assert after.keys() == before.keys()
-    open_sks = {sk for sk, item in before.items() if item["State"] == "OPEN"}
+    open_sks = {sk for sk, item in before.items() if item.is_open}
     assert open_sks == {"s3.encrypted#arn:aws:s3:::a"}
     for sk, item in after.items():
         if sk in open_sks:
-            assert item == {**before[sk], "LastSeen": ts(T2), "LastJob": "job-3"}
+            assert item == replace(before[sk], last_seen=ts(T2), last_job="job-3")
         else:
             assert item == before[sk]
     assert counts == ScanCounts(evaluated=6, refreshed=1, unknown=1, not_applicable=3, open_total=1)
@@ -350,7 +301,7 @@ def test_not_applicable_resolves_an_open_finding(store: Store) -> None:
     # THEN the finding is resolved as compliant
     assert counts == ScanCounts(evaluated=1, not_applicable=1, resolved=1)
     item = finding(store, "arn:aws:s3:::a", ENCRYPTED.id)
-    assert (item["State"], item["ResolvedReason"], item["ResolvedAt"]) == (
+    assert (item.state, item.resolved_reason, item.resolved_at) == (
         "RESOLVED",
         "compliant",
         ts(T1),
@@ -370,13 +321,12 @@ def test_scan_resolves_findings_of_resources_no_longer_in_the_inventory(store: S
     # THEN b's finding is resolved as resource-deleted, a's refreshed; the summary counts 1
     assert counts == ScanCounts(evaluated=1, refreshed=1, resolved=1, open_total=1)
     gone = finding(store, "arn:aws:s3:::b", ENCRYPTED.id)
-    assert gone["State"] == "RESOLVED"
-    assert gone["ResolvedReason"] == "resource-deleted"
-    assert gone["ResolvedAt"] == ts(T1)
-    assert "GSI1PK" not in gone
-    assert "GSI1SK" not in gone
+    assert gone.state == "RESOLVED"
+    assert gone.resolved_reason == "resource-deleted"
+    assert gone.resolved_at == ts(T1)
+    assert "GSI1PK" not in store_items.finding_item(gone)
     assert open_arns(store, ENCRYPTED.id) == ["arn:aws:s3:::a"]
-    assert f.summary(store)["by_policy"][ENCRYPTED.id]["open"] == 1
+    assert findings.summary(store)["by_policy"][ENCRYPTED.id]["open"] == 1
 
 
 def test_resolve_deleted_resolves_open_findings_of_every_policy(store: Store) -> None:
@@ -395,15 +345,15 @@ def test_resolve_deleted_resolves_open_findings_of_every_policy(store: Store) ->
     assert resolved == 2
     for policy in POLICIES:
         item = finding(store, "arn:aws:s3:::a", policy.id)
-        assert item["State"] == "RESOLVED"
-        assert item["ResolvedReason"] == "resource-deleted"
-        assert item["ResolvedAt"] == ts(T1)
-        assert item["LastJob"] == "job-1"
-        assert "GSI1PK" not in item
+        assert item.state == "RESOLVED"
+        assert item.resolved_reason == "resource-deleted"
+        assert item.resolved_at == ts(T1)
+        assert item.last_job == "job-1"
+        assert "GSI1PK" not in store_items.finding_item(item)
     assert finding(store, "arn:aws:s3:::b", VERSIONED.id) == b_before
     assert all_findings(store, OTHER) == other_before
     # AND the dashboard summary follows
-    summary = f.summary(store)
+    summary = findings.summary(store)
     assert summary["by_account"][ACCOUNT]["open"] == 1
     assert summary["by_policy"][ENCRYPTED.id]["open"] == 1  # the other account's
     assert summary["by_policy"][VERSIONED.id]["open"] == 1  # bucket b
@@ -411,7 +361,7 @@ def test_resolve_deleted_resolves_open_findings_of_every_policy(store: Store) ->
     # WHEN the same deletion is reported again
     # THEN nothing is resolved twice
     assert resolve_deleted(store, ACCOUNT, {"arn:aws:s3:::a"}, T2) == 0
-    assert finding(store, "arn:aws:s3:::a", ENCRYPTED.id)["ResolvedAt"] == ts(T1)
+    assert finding(store, "arn:aws:s3:::a", ENCRYPTED.id).resolved_at == ts(T1)
 
 
 # ---------------------------------------------------------------- summary and writes
@@ -426,7 +376,7 @@ def test_summary_counts_by_policy_severity_and_account(store: Store) -> None:
     scan_account(store, OTHER, "s3", POLICIES, "job-1", T0)
 
     # WHEN the dashboard summary is read
-    summary = f.summary(store)
+    summary = findings.summary(store)
 
     # THEN it counts open findings by policy (with its severity), severity and account
     assert summary == {
@@ -445,37 +395,31 @@ def test_summary_counts_by_policy_severity_and_account(store: Store) -> None:
         },
     }
     # AND the summary items are small per (account, policy) items, zero counts included
-    items = {i["SK"]: i for i in store.summary()}
-    assert items[f"{OTHER}#s3.encrypted"] == {
-        "PK": "SUMMARY",
-        "SK": f"{OTHER}#s3.encrypted",
-        "Account": OTHER,
-        "Policy": "s3.encrypted",
-        "Severity": "high",
-        "Open": 0,
-        "UpdatedAt": ts(T0),
-    }
+    counts = {(c.account_id, c.policy_id): c for c in store.summary()}
+    assert counts[(OTHER, "s3.encrypted")] == OpenCount(
+        OTHER, "s3.encrypted", Severity.HIGH, 0, ts(T0)
+    )
 
     # WHEN every finding of the account is fixed
     set_inventory(store, [bucket("a", encrypted=True, versioned=True), bucket("b", encrypted=1)])
     scan_account(store, ACCOUNT, "s3", POLICIES, "job-2", T1)
 
     # THEN its counts drop to zero
-    assert f.summary(store)["by_account"][ACCOUNT]["open"] == 0
-    assert f.summary(store)["open"] == 1
+    assert findings.summary(store)["by_account"][ACCOUNT]["open"] == 0
+    assert findings.summary(store)["open"] == 1
 
 
 def test_scan_counts_as_task_attributes() -> None:
     counts = ScanCounts(
         evaluated=9, opened=3, reopened=1, refreshed=2, resolved=1, unknown=2, open_total=5
     )
-    assert counts.as_attrs() == {
-        "Evaluated": 9,
-        "Opened": 3,
-        "Refreshed": 2,
-        "Resolved": 1,
-        "Unknown": 2,
-        "OpenFindings": 5,
+    assert counts.as_counts() == {
+        "evaluated": 9,
+        "opened": 3,
+        "refreshed": 2,
+        "resolved": 1,
+        "unknown": 2,
+        "open_findings": 5,
     }
 
 
@@ -485,7 +429,7 @@ def test_writes_are_buffered_in_chunks(store: Store, monkeypatch: pytest.MonkeyP
     batches: list[int] = []
     put = store.put_findings
 
-    def spy(items: list[dict[str, Any]]) -> int:
+    def spy(items: list[Finding]) -> int:
         batches.append(len(items))
         return put(items)
 
@@ -513,7 +457,7 @@ def test_other_services_and_policies_are_left_alone(store: Store) -> None:
     # THEN the S3 encryption finding is untouched by both
     assert iam_counts == ScanCounts()
     assert s3_counts == ScanCounts(evaluated=1, not_applicable=1)
-    assert finding(store, "arn:aws:s3:::a", ENCRYPTED.id)["LastJob"] == "job-1"
+    assert finding(store, "arn:aws:s3:::a", ENCRYPTED.id).last_job == "job-1"
 
 
 def test_scan_with_the_registered_s3_policies(store: Store) -> None:
@@ -543,7 +487,7 @@ def test_scan_with_the_registered_s3_policies(store: Store) -> None:
     counts = scan_account(store, ACCOUNT, "s3", policies, "job-1", T0)
 
     # THEN the expected findings open, with the policies' severities
-    opened = {i["Policy"]: i["Severity"] for i in all_findings(store).values()}
+    opened = {i.policy_id: i.severity for i in all_findings(store).values()}
     assert opened == {
         "s3.default_encryption": "medium",
         "s3.versioning": "medium",

@@ -9,10 +9,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from qrie.domain import Account, JobStatus, Task, TaskKey, TaskKind, TaskStatus
 from qrie.handlers import inventory_worker, job_handler
 from qrie.handlers.runtime import runtime
-from qrie.store import keys
-from qrie.store.table import FAILED, PENDING
 from qrie_local.events import LambdaContext, sqs_event
 from tests.support import REGION, Stack, onboard, queue_arn, receive
 
@@ -20,7 +19,7 @@ ACCOUNT = "210000000001"
 
 
 def start_job(accounts: list[str]) -> str:
-    runtime().store.put_accounts({"AccountId": a, "Status": "ACTIVE"} for a in accounts)
+    runtime().store.put_accounts(Account(a) for a in accounts)
     response = job_handler.lambda_handler(
         {"operation": "inventory", "service": "s3", "accounts": accounts},
         LambdaContext("JobHandlerFunction", 120),
@@ -63,8 +62,8 @@ def throttle_list_buckets(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def task(job_id: str) -> dict[str, Any]:
-    item = runtime().store.get_task(job_id, keys.task_sk(ACCOUNT, "inventory", "s3"))
+def task(job_id: str) -> Task:
+    item = runtime().store.get_task(job_id, TaskKey(ACCOUNT, TaskKind.INVENTORY, "s3"))
     assert item is not None
     return item
 
@@ -83,7 +82,7 @@ def test_transient_error_backs_off_and_reports_a_batch_item_failure(
     # THEN the record is a batch item failure, the task stays pending, the message is delayed
     assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
     assert calls == [1]
-    assert task(job_id)["Status"] == PENDING
+    assert task(job_id).status == TaskStatus.PENDING
     assert receive(stack.inventory_queue) == []  # invisible for its backoff (20-40 s)
 
 
@@ -100,10 +99,10 @@ def test_transient_error_on_the_last_receive_records_retries_exhausted(
     # THEN the task is FAILED with retries-exhausted instead of being dead-lettered silently
     assert response["batchItemFailures"] == []
     failed = task(job_id)
-    assert failed["Status"] == FAILED
-    assert failed["Reason"].startswith("retries-exhausted: s3 global: SlowDown")
-    assert failed["Attempts"] == 3
-    assert runtime().store.get_job(job_id)["Status"] == "FAILED"  # type: ignore[index]
+    assert failed.status == TaskStatus.FAILED
+    assert failed.reason.startswith("retries-exhausted: s3 global: SlowDown")
+    assert failed.attempts == 3
+    assert runtime().store.get_job(job_id).status == JobStatus.FAILED  # type: ignore[union-attr]
 
 
 def test_permanent_error_fails_at_once_without_retry(stack: Stack) -> None:
@@ -115,8 +114,8 @@ def test_permanent_error_fails_at_once_without_retry(stack: Stack) -> None:
     # THEN it is FAILED with the AssumeRole reason and not retried
     assert response["batchItemFailures"] == []
     failed = task(job_id)
-    assert failed["Status"] == FAILED
-    assert "AccessDenied" in failed["Reason"]
+    assert failed.status == TaskStatus.FAILED
+    assert "AccessDenied" in failed.reason
 
 
 def test_wrong_external_id_is_refused(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +126,7 @@ def test_wrong_external_id_is_refused(stack: Stack, monkeypatch: pytest.MonkeyPa
     [message] = receive(stack.inventory_queue)
     # WHEN the task runs THEN AssumeRole is denied and the task fails permanently
     deliver(stack, message, 1)
-    assert "AccessDenied" in task(job_id)["Reason"]
+    assert "AccessDenied" in task(job_id).reason
 
 
 def test_redelivery_of_a_finished_task_is_skipped(stack: Stack) -> None:
@@ -136,14 +135,14 @@ def test_redelivery_of_a_finished_task_is_skipped(stack: Stack) -> None:
     job_id = start_job([ACCOUNT])
     [message] = receive(stack.inventory_queue)
     deliver(stack, message, 1)
-    assert task(job_id)["Status"] == "SUCCEEDED"
+    assert task(job_id).status == "SUCCEEDED"
     # WHEN the same message is delivered again
     response = deliver(stack, message, 2)
     # THEN nothing changes
     assert response["batchItemFailures"] == []
     job = runtime().store.get_job(job_id)
     assert job is not None
-    assert (job["Succeeded"], job["Failed"]) == (1, 0)
+    assert (job.succeeded, job.failed) == (1, 0)
 
 
 @pytest.mark.parametrize(
@@ -199,5 +198,5 @@ def test_malformed_or_unknown_messages_are_recorded_not_retried(
     # THEN it is not a batch failure (it cannot poison the queue) and it is recorded
     assert response["batchItemFailures"] == []
     [bad] = runtime().store.bad_messages()
-    assert error in bad["Error"]
-    assert bad["Body"] == body
+    assert error in bad.error
+    assert bad.body == body

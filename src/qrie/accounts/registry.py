@@ -24,21 +24,20 @@ never deleted: removing an account is an explicit decision (``qrie accounts remo
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from qrie.domain import Account, AccountStatus, now_iso
+from qrie.domain.accounts import SOURCE_MANUAL, SOURCE_ORGANIZATIONS
 from qrie.errors import ValidationError
 from qrie.models import ACCOUNT_RE
-from qrie.store.table import Store, now_iso
+from qrie.store.table import Store
 
-ACTIVE = "ACTIVE"
-SUSPENDED = "SUSPENDED"
-STATUSES = (ACTIVE, SUSPENDED)
-MANUAL = "manual"
-ORGANIZATIONS = "organizations"
+ACTIVE = AccountStatus.ACTIVE
+SUSPENDED = AccountStatus.SUSPENDED
 
 # Organizations account state -> registry status (anything unknown is not runnable).
-ORG_STATUS: Mapping[str, str] = {
+ORG_STATUS: Mapping[str, AccountStatus] = {
     "ACTIVE": ACTIVE,
     "SUSPENDED": SUSPENDED,
     "PENDING_CLOSURE": SUSPENDED,
@@ -50,7 +49,6 @@ MAX_NAME = 256
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
-_STORAGE_KEYS = frozenset({"PK", "SK"})
 
 
 # ---------------------------------------------------------------------------- validation
@@ -98,17 +96,10 @@ def parse_tags(pairs: Iterable[str]) -> dict[str, str]:
     return tags
 
 
-def public_account(item: Mapping[str, Any]) -> dict[str, Any]:
-    """An account item without its storage keys."""
-    return {k: v for k, v in item.items() if k not in _STORAGE_KEYS}
-
-
 # ---------------------------------------------------------------------------- manual registry
-def list_accounts(store: Store) -> list[dict[str, Any]]:
+def list_accounts(store: Store) -> list[Account]:
     """Every registered account, by id."""
-    return sorted(
-        (public_account(a) for a in store.list_accounts()), key=lambda a: str(a["AccountId"])
-    )
+    return sorted(store.list_accounts(), key=lambda a: a.account_id)
 
 
 def add_account(
@@ -116,29 +107,24 @@ def add_account(
     account_id: str,
     name: str | None = None,
     tags: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> Account:
     """Register ``account_id`` as ACTIVE (or update it: a new name replaces the old one, new tags
     are merged into the old ones). Returns the stored account."""
     account_id = validate_account_id(account_id)
     if name is not None and len(name) > MAX_NAME:
         raise ValidationError(f"name: at most {MAX_NAME} characters", field="name")
-    existing = store.get_account(account_id) or {}
+    existing = store.get_account(account_id) or Account(account_id, source=SOURCE_MANUAL)
     now = now_iso()
-    merged_tags = {**(existing.get("Tags") or {}), **(tags or {})}
-    item: dict[str, Any] = {
-        **public_account(existing),
-        "AccountId": account_id,
-        "Status": ACTIVE,
-        "Source": existing.get("Source", MANUAL),
-        "AddedAt": existing.get("AddedAt", now),
-        "UpdatedAt": now,
-    }
-    if name is not None:
-        item["Name"] = name.strip()
-    if merged_tags:
-        item["Tags"] = merged_tags
-    store.put_accounts([item])
-    return item
+    account = replace(
+        existing,
+        status=ACTIVE,
+        name=name.strip() if name is not None else existing.name,
+        tags={**existing.tags, **(tags or {})},
+        added_at=existing.added_at or now,
+        updated_at=now,
+    )
+    store.put_accounts([account])
+    return account
 
 
 def remove_account(store: Store, account_id: str) -> bool:
@@ -154,7 +140,7 @@ class OrgAccount:
 
     account_id: str
     name: str
-    status: str  # registry status: ACTIVE | SUSPENDED
+    status: AccountStatus  # registry status: ACTIVE | SUSPENDED
     org_status: str  # the organization's own state, e.g. PENDING_CLOSURE
 
 
@@ -220,42 +206,31 @@ def sync_from_organizations(
 ) -> SyncReport:
     """Register every account of the organization with its status (see the module docstring).
     ``dry_run`` reports what would change without writing."""
-    registered = {str(a["AccountId"]): a for a in store.list_accounts()}
+    registered = {a.account_id: a for a in store.list_accounts()}
     report = SyncReport()
     now = now_iso()
-    writes: list[dict[str, Any]] = []
+    writes: list[Account] = []
     listed: set[str] = set()
     for acct in iter_org_accounts(org_client, page_size):
         if acct.account_id in listed:
             continue
         listed.add(acct.account_id)
-        (report.active if acct.status == ACTIVE else report.suspended).append(acct.account_id)
+        (report.active if acct.status is ACTIVE else report.suspended).append(acct.account_id)
         if acct.org_status != ACTIVE:
             report.org_statuses[acct.account_id] = acct.org_status
         old = registered.get(acct.account_id)
-        name = str(old.get("Name") or acct.name) if old else acct.name
-        item: dict[str, Any] = {
-            **(public_account(old) if old else {}),
-            "AccountId": acct.account_id,
-            "Name": name,
-            "Status": acct.status,
-            "OrgStatus": acct.org_status,
-            "Source": (old or {}).get("Source", ORGANIZATIONS),
-            "AddedAt": (old or {}).get("AddedAt", now),
-        }
+        name = (old.name or acct.name) if old else acct.name
         if old is None:
             report.added.append(acct.account_id)
-        elif (old.get("Status"), old.get("Name"), old.get("OrgStatus")) != (
-            acct.status,
-            name,
-            acct.org_status,
-        ):
+        elif (old.status, old.name, old.org_status) != (acct.status, name, acct.org_status):
             report.updated.append(acct.account_id)
         else:
             report.unchanged.append(acct.account_id)
             continue
-        item["UpdatedAt"] = now
-        writes.append(item)
+        base = old or Account(acct.account_id, source=SOURCE_ORGANIZATIONS, added_at=now)
+        writes.append(
+            replace(base, name=name, status=acct.status, org_status=acct.org_status, updated_at=now)
+        )
     report.not_in_org = sorted(set(registered) - listed)
     if writes and not dry_run:
         store.put_accounts(writes)

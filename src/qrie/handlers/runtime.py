@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from qrie.aws import AccountSessions, Clients
 from qrie.config import Settings
+from qrie.domain import TaskKind
 from qrie.queue import TaskQueue
 from qrie.store.table import Store
 
@@ -49,17 +50,13 @@ class Runtime:
 
     @cached_property
     def inventory_worker(self) -> TaskWorker:
-        from qrie.jobs.service import INVENTORY  # noqa: PLC0415 - the workers' own
-
-        return self._worker(INVENTORY)
+        return self._worker(TaskKind.INVENTORY)
 
     @cached_property
     def scan_worker(self) -> TaskWorker:
-        from qrie.jobs.service import SCAN  # noqa: PLC0415 - the workers' own
+        return self._worker(TaskKind.SCAN)
 
-        return self._worker(SCAN)
-
-    def _worker(self, kind: str) -> TaskWorker:
+    def _worker(self, kind: TaskKind) -> TaskWorker:
         from qrie.jobs.worker import TaskWorker  # noqa: PLC0415 - the workers' own
 
         return TaskWorker(self.settings, self.store, self.queue, self.sessions, kind)

@@ -17,41 +17,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import ClientError
 
 from qrie.aws import error_code
-
-GLOBAL = "global"
+from qrie.domain import Resource
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One inventoried resource. ``scope`` is the region it lives in, or ``global``."""
-
-    arn: str
-    account_id: str
-    service: str
-    type: str  # e.g. "s3.bucket", "ec2.instance", "iam.user"
-    scope: str
-    config: dict[str, Any] = field(default_factory=dict)
-    name: str = ""
-
-    @property
-    def region(self) -> str:
-        return self.scope
-
-    def unknown(self, attribute: str) -> str | None:
-        """The reason ``attribute`` could not be read, or None if it was read."""
-        reasons = self.config.get("unknown") or {}
-        value = reasons.get(attribute)
-        return str(value) if value is not None else None
 
 
 class Session(Protocol):

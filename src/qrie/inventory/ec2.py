@@ -24,7 +24,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qrie.aws import error_code
-from qrie.inventory.base import Resource, Session, iso, paginate, read_attribute
+from qrie.domain import Resource
+from qrie.inventory.base import Session, iso, paginate, read_attribute
 from qrie.inventory.schema import IpRule
 
 SERVICE = "ec2"

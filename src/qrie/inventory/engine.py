@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from qrie.aws import classify
+from qrie.domain import Resource, timestamp
 from qrie.errors import PermanentTaskError, TransientTaskError
 from qrie.inventory.base import Collector, Session
-from qrie.inventory.registry import get_collector
-from qrie.scan.engine import resolve_deleted, resource_to_item
 from qrie.store.table import Store
 
 WRITE_BATCH = 25
@@ -48,8 +47,7 @@ class ScopeResult:
 @dataclass
 class InventoryCounts:
     resources: int = 0
-    deleted: int = 0
-    findings_resolved: int = 0
+    deleted_arns: set[str] = field(default_factory=set)
     scopes: int = 0
     failed_scopes: dict[str, str] = field(default_factory=dict)
     transient: bool = False
@@ -59,30 +57,34 @@ class InventoryCounts:
         prefix = "partial: " if len(self.failed_scopes) < self.scopes else ""
         return prefix + "; ".join(parts)
 
-    def as_attrs(self) -> dict[str, int]:
+    @property
+    def deleted(self) -> int:
+        return len(self.deleted_arns)
+
+    def as_counts(self) -> dict[str, int]:
         return {
-            "ResourceCount": self.resources,
-            "Deleted": self.deleted,
-            "Scopes": self.scopes,
-            "FailedScopes": len(self.failed_scopes),
+            "resource_count": self.resources,
+            "deleted": self.deleted,
+            "scopes": self.scopes,
+            "failed_scopes": len(self.failed_scopes),
         }
 
 
 def inventory_account(
     store: Store,
     session: Session,
-    service: str,
+    collector: Collector,
     regions: Sequence[str],
     job_id: str,
     threads: int = 8,
 ) -> InventoryCounts:
     """Collect ``service`` in the account behind ``session``. Raises a TaskError when the scope
-    list itself cannot be read; per-scope failures are returned in ``failed_scopes``."""
-    collector = get_collector(service)
+    list itself cannot be read; per-scope failures are returned in ``failed_scopes``, and the
+    ARNs the sweep deleted in ``deleted_arns`` (the caller resolves their findings)."""
     try:
         scopes = collector.scopes(session, regions)
     except Exception as exc:
-        raise classify(exc, f"{service} scopes") from exc
+        raise classify(exc, f"{collector.service} scopes") from exc
     collection_id = uuid.uuid4().hex
     now = datetime.now(UTC)
 
@@ -96,16 +98,12 @@ def inventory_account(
             results = list(pool.map(run, scopes))
 
     counts = InventoryCounts(scopes=len(scopes))
-    deleted: set[str] = set()
     for result in results:
         counts.resources += result.resources
-        deleted |= result.deleted_arns
+        counts.deleted_arns |= result.deleted_arns
         if result.error is not None:
             counts.failed_scopes[result.scope] = result.error.reason
             counts.transient = counts.transient or isinstance(result.error, TransientTaskError)
-    counts.deleted = len(deleted)
-    if deleted:
-        counts.findings_resolved = resolve_deleted(store, session.account_id, deleted, now)
     return counts
 
 
@@ -120,18 +118,16 @@ def _collect_scope(
 ) -> ScopeResult:
     result = ScopeResult(scope)
     started_ms = now_ms()
-    buffer: list[dict[str, object]] = []
+    stamp = timestamp(now)
+    buffer: list[Resource] = []
 
     def flush() -> None:
-        seen = now_ms()
-        for item in buffer:
-            item["SeenAtMs"] = seen
-        store.put_resources(buffer)
+        store.put_resources(buffer, job_id, collection_id, stamp)
         buffer.clear()
 
     try:
         for resource in collector.collect(session, scope):
-            buffer.append(resource_to_item(resource, job_id, collection_id, now))
+            buffer.append(resource)
             result.resources += 1
             if len(buffer) >= WRITE_BATCH:
                 flush()
@@ -142,14 +138,9 @@ def _collect_scope(
         return result
     # The scope was listed completely: whatever no collection has written since this one
     # started is gone.
-    stale = [
-        item
-        for item in store.iter_resources(session.account_id, collector.service, scope, True)
-        if item.get("CollectionId") != collection_id and int(item.get("SeenAtMs") or 0) < started_ms
-    ]
-    if stale:
-        deleted = store.delete_resources_unseen_since(stale, started_ms)
-        result.deleted_arns = {str(i.get("Arn", "")) for i in deleted}
+    result.deleted_arns = store.sweep_resources(
+        session.account_id, collector.service, scope, collection_id, started_ms
+    )
     return result
 
 

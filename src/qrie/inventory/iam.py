@@ -21,15 +21,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
-from qrie.inventory.base import (
-    GLOBAL,
-    Resource,
-    Session,
-    iso,
-    ordered_map,
-    paginate,
-    read_attribute,
-)
+from qrie.domain import GLOBAL, Resource
+from qrie.inventory.base import Session, iso, ordered_map, paginate, read_attribute
 
 SERVICE = "iam"
 PARTITION = "aws"

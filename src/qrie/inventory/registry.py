@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
+from qrie.domain import SERVICES as DOMAIN_SERVICES
 from qrie.inventory.base import Collector
 
 # Each module defines ``COLLECTOR``.
@@ -15,7 +16,7 @@ COLLECTOR_MODULES: dict[str, str] = {
     "iam": "qrie.inventory.iam",
 }
 
-SERVICES: tuple[str, ...] = tuple(COLLECTOR_MODULES)
+SERVICES: tuple[str, ...] = DOMAIN_SERVICES
 
 
 @cache

@@ -17,15 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from qrie.inventory.base import (
-    GLOBAL,
-    Resource,
-    Session,
-    iso,
-    ordered_map,
-    paginate,
-    read_attribute,
-)
+from qrie.domain import GLOBAL, Resource
+from qrie.inventory.base import Session, iso, ordered_map, paginate, read_attribute
 from qrie.inventory.iam import same_unknown, store_document
 from qrie.inventory.schema import PublicAccessBlock
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qrie.config import Settings
+from qrie.domain import TaskOutcome, TaskStatus
+from qrie.domain.jobs import dependents_of
 from qrie.errors import ValidationError
-from qrie.jobs.service import dependents_of
 from qrie.models import parse_task
 from qrie.observability import count, logger
 from qrie.queue import TaskQueue
-from qrie.store import keys
-from qrie.store.table import FAILED, IN_PROGRESS, PENDING, Store, TaskOutcome
+from qrie.store.table import Store
 
 
 @dataclass
@@ -86,22 +86,20 @@ class Reconciler:
 
     def _check_job(self, job_id: str, now: int, report: ReconcileReport) -> None:
         job = self.store.get_job(job_id)
-        if job is not None and job.get("Status") == IN_PROGRESS:
-            if job.get("Cancelled"):
+        if job is not None and job.running:
+            if job.cancelled:
                 report.cancelled += self._fail_pending(job_id, "cancelled", report)
-            elif now > int(job.get("Deadline", now + 1)):
+            elif job.deadline and now > job.deadline:
                 report.timed_out += self._fail_pending(job_id, "timed-out", report)
         if self.store.finalize_if_done(job_id):
             report.finalized.append(job_id)
 
     def _fail_pending(self, job_id: str, reason: str, report: ReconcileReport) -> int:
-        pending = [t["SK"] for t in self.store.iter_tasks(job_id, status=PENDING)]
+        pending = [t.key for t in self.store.iter_tasks(job_id, status=TaskStatus.PENDING)]
         if not pending:
             return 0
         logger.warning("failing %d pending tasks of %s: %s", len(pending), job_id, reason)
-        result = self.store.complete_tasks(
-            job_id, [TaskOutcome(sk, FAILED, reason) for sk in pending]
-        )
+        result = self.store.complete_tasks(job_id, [TaskOutcome.failed(k, reason) for k in pending])
         if result.final_status:
             report.finalized.append(job_id)
         return len(result.applied)
@@ -127,11 +125,11 @@ class Reconciler:
                     report.bad_messages += 1
                     accounted.append(letter.receipt_handle)
                     continue
-                sk = keys.task_sk(message.account_id, message.kind, message.service)
-                by_job[message.job_id].append(TaskOutcome(sk, FAILED, "dead-lettered"))
+                key = message.key
+                by_job[message.job_id].append(TaskOutcome.failed(key, "dead-lettered"))
                 handles[message.job_id].append(letter.receipt_handle)
                 if message.scan_policy:
-                    by_job[message.job_id] += dependents_of([sk], "dead-lettered")
+                    by_job[message.job_id] += dependents_of([key], "dead-lettered")
             for job_id, outcomes in by_job.items():
                 try:
                     result = self.store.complete_tasks(job_id, outcomes)

@@ -14,22 +14,24 @@ Outcomes, in one place:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from qrie.aws import AccountSessions
 from qrie.config import Settings
+from qrie.domain import Job, TaskKey, TaskKind, TaskOutcome, TaskStatus
+from qrie.domain.jobs import dependents_of
 from qrie.errors import PermanentTaskError, TransientTaskError, ValidationError
+from qrie.inventory.base import Collector
 from qrie.inventory.engine import inventory_account
-from qrie.jobs.service import INVENTORY, SCAN, dependents_of
+from qrie.inventory.registry import get_collector
 from qrie.models import TaskMessage, parse_task
 from qrie.observability import count, logger
 from qrie.policies.registry import select
 from qrie.queue import TaskQueue, backoff_seconds
-from qrie.scan.engine import scan_account
-from qrie.store import keys
-from qrie.store.table import FAILED, IN_PROGRESS, PENDING, SUCCEEDED, Store, TaskOutcome
+from qrie.scan.engine import resolve_deleted, scan_account
+from qrie.store.table import Store
 
 
 class RetryLater(Exception):
@@ -51,9 +53,9 @@ class JobCache:
     def __init__(self, store: Store, ttl: float) -> None:
         self.store = store
         self.ttl = ttl
-        self._jobs: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._jobs: dict[str, tuple[float, Job | None]] = {}
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> Job | None:
         now = time.monotonic()
         hit = self._jobs.get(job_id)
         if hit is not None and now - hit[0] < self.ttl:
@@ -72,13 +74,15 @@ class TaskWorker:
         store: Store,
         queue: TaskQueue,
         sessions: AccountSessions,
-        kind: str,
+        kind: TaskKind,
+        collectors: Callable[[str], Collector] = get_collector,
     ) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
         self.sessions = sessions
         self.kind = kind
+        self.collectors = collectors
         self.jobs = JobCache(store, settings.job_cache_seconds)
 
     def process(self, delivery: Delivery) -> str:
@@ -102,22 +106,22 @@ class TaskWorker:
         job = self.jobs.get(message.job_id)
         if job is None:
             return self._bad_message(delivery, f"unknown job {message.job_id}")
-        if job.get("Cancelled") or job.get("Status") != IN_PROGRESS:
-            logger.info("skipping task: job is %s", job.get("Status"))
+        if job.cancelled or not job.running:
+            logger.info("skipping task: job is %s", job.status)
             count("TasksSkipped")
             return "skipped"
-        sk = keys.task_sk(message.account_id, message.kind, message.service)
+        key = message.key
         if delivery.receive_count > 1:
-            task = self.store.get_task(message.job_id, sk)
-            if task is not None and task.get("Status") != PENDING:
-                logger.info("skipping redelivered task already %s", task.get("Status"))
+            task = self.store.get_task(message.job_id, key)
+            if task is not None and task.status is not TaskStatus.PENDING:
+                logger.info("skipping redelivered task already %s", task.status)
                 count("TasksSkipped")
                 return "skipped"
-        attempts = {"Attempts": delivery.receive_count}
+        attempts = delivery.receive_count
         try:
-            outcomes = self._work(message, sk, attempts)
+            outcomes = self._work(message, key, attempts)
         except PermanentTaskError as exc:
-            outcomes = self._failed(message, sk, exc.reason, attempts)
+            outcomes = self._failed(message, key, exc.reason, attempts)
         except (TransientTaskError, Exception) as exc:
             reason = exc.reason if isinstance(exc, TransientTaskError) else _describe(exc)
             if delivery.receive_count < self.settings.max_receive_count:
@@ -130,35 +134,12 @@ class TaskWorker:
                 self.queue.delay(delivery.queue_url, delivery.receipt_handle, delay)
                 count("TasksRetried")
                 raise RetryLater(reason) from exc
-            outcomes = self._failed(message, sk, f"retries-exhausted: {reason}", attempts)
+            outcomes = self._failed(message, key, f"retries-exhausted: {reason}", attempts)
         return self._complete(delivery, message, outcomes)
 
-    def _work(self, message: TaskMessage, sk: str, attempts: dict[str, int]) -> list[TaskOutcome]:
-        if message.kind == INVENTORY:
-            session = self.sessions.for_account(message.account_id)
-            counts = inventory_account(
-                self.store,
-                session,
-                message.service,
-                self.settings.regions,
-                message.job_id,
-                self.settings.region_threads,
-            )
-            if counts.transient:
-                raise TransientTaskError(counts.reason())
-            count("ResourcesCollected", counts.resources)
-            count("ResourcesDeleted", counts.deleted)
-            attrs = {**attempts, **counts.as_attrs()}
-            if counts.failed_scopes:
-                return self._failed(message, sk, counts.reason(), attrs)
-            if message.scan_policy:
-                scan = message.model_copy(
-                    update={"kind": SCAN, "policy": message.scan_policy, "scan_policy": None}
-                )
-                self.queue.send_one(
-                    self.settings.queue_url(SCAN), scan.model_dump_json(exclude_none=True)
-                )
-            return [TaskOutcome(sk, SUCCEEDED, attrs=attrs)]
+    def _work(self, message: TaskMessage, key: TaskKey, attempts: int) -> list[TaskOutcome]:
+        if key.kind is TaskKind.INVENTORY:
+            return self._inventory(message, key, attempts)
         policies = [p for p in select(message.policy or "*") if p.service == message.service]
         result = scan_account(
             self.store,
@@ -170,15 +151,57 @@ class TaskWorker:
         )
         count("FindingsOpened", result.opened)
         count("FindingsResolved", result.resolved)
-        return [TaskOutcome(sk, SUCCEEDED, attrs={**attempts, **result.as_attrs()})]
+        return [TaskOutcome(key, TaskStatus.SUCCEEDED, "", attempts, result.as_counts())]
+
+    def _inventory(self, message: TaskMessage, key: TaskKey, attempts: int) -> list[TaskOutcome]:
+        session = self.sessions.for_account(message.account_id)
+        counts = inventory_account(
+            self.store,
+            session,
+            self.collectors(message.service),
+            self.settings.regions,
+            message.job_id,
+            self.settings.region_threads,
+        )
+        if counts.transient:
+            raise TransientTaskError(counts.reason())
+        if counts.deleted_arns:  # their open findings: resolved as resource-deleted
+            resolve_deleted(
+                self.store,
+                message.account_id,
+                counts.deleted_arns,
+                datetime.now(UTC),
+                message.job_id,
+            )
+        count("ResourcesCollected", counts.resources)
+        count("ResourcesDeleted", counts.deleted)
+        if counts.failed_scopes:
+            return self._failed(message, key, counts.reason(), attempts, counts.as_counts())
+        if message.scan_policy:
+            scan = message.model_copy(
+                update={
+                    "kind": TaskKind.SCAN.value,
+                    "policy": message.scan_policy,
+                    "scan_policy": None,
+                }
+            )
+            self.queue.send_one(
+                self.settings.queue_url(TaskKind.SCAN), scan.model_dump_json(exclude_none=True)
+            )
+        return [TaskOutcome(key, TaskStatus.SUCCEEDED, "", attempts, counts.as_counts())]
 
     def _failed(
-        self, message: TaskMessage, sk: str, reason: str, attrs: dict[str, int]
+        self,
+        message: TaskMessage,
+        key: TaskKey,
+        reason: str,
+        attempts: int,
+        counts: dict[str, int] | None = None,
     ) -> list[TaskOutcome]:
         logger.warning("task failed: %s", reason)
-        outcomes = [TaskOutcome(sk, FAILED, reason, dict(attrs))]
+        outcomes = [TaskOutcome(key, TaskStatus.FAILED, reason, attempts, counts or {})]
         if message.scan_policy:  # the scan stage of a refresh job cannot run now
-            outcomes += dependents_of([sk], reason)
+            outcomes += dependents_of([key], reason)
         return outcomes
 
     def _complete(
@@ -188,14 +211,14 @@ class TaskWorker:
         if not completion.job_found:
             return self._bad_message(delivery, f"unknown job {message.job_id}")
         own = outcomes[0]
-        if own.sk in completion.skipped:
+        if own.key in completion.skipped:
             count("TasksSkipped")
             return "skipped"
-        count("TasksSucceeded" if own.status == SUCCEEDED else "TasksFailed")
+        count("TasksSucceeded" if own.status is TaskStatus.SUCCEEDED else "TasksFailed")
         if completion.final_status:
             logger.info("job finished: %s", completion.final_status)
             count("JobsFinished")
-        return own.status.lower()
+        return own.status.value.lower()
 
     def _bad_message(self, delivery: Delivery, error: str) -> str:
         logger.error("bad task message %s: %s", delivery.message_id, error)
@@ -208,4 +231,4 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-__all__ = ["FAILED", "Delivery", "RetryLater", "TaskWorker"]
+__all__ = ["Delivery", "RetryLater", "TaskWorker"]

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from qrie.inventory.base import Resource
+from qrie.domain import Resource
 from qrie.policies.base import Verdict, needs
 
 

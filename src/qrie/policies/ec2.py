@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from qrie.inventory.base import Resource
+from qrie.domain import Resource, Severity
 from qrie.policies._util import as_list, require
-from qrie.policies.base import Policy, Severity, Verdict
+from qrie.policies.base import Policy, Verdict
 
 VOLUME = frozenset({"ec2.volume"})
 EBS_DEFAULT = frozenset({"ec2.ebs-default"})

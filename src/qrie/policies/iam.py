@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from qrie.inventory.base import Resource
+from qrie.domain import Resource, Severity
 from qrie.policies._util import age, as_list, policy_statements, require, statements_dropped
-from qrie.policies.base import Policy, Severity, Verdict, needs
+from qrie.policies.base import Policy, Verdict, needs
 
 ACCOUNT = frozenset({"iam.account"})
 USER = frozenset({"iam.user"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from qrie.inventory.base import Resource
+from qrie.domain import Resource, Severity
 from qrie.policies._util import (
     as_list,
     policy_statements,
@@ -13,7 +13,7 @@ from qrie.policies._util import (
     statements_dropped,
     wildcard_match,
 )
-from qrie.policies.base import Policy, Severity, Verdict, needs
+from qrie.policies.base import Policy, Verdict, needs
 
 BUCKET = frozenset({"s3.bucket"})
 

@@ -17,7 +17,7 @@ unknown            any                    none (counted as unknown)
 
 Afterwards, OPEN findings whose resource is no longer in the inventory are resolved with reason
 ``resource-deleted`` (and those whose resource no longer has the policy's type, ``compliant``).
-Writes go out in chunks of :data:`WRITE_CHUNK` full items (BatchWriteItem puts, built from the
+Writes go out in chunks of :data:`WRITE_CHUNK` findings (BatchWriteItem puts, built from the
 prior state) while the inventory streams. Finally the account's dashboard summary is rewritten
 for every selected policy, zero counts included.
 
@@ -27,66 +27,19 @@ in one policy must not fail every scan of the account.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from qrie.inventory.base import Resource
+from qrie.domain import Finding, FindingState, OpenCount, Resource, timestamp
+from qrie.domain.findings import REASON_COMPLIANT, REASON_DELETED
 from qrie.observability import logger
 from qrie.policies.base import Outcome, Policy, Verdict
-from qrie.scan import findings as f
-from qrie.store import keys
-from qrie.store.table import Store, dumps
+from qrie.store.table import Store
 
 WRITE_CHUNK = 100
 
 FindingKey = tuple[str, str]  # (policy id, arn)
-
-
-# ---------------------------------------------------------------- resource items
-def resource_to_item(
-    resource: Resource, job_id: str, collection_id: str, now: datetime
-) -> dict[str, Any]:
-    """The table item of an inventoried resource (``Config`` is compact JSON text)."""
-    return {
-        "PK": keys.resource_pk(resource.account_id, resource.service),
-        "SK": keys.resource_sk(resource.scope, resource.arn),
-        "Arn": resource.arn,
-        "Type": resource.type,
-        "Scope": resource.scope,
-        "Name": resource.name,
-        "Account": resource.account_id,
-        "Service": resource.service,
-        "Config": dumps(resource.config),
-        "CollectionId": collection_id,
-        "LastSeenJob": job_id,
-        "LastSeenAt": f.timestamp(now),
-    }
-
-
-def resource_from_item(item: Mapping[str, Any]) -> Resource:
-    """The resource of a table item (inverse of :func:`resource_to_item`)."""
-    raw = item.get("Config")
-    if isinstance(raw, str):
-        config = json.loads(raw) if raw else {}
-    elif isinstance(raw, dict):
-        config = raw
-    else:
-        config = {}
-    pk = str(item.get("PK", ""))
-    sk = str(item.get("SK", ""))
-    parts = pk.split("#", 2)  # RES#<account>#<service>
-    return Resource(
-        arn=str(item.get("Arn") or sk.split("#", 1)[-1]),
-        account_id=str(item.get("Account") or (parts[1] if len(parts) == 3 else "")),
-        service=str(item.get("Service") or (parts[2] if len(parts) == 3 else "")),
-        type=str(item.get("Type", "")),
-        scope=str(item.get("Scope") or sk.split("#", 1)[0]),
-        config=config if isinstance(config, dict) else {},
-        name=str(item.get("Name") or ""),
-    )
 
 
 # ---------------------------------------------------------------- counts
@@ -107,14 +60,14 @@ class ScanCounts:
     not_applicable: int = 0
     open_total: int = 0
 
-    def as_attrs(self) -> dict[str, int]:
+    def as_counts(self) -> dict[str, int]:
         return {
-            "Evaluated": self.evaluated,
-            "Opened": self.opened,
-            "Refreshed": self.refreshed,
-            "Resolved": self.resolved,
-            "Unknown": self.unknown,
-            "OpenFindings": self.open_total,
+            "evaluated": self.evaluated,
+            "opened": self.opened,
+            "refreshed": self.refreshed,
+            "resolved": self.resolved,
+            "unknown": self.unknown,
+            "open_findings": self.open_total,
         }
 
 
@@ -124,11 +77,11 @@ class _Writer:
     def __init__(self, store: Store, chunk: int = WRITE_CHUNK) -> None:
         self.store = store
         self.chunk = chunk
-        self.buffer: list[dict[str, Any]] = []
+        self.buffer: list[Finding] = []
         self.written = 0
 
-    def put(self, record: Mapping[str, Any]) -> None:
-        self.buffer.append(f.finding_item(record))
+    def put(self, finding: Finding) -> None:
+        self.buffer.append(finding)
         if len(self.buffer) >= self.chunk:
             self.flush()
 
@@ -158,23 +111,22 @@ def scan_account(
 ) -> ScanCounts:
     """Evaluate ``policies`` over the account's ``service`` inventory and update its findings."""
     selected = [p for p in policies if p.service == service]
-    stamp = f.timestamp(now)
+    stamp = timestamp(now)
     counts = ScanCounts()
-    current: dict[FindingKey, dict[str, Any]] = {}
+    current: dict[FindingKey, Finding] = {}
     for policy in selected:
-        for record in f.iter_account_findings(store, account_id, policy.id):
-            current[(policy.id, str(record["Arn"]))] = record
+        for finding in store.iter_findings(account_id, policy.id):
+            current[finding.key] = finding
 
     writer = _Writer(store)
     evaluated: set[FindingKey] = set()
     seen_arns: set[str] = set()
 
-    def change(key: FindingKey, record: dict[str, Any]) -> None:
-        current[key] = record
-        writer.put(record)
+    def change(finding: Finding) -> None:
+        current[finding.key] = finding
+        writer.put(finding)
 
-    for item in store.iter_resources(account_id, service):
-        resource = resource_from_item(item)
+    for resource in store.iter_resources(account_id, service):
         seen_arns.add(resource.arn)
         for policy in selected:
             if not policy.applies_to(resource):
@@ -183,46 +135,61 @@ def scan_account(
             evaluated.add(key)
             counts.evaluated += 1
             prior = current.get(key)
-            is_open = prior is not None and prior.get("State") == f.OPEN
             verdict = _evaluate(policy, resource, now)
             if verdict is None:
                 counts.not_applicable += 1
-                if prior is not None and is_open:
-                    change(key, f.resolved(prior, f.REASON_COMPLIANT, stamp, job_id))
+                if prior is not None and prior.is_open:
+                    change(prior.resolved(REASON_COMPLIANT, stamp, job_id))
                     counts.resolved += 1
             elif verdict.outcome == Outcome.UNKNOWN:
                 counts.unknown += 1
             elif verdict.outcome == Outcome.COMPLIANT:
-                if prior is not None and is_open:
-                    change(key, f.resolved(prior, f.REASON_COMPLIANT, stamp, job_id))
+                if prior is not None and prior.is_open:
+                    change(prior.resolved(REASON_COMPLIANT, stamp, job_id))
                     counts.resolved += 1
             elif prior is None:
-                change(key, f.new_finding(resource, policy, verdict.evidence, job_id, stamp))
+                change(
+                    Finding.open(
+                        resource,
+                        policy.id,
+                        policy.severity,
+                        policy.title,
+                        verdict.evidence,
+                        job_id,
+                        stamp,
+                    )
+                )
                 counts.opened += 1
-            elif is_open:
-                change(key, f.refreshed(prior, policy, verdict.evidence, job_id, stamp))
+            elif prior.is_open:
+                change(
+                    prior.refreshed(policy.severity, policy.title, verdict.evidence, job_id, stamp)
+                )
                 counts.refreshed += 1
             else:
-                change(key, f.reopened(prior, policy, verdict.evidence, job_id, stamp))
+                change(
+                    prior.reopened(policy.severity, policy.title, verdict.evidence, job_id, stamp)
+                )
                 counts.opened += 1
                 counts.reopened += 1
 
     # OPEN findings that no evaluation reached: the resource is gone (or changed type).
-    for key, record in list(current.items()):
-        if key in evaluated or record.get("State") != f.OPEN:
+    for key, finding in list(current.items()):
+        if key in evaluated or not finding.is_open:
             continue
-        reason = f.REASON_DELETED if key[1] not in seen_arns else f.REASON_COMPLIANT
-        change(key, f.resolved(record, reason, stamp, job_id))
+        reason = REASON_DELETED if key[1] not in seen_arns else REASON_COMPLIANT
+        change(finding.resolved(reason, stamp, job_id))
         counts.resolved += 1
     writer.flush()
 
     open_by_policy: dict[str, int] = {}
-    for (policy_id, _arn), record in current.items():
-        if record.get("State") == f.OPEN:
+    for (policy_id, _arn), finding in current.items():
+        if finding.is_open:
             open_by_policy[policy_id] = open_by_policy.get(policy_id, 0) + 1
     counts.open_total = sum(open_by_policy.values())
-    if selected:
-        store.put_summary(account_id, f.summary_counts(account_id, open_by_policy, selected, stamp))
+    store.put_summary(
+        OpenCount(account_id, p.id, p.severity, open_by_policy.get(p.id, 0), stamp)
+        for p in selected
+    )
     return counts
 
 
@@ -235,39 +202,28 @@ def resolve_deleted(
     job_id: str | None = None,
 ) -> int:
     """Resolve the account's OPEN findings (any policy) on the given ARNs with reason
-    ``resource-deleted``; returns how many. The dashboard summary of the policies concerned is
+    ``resource-deleted``; returns how many. The dashboard counts of the policies concerned are
     rewritten with their remaining open counts (counted in the same pass)."""
     gone = set(arns)
     if not gone:
         return 0
-    stamp = f.timestamp(now)
+    stamp = timestamp(now)
     writer = _Writer(store)
     resolved = 0
     remaining: dict[str, int] = {}
-    severities: dict[str, str] = {}
+    severities: dict[str, Finding] = {}
     touched: set[str] = set()
-    for record in f.iter_account_findings(store, account_id, state="open"):
-        policy_id = str(record["Policy"])
-        severities[policy_id] = str(record.get("Severity", ""))
-        if record["Arn"] in gone:
-            writer.put(f.resolved(record, f.REASON_DELETED, stamp, job_id))
-            touched.add(policy_id)
+    for finding in store.iter_findings(account_id, state=FindingState.OPEN):
+        severities[finding.policy_id] = finding
+        if finding.arn in gone:
+            writer.put(finding.resolved(REASON_DELETED, stamp, job_id))
+            touched.add(finding.policy_id)
             resolved += 1
         else:
-            remaining[policy_id] = remaining.get(policy_id, 0) + 1
+            remaining[finding.policy_id] = remaining.get(finding.policy_id, 0) + 1
     writer.flush()
-    if touched:
-        store.put_summary(
-            account_id,
-            {
-                policy_id: {
-                    "Account": account_id,
-                    "Policy": policy_id,
-                    "Severity": severities[policy_id],
-                    "Open": remaining.get(policy_id, 0),
-                    "UpdatedAt": stamp,
-                }
-                for policy_id in sorted(touched)
-            },
-        )
+    store.put_summary(
+        OpenCount(account_id, p, severities[p].severity, remaining.get(p, 0), stamp)
+        for p in sorted(touched)
+    )
     return resolved

@@ -1,10 +1,10 @@
-"""Streaming exports of finding records (as :mod:`qrie.scan.findings` yields them).
+"""Streaming exports of findings (as :mod:`qrie.scan.findings` yields them).
 
 Every format writes one finding at a time to ``out``: a generator of findings is consumed
 lazily and memory stays flat however many findings an organization has.
 
-- ``json``: a JSON array, written incrementally (``[``, one record per line, ``]``); each element
-  is the finding record as given.
+- ``json``: a JSON array, written incrementally (``[``, one finding per line, ``]``); each element
+  is :meth:`qrie.domain.Finding.to_dict` (snake_case keys, like every qrie JSON).
 - ``csv``: one header row (:data:`CSV_HEADER`) and one row per finding. Cells that a spreadsheet
   would run as a formula (leading ``= + - @``, tab, CR) are prefixed with ``'``: evidence and
   titles quote resource data from member accounts.
@@ -37,8 +37,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from qrie.domain import Finding, parse_timestamp
+from qrie.domain.findings import REASON_COMPLIANT
 from qrie.policies.base import Policy
-from qrie.scan.findings import OPEN, REASON_COMPLIANT, RESOLVED, parse_timestamp
 
 FORMATS = ("json", "csv", "ocsf")
 CSV_HEADER: tuple[str, ...] = (
@@ -77,7 +78,7 @@ NO_STANDARD = "qrie AWS security policies"
 
 
 def export(
-    findings: Iterable[Mapping[str, Any]],
+    findings: Iterable[Finding],
     fmt: str,
     out: TextIO,
     policies: Mapping[str, Policy],
@@ -85,7 +86,7 @@ def export(
     """Write ``findings`` to ``out`` in ``fmt`` (json, csv or ocsf), one at a time; returns how
     many were written. ``policies`` (by id) supplies CIS ids, standards and titles."""
     if fmt == "json":
-        return _json_array((dict(finding) for finding in findings), out)
+        return _json_array((finding.to_dict() for finding in findings), out)
     if fmt == "ocsf":
         return _json_array((ocsf_event(finding, policies) for finding in findings), out)
     if fmt == "csv":
@@ -116,45 +117,36 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def region(finding: Mapping[str, Any]) -> str:
-    """The finding resource's region, or "" for global resources without one (IAM)."""
-    value = finding.get("Region")
-    if value:
-        return str(value)
-    scope = str(finding.get("Scope") or "")
-    return "" if scope in ("", "global") else scope
-
-
-def _cis_ids(finding: Mapping[str, Any], policies: Mapping[str, Policy]) -> list[str]:
-    policy = policies.get(str(finding.get("Policy", "")))
+def _cis_ids(finding: Finding, policies: Mapping[str, Policy]) -> list[str]:
+    policy = policies.get(finding.policy_id)
     return policy.cis_ids() if policy is not None else []
 
 
-def csv_row(finding: Mapping[str, Any], policies: Mapping[str, Policy]) -> list[str]:
+def csv_row(finding: Finding, policies: Mapping[str, Policy]) -> list[str]:
     values = (
-        finding.get("Account"),
-        finding.get("Policy"),
-        finding.get("Severity"),
-        finding.get("State"),
-        finding.get("Arn"),
-        finding.get("ResourceType"),
-        region(finding),
-        finding.get("Title"),
-        finding.get("Evidence"),
-        finding.get("FirstSeen"),
-        finding.get("LastSeen"),
-        finding.get("ResolvedAt"),
-        finding.get("ResolvedReason"),
+        finding.account_id,
+        finding.policy_id,
+        finding.severity.value,
+        finding.state.value,
+        finding.arn,
+        finding.resource_type,
+        finding.region or "",
+        finding.title,
+        finding.evidence,
+        finding.first_seen,
+        finding.last_seen,
+        finding.resolved_at,
+        finding.resolved_reason,
         "; ".join(_cis_ids(finding, policies)),
     )
     return [_cell(v) for v in values]
 
 
 # ---------------------------------------------------------------- ocsf
-def _epoch_ms(text: Any) -> int | None:
+def _epoch_ms(text: str | None) -> int | None:
     if not text:
         return None
-    return int(parse_timestamp(str(text)).timestamp() * 1000)
+    return int(parse_timestamp(text).timestamp() * 1000)
 
 
 def _partition(arn: str) -> str:
@@ -162,30 +154,29 @@ def _partition(arn: str) -> str:
     return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else "aws"
 
 
-def finding_uid(finding: Mapping[str, Any]) -> str:
+def finding_uid(finding: Finding) -> str:
     """Stable id of a finding across exports: one per (account, policy, resource)."""
-    return f"qrie/{finding.get('Account')}/{finding.get('Policy')}/{finding.get('Arn')}"
+    return f"qrie/{finding.account_id}/{finding.policy_id}/{finding.arn}"
 
 
 def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
 
 
-def ocsf_event(finding: Mapping[str, Any], policies: Mapping[str, Policy]) -> dict[str, Any]:
-    """One OCSF 1.1.0 Compliance Finding event for a finding record (mapping: module doc)."""
-    policy_id = str(finding.get("Policy", ""))
+def ocsf_event(finding: Finding, policies: Mapping[str, Policy]) -> dict[str, Any]:
+    """One OCSF 1.1.0 Compliance Finding event for a finding (mapping: module doc)."""
+    policy_id = finding.policy_id
     policy = policies.get(policy_id)
-    is_open = finding.get("State", OPEN) != RESOLVED
-    reason = str(finding.get("ResolvedReason") or "")
+    is_open = finding.is_open
+    reason = finding.resolved_reason or ""
     activity_id = ACTIVITY_CREATE if is_open else ACTIVITY_CLOSE
-    severity = str(finding.get("Severity") or (policy.severity if policy else "")).lower()
-    title = str(finding.get("Title") or (policy.title if policy else policy_id))
-    evidence = str(finding.get("Evidence") or "")
-    arn = str(finding.get("Arn", ""))
-    account = str(finding.get("Account", ""))
-    where = region(finding) or None
-    when = finding.get("LastSeen") if is_open else finding.get("ResolvedAt")
-    time_ms = _epoch_ms(when or finding.get("LastSeen") or finding.get("FirstSeen")) or 0
+    severity = finding.severity.value
+    title = finding.title or (policy.title if policy else policy_id)
+    evidence = finding.evidence
+    arn = finding.arn
+    where = finding.region
+    when = finding.last_seen if is_open else finding.resolved_at
+    time_ms = _epoch_ms(when or finding.last_seen or finding.first_seen) or 0
 
     standards = (
         [f"CIS AWS Foundations Benchmark {version}" for version in sorted(policy.cis)]
@@ -225,18 +216,20 @@ def ocsf_event(finding: Mapping[str, Any], policies: Mapping[str, Policy]) -> di
                 "uid": finding_uid(finding),
                 "title": title,
                 "desc": evidence,
-                "first_seen_time": _epoch_ms(finding.get("FirstSeen")),
-                "last_seen_time": _epoch_ms(finding.get("LastSeen")),
+                "first_seen_time": _epoch_ms(finding.first_seen),
+                "last_seen_time": _epoch_ms(finding.last_seen),
             }
         ),
         "compliance": compliance,
         "resource": _drop_none(
             {
                 "uid": arn,
-                "type": finding.get("ResourceType"),
+                "type": finding.resource_type or None,
                 "region": where,
                 "cloud_partition": _partition(arn),
             }
         ),
-        "cloud": _drop_none({"provider": "AWS", "account": {"uid": account}, "region": where}),
+        "cloud": _drop_none(
+            {"provider": "AWS", "account": {"uid": finding.account_id}, "region": where}
+        ),
     }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -12,7 +10,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from qrie.aws import error_code
+from qrie.aws import backoff, error_code
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
@@ -42,10 +40,6 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
 def values(**kwargs: Any) -> dict[str, Any]:
     """ExpressionAttributeValues from keyword arguments (``v_x=1`` -> ``{":v_x": {"N": "1"}}``)."""
     return {f":{k}": _SER.serialize(v) for k, v in kwargs.items()}
-
-
-def backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> None:
-    time.sleep(random.uniform(0, min(cap, base * 2**attempt)))
 
 
 class Dynamo:
@@ -140,6 +134,25 @@ class Dynamo:
             last = response.get("LastEvaluatedKey")
             if not last:
                 return
+            kwargs["ExclusiveStartKey"] = last
+
+    def count(self, pk: str) -> int:
+        """How many items a partition holds (Query with Select=COUNT, every page)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "PK"},
+            "ExpressionAttributeValues": values(pk=pk),
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        total = 0
+        while True:
+            response = self.client.query(**kwargs)
+            total += int(response.get("Count", 0))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return total
             kwargs["ExclusiveStartKey"] = last
 
     def batch_write(

@@ -13,71 +13,69 @@ dead letters: up to 98 tasks per call).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qrie.aws import Clients, error_code
-from qrie.store import keys
-from qrie.store.dynamo import Dynamo, backoff, deserialize, serialize, values
-
-# Job states
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
-COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
-FINAL_STATUSES = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED})
-# Task states
-PENDING = "PENDING"
-SUCCEEDED = "SUCCEEDED"
+from qrie.aws import Clients, backoff, error_code
+from qrie.domain import (
+    Account,
+    Finding,
+    FindingState,
+    Job,
+    JobStatus,
+    OpenCount,
+    Resource,
+    Severity,
+    Task,
+    TaskKey,
+    TaskOutcome,
+    TaskStatus,
+    final_status,
+    now_iso,
+)
+from qrie.store import items, keys
+from qrie.store.dynamo import Dynamo, deserialize, serialize, values
 
 TXN_TASKS = 98  # tasks per transaction: + the job update + the running marker = 100 actions
 MAX_TXN_ATTEMPTS = 60
 MAX_REASON = 500
 WRITE_THREADS = 8  # parallel BatchWriteItem calls when a job writes its task items
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def final_status(succeeded: int, failed: int, cancelled: bool) -> str:
-    if cancelled:
-        return CANCELLED
-    if failed == 0:
-        return COMPLETED
-    if succeeded == 0:
-        return FAILED
-    return COMPLETED_WITH_ERRORS
-
-
-@dataclass(frozen=True)
-class TaskOutcome:
-    """The terminal state one task should move to."""
-
-    sk: str
-    status: str  # SUCCEEDED | FAILED
-    reason: str = ""
-    attrs: dict[str, Any] = field(default_factory=dict)  # e.g. ResourceCount, Attempts
+BAD_MESSAGE_DAYS = 14
 
 
 @dataclass
 class Completion:
-    applied: list[str] = field(default_factory=list)  # moved to terminal by this call
-    skipped: list[str] = field(default_factory=list)  # already terminal: duplicates, no change
-    final_status: str | None = None  # the job's final status, when this call finalized it
+    applied: list[TaskKey] = field(default_factory=list)  # moved to terminal by this call
+    skipped: list[TaskKey] = field(default_factory=list)  # already terminal: no change
+    final_status: JobStatus | None = None  # the job's final status, when this call finalized it
     job_found: bool = True
 
 
+@dataclass(frozen=True)
+class BadMessage:
+    received_at: str
+    message_id: str
+    body: str
+    error: str
+    source: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "received_at": self.received_at,
+            "message_id": self.message_id,
+            "error": self.error,
+            "source": self.source,
+            "body": self.body,
+        }
+
+
 class Store:
-    """Data access for jobs, tasks, accounts, resources and findings."""
+    """Data access for jobs, tasks, accounts, resources and findings, in domain records."""
 
     def __init__(self, table_name: str, clients: Clients | None = None) -> None:
         self.clients = clients or Clients()
@@ -94,62 +92,54 @@ class Store:
         return self._db
 
     # ---------------------------------------------------------------- jobs and tasks
-    def create_job(self, job: dict[str, Any], tasks: Sequence[dict[str, Any]]) -> None:
-        """Write the tasks, then the job and its running marker (BatchWriteItem, unprocessed
-        items retried). A job is only visible once all its tasks exist."""
-        job_id = job["JobId"]
-        expires = job.get("ExpiresAt")
-        task_items = [
-            {"PK": keys.job_pk(job_id), "SK": t["SK"], "Status": PENDING, "ExpiresAt": expires, **t}
-            for t in tasks
-        ]
+    def create_job(self, job: Job, tasks: Sequence[TaskKey]) -> None:
+        """Write the tasks (PENDING), then the job and, while it runs, its marker
+        (BatchWriteItem, unprocessed items retried). A job is only visible once all its tasks
+        exist."""
+        task_items = [items.new_task_item(job.job_id, key, job.expires_at) for key in tasks]
         self.db.batch_write(puts=task_items, threads=WRITE_THREADS)
-        job_item = {
-            "PK": keys.job_pk(job_id),
-            "SK": keys.JOB_SK,
-            "GSI1PK": keys.JOBS_GSI_PK,
-            "GSI1SK": f"{job['CreatedAt']}#{job_id}",
-            **job,
-        }
-        puts = [job_item]
-        if job.get("Status") == IN_PROGRESS:
+        puts = [items.job_item(job)]
+        if job.running:
             puts.append(
                 {
                     "PK": keys.RUNNING_PK,
-                    "SK": job_id,
-                    "Deadline": job.get("Deadline"),
-                    "ExpiresAt": expires,
+                    "SK": job.job_id,
+                    "Deadline": job.deadline,
+                    "ExpiresAt": job.expires_at,
                 }
             )
         self.db.batch_write(puts=puts)
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
-        return self.db.get(keys.job_pk(job_id), keys.JOB_SK)
+    def get_job(self, job_id: str) -> Job | None:
+        item = self.db.get(keys.job_pk(job_id), keys.JOB_SK)
+        return items.job_of(item) if item else None
 
-    def get_task(self, job_id: str, sk: str) -> dict[str, Any] | None:
-        return self.db.get(keys.job_pk(job_id), sk)
+    def get_task(self, job_id: str, key: TaskKey) -> Task | None:
+        item = self.db.get(keys.job_pk(job_id), items.task_sk(key))
+        return items.task_of(job_id, item) if item else None
 
-    def list_jobs(self, limit: int = 20) -> list[dict[str, Any]]:
-        return list(
-            self.db.query(keys.JOBS_GSI_PK, index=keys.JOBS_INDEX, forward=False, limit=limit)
-        )
+    def list_jobs(self, limit: int = 20) -> list[Job]:
+        found = self.db.query(keys.JOBS_GSI_PK, index=keys.JOBS_INDEX, forward=False, limit=limit)
+        return [items.job_of(item) for item in found]
 
     def running_job_ids(self) -> list[str]:
-        return [item["SK"] for item in self.db.query(keys.RUNNING_PK)]
+        return [str(item["SK"]) for item in self.db.query(keys.RUNNING_PK)]
 
-    def iter_tasks(self, job_id: str, status: str | None = None) -> Iterator[dict[str, Any]]:
+    def iter_tasks(self, job_id: str, status: TaskStatus | None = None) -> Iterator[Task]:
         if status is None:
-            yield from self.db.query(keys.job_pk(job_id), sk_prefix=keys.TASK_PREFIX)
-            return
-        yield from self.db.query(
-            keys.job_pk(job_id),
-            sk_prefix=keys.TASK_PREFIX,
-            names={"#st": "Status"},
-            filter_expression="#st = :st",
-            filter_values=values(st=status),
-        )
+            found = self.db.query(keys.job_pk(job_id), sk_prefix=keys.TASK_PREFIX)
+        else:
+            found = self.db.query(
+                keys.job_pk(job_id),
+                sk_prefix=keys.TASK_PREFIX,
+                names={"#st": "Status"},
+                filter_expression="#st = :st",
+                filter_values=values(st=status.value),
+            )
+        for item in found:
+            yield items.task_of(job_id, item)
 
-    def mark_cancelled(self, job_id: str) -> dict[str, Any] | None:
+    def mark_cancelled(self, job_id: str) -> Job | None:
         """Flag a running job as cancelled; returns the job, or None if it is not running."""
         try:
             response = self.db.client.update_item(
@@ -158,23 +148,25 @@ class Store:
                 UpdateExpression="SET Cancelled = :t, UpdatedAt = :now",
                 ConditionExpression="#st = :running",
                 ExpressionAttributeNames={"#st": "Status"},
-                ExpressionAttributeValues=values(t=True, now=now_iso(), running=IN_PROGRESS),
+                ExpressionAttributeValues=values(
+                    t=True, now=now_iso(), running=JobStatus.IN_PROGRESS.value
+                ),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise
-        return deserialize(response["Attributes"])
+        return items.job_of(deserialize(response["Attributes"]))
 
     def complete_tasks(self, job_id: str, outcomes: Iterable[TaskOutcome]) -> Completion:
         """Move tasks to their terminal state exactly once and count them on the job."""
         result = Completion()
         # One action per item: DynamoDB refuses a transaction with two operations on one item
         # (a dead letter delivered twice, a task named twice). The first outcome of a task wins.
-        unique: dict[str, TaskOutcome] = {}
+        unique: dict[TaskKey, TaskOutcome] = {}
         for outcome in outcomes:
-            unique.setdefault(outcome.sk, outcome)
+            unique.setdefault(outcome.key, outcome)
         outcome_list = list(unique.values())
         for start in range(0, len(outcome_list), TXN_TASKS):
             self._complete_chunk(job_id, outcome_list[start : start + TXN_TASKS], result)
@@ -184,13 +176,13 @@ class Store:
 
     def _complete_chunk(self, job_id: str, chunk: list[TaskOutcome], result: Completion) -> None:
         pending = list(chunk)
-        finalizing: dict[str, Any] | None = None  # the job as read when we hold its last tasks
+        finalizing: Job | None = None  # the job as read when we hold its last tasks
         for attempt in range(MAX_TXN_ATTEMPTS):
             if not pending:
                 return
             now = now_iso()
             k = len(pending)
-            s = sum(1 for o in pending if o.status == SUCCEEDED)
+            s = sum(1 for o in pending if o.status is TaskStatus.SUCCEEDED)
             actions = [self._task_update(job_id, o, now) for o in pending]
             actions.append(self._job_update(job_id, k, s, k - s, now, finalizing))
             if finalizing is not None:
@@ -218,7 +210,7 @@ class Store:
                     "Item"
                 ):  # the job does not exist
                     result.job_found = False
-                    result.skipped += [o.sk for o in pending]
+                    result.skipped += [o.key for o in pending]
                     return
                 done = [
                     pending[i]
@@ -226,14 +218,13 @@ class Store:
                     if r.get("Code") == "ConditionalCheckFailed"
                 ]
                 if done:  # already terminal: a duplicate, cancelled or timed out meanwhile
-                    result.skipped += [o.sk for o in done]
+                    result.skipped += [o.key for o in done]
                     pending = [o for o in pending if o not in done]
                     finalizing = None
                     continue
                 if job_reason.get("Code") == "ConditionalCheckFailed":
-                    old = deserialize(job_reason["Item"])
-                    remaining = int(old.get("Remaining", 0))
-                    if remaining == k:
+                    old = items.job_of(deserialize(job_reason["Item"]))
+                    if old.remaining == k:
                         finalizing = old
                     else:
                         finalizing = None
@@ -242,33 +233,36 @@ class Store:
                 # conflicts with a concurrent transaction on the same items
                 backoff(attempt)
                 continue
-            result.applied += [o.sk for o in pending]
+            result.applied += [o.key for o in pending]
             if finalizing is not None:
                 result.final_status = final_status(
-                    int(finalizing.get("Succeeded", 0)) + s,
-                    int(finalizing.get("Failed", 0)) + (k - s),
-                    bool(finalizing.get("Cancelled", False)),
+                    finalizing.succeeded + s, finalizing.failed + (k - s), finalizing.cancelled
                 )
             return
         raise RuntimeError(f"could not record {len(pending)} task outcomes of job {job_id}")
 
     def _task_update(self, job_id: str, outcome: TaskOutcome, now: str) -> dict[str, Any]:
         sets = ["#st = :st", "EndedAt = :now"]
-        attr_values: dict[str, Any] = {"st": outcome.status, "now": now, "pending": PENDING}
+        attr_values: dict[str, Any] = {
+            "st": outcome.status.value,
+            "now": now,
+            "pending": TaskStatus.PENDING.value,
+        }
         if outcome.reason:
             sets.append("Reason = :reason")
             attr_values["reason"] = outcome.reason[:MAX_REASON]
         attr_names = {"#st": "Status"}
-        for i, (name, value) in enumerate(sorted(outcome.attrs.items())):
-            if value is None:
-                continue
+        extra: dict[str, int] = {items.camel(n): v for n, v in outcome.counts.items()}
+        if outcome.attempts is not None:
+            extra["Attempts"] = outcome.attempts
+        for i, (name, value) in enumerate(sorted(extra.items())):
             sets.append(f"#a{i} = :a{i}")
             attr_names[f"#a{i}"] = name
             attr_values[f"a{i}"] = value
         return {
             "Update": {
                 "TableName": self.table_name,
-                "Key": serialize({"PK": keys.job_pk(job_id), "SK": outcome.sk}),
+                "Key": serialize({"PK": keys.job_pk(job_id), "SK": items.task_sk(outcome.key)}),
                 "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": "#st = :pending",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -284,7 +278,7 @@ class Store:
         succeeded: int,
         failed: int,
         now: str,
-        finalizing: dict[str, Any] | None,
+        finalizing: Job | None,
     ) -> dict[str, Any]:
         update: dict[str, Any] = {
             "TableName": self.table_name,
@@ -296,35 +290,30 @@ class Store:
         if finalizing is None:
             update["ConditionExpression"] = "Remaining > :k"
         else:
-            cancelled = bool(finalizing.get("Cancelled", False))
             status = final_status(
-                int(finalizing.get("Succeeded", 0)) + succeeded,
-                int(finalizing.get("Failed", 0)) + failed,
-                cancelled,
+                finalizing.succeeded + succeeded,
+                finalizing.failed + failed,
+                finalizing.cancelled,
             )
             expr += ", #st = :final, FinishedAt = :now"
             update["ConditionExpression"] = "Remaining = :k AND Cancelled = :c"
             update["ExpressionAttributeNames"] = {"#st": "Status"}
-            vals.update(final=status, c=cancelled)
+            vals.update(final=status.value, c=finalizing.cancelled)
         update["UpdateExpression"] = expr
         update["ExpressionAttributeValues"] = values(**vals)
         return {"Update": update}
 
-    def finalize_if_done(self, job_id: str) -> str | None:
+    def finalize_if_done(self, job_id: str) -> JobStatus | None:
         """Safety net for the polling service: a running job with nothing remaining gets its
-        final status (normally the last task's transaction did that already)."""
+        final status (normally the last task's transaction did that already). A marker whose
+        job is gone or already final is removed."""
         job = self.get_job(job_id)
-        if job is None:
+        if job is None or not job.running:
             self.db.batch_write(deletes=[{"PK": keys.RUNNING_PK, "SK": job_id}])
             return None
-        if job.get("Status") != IN_PROGRESS:
-            self.db.batch_write(deletes=[{"PK": keys.RUNNING_PK, "SK": job_id}])
+        if job.remaining > 0:
             return None
-        if int(job.get("Remaining", 0)) > 0:
-            return None
-        status = final_status(
-            int(job.get("Succeeded", 0)), int(job.get("Failed", 0)), bool(job.get("Cancelled"))
-        )
+        status = final_status(job.succeeded, job.failed, job.cancelled)
         try:
             self.db.client.transact_write_items(
                 TransactItems=[
@@ -336,7 +325,10 @@ class Store:
                             "ConditionExpression": "#st = :running AND Remaining <= :zero",
                             "ExpressionAttributeNames": {"#st": "Status"},
                             "ExpressionAttributeValues": values(
-                                final=status, now=now_iso(), running=IN_PROGRESS, zero=0
+                                final=status.value,
+                                now=now_iso(),
+                                running=JobStatus.IN_PROGRESS.value,
+                                zero=0,
                             ),
                         }
                     },
@@ -357,91 +349,150 @@ class Store:
     # ---------------------------------------------------------------- bad messages
     def record_bad_message(self, message_id: str, body: str, error: str, source: str) -> None:
         """Keep a malformed or unknown task message for inspection (14 days)."""
-        now = now_iso()
         self.db.batch_write(
             puts=[
                 {
                     "PK": keys.BADMSG_PK,
-                    "SK": f"{now}#{message_id}",
+                    "SK": f"{now_iso()}#{message_id}",
                     "Body": body[:4000],
                     "Error": error[:MAX_REASON],
                     "Source": source,
-                    "ExpiresAt": int(time.time()) + 14 * 86400,
+                    "ExpiresAt": int(time.time()) + BAD_MESSAGE_DAYS * 86400,
                 }
             ]
         )
 
-    def bad_messages(self, limit: int = 100) -> list[dict[str, Any]]:
-        return list(self.db.query(keys.BADMSG_PK, forward=False, limit=limit))
+    def bad_messages(self, limit: int = 100) -> list[BadMessage]:
+        found = self.db.query(keys.BADMSG_PK, forward=False, limit=limit)
+        return [
+            BadMessage(
+                received_at=str(item["SK"]).split("#", 1)[0],
+                message_id=str(item["SK"]).split("#", 1)[-1],
+                body=str(item.get("Body", "")),
+                error=str(item.get("Error", "")),
+                source=str(item.get("Source", "")),
+            )
+            for item in found
+        ]
 
     # ---------------------------------------------------------------- accounts
-    def put_accounts(self, accounts: Iterable[dict[str, Any]]) -> int:
-        items = [{"PK": keys.ACCOUNT_PK, "SK": a["AccountId"], **a} for a in accounts]
-        self.db.batch_write(puts=items)
-        return len(items)
+    def put_accounts(self, accounts: Iterable[Account]) -> int:
+        puts = [items.account_item(a) for a in accounts]
+        self.db.batch_write(puts=puts)
+        return len(puts)
 
     def remove_account(self, account_id: str) -> bool:
         return self.db.delete_if(keys.ACCOUNT_PK, account_id, "attribute_exists(PK)")
 
-    def list_accounts(self) -> list[dict[str, Any]]:
-        return list(self.db.query(keys.ACCOUNT_PK))
+    def list_accounts(self) -> list[Account]:
+        return [items.account_of(item) for item in self.db.query(keys.ACCOUNT_PK)]
 
-    def get_account(self, account_id: str) -> dict[str, Any] | None:
-        return self.db.get(keys.ACCOUNT_PK, account_id, consistent=False)
+    def get_account(self, account_id: str) -> Account | None:
+        item = self.db.get(keys.ACCOUNT_PK, account_id, consistent=False)
+        return items.account_of(item) if item else None
 
     # ---------------------------------------------------------------- resources
-    def put_resources(self, items: Sequence[dict[str, Any]]) -> int:
-        return self.db.batch_write(puts=list(items))
+    def put_resources(
+        self, resources: Sequence[Resource], job_id: str, collection_id: str, seen_at: str
+    ) -> int:
+        """Write inventoried resources, stamped with the wall-clock time of this write
+        (``SeenAtMs``: what the deletion sweep compares). Returns the requests made."""
+        seen_ms = time.time_ns() // 1_000_000
+        puts = [items.resource_item(r, job_id, collection_id, seen_at, seen_ms) for r in resources]
+        return self.db.batch_write(puts=puts)
 
     def iter_resources(
-        self, account_id: str, service: str, scope: str | None = None, keys_only: bool = False
-    ) -> Iterator[dict[str, Any]]:
-        yield from self.db.query(
-            keys.resource_pk(account_id, service),
-            sk_prefix=f"{scope}#" if scope else None,
-            projection="PK, SK, Arn, CollectionId, SeenAtMs" if keys_only else None,
-        )
+        self, account_id: str, service: str, scope: str | None = None
+    ) -> Iterator[Resource]:
+        """An account's inventory of a service (of one scope), page by page."""
+        for item in self.db.query(
+            keys.resource_pk(account_id, service), sk_prefix=f"{scope}#" if scope else None
+        ):
+            yield items.resource_of(item)
 
-    def delete_items(self, item_keys: Sequence[dict[str, str]]) -> int:
-        return self.db.batch_write(deletes=list(item_keys))
+    def count_resources(self, account_id: str, service: str) -> int:
+        """How many resources of a service the account's inventory holds (Select=COUNT)."""
+        return self.db.count(keys.resource_pk(account_id, service))
 
-    def delete_resources_unseen_since(
-        self, items: Sequence[dict[str, Any]], seen_before_ms: int
-    ) -> list[dict[str, Any]]:
-        """Delete each resource item unless a collection wrote it at or after ``seen_before_ms``
-        (a conditional DeleteItem each: a concurrent collection of the same scope -- SQS's
-        duplicate delivery of the task -- keeps what it saw). Returns the items deleted."""
+    def sweep_resources(
+        self, account_id: str, service: str, scope: str, collection_id: str, started_ms: int
+    ) -> set[str]:
+        """Delete the scope's resources that no collection has written since ``started_ms``
+        (the collection ``collection_id`` listed the scope completely and did not see them).
+        Each delete is conditional: a concurrent collection of the same scope -- SQS's duplicate
+        delivery of the task -- keeps what it saw. Returns the ARNs deleted."""
+        stale = [
+            item
+            for item in self.db.query(
+                keys.resource_pk(account_id, service),
+                sk_prefix=f"{scope}#",
+                projection="PK, SK, Arn, CollectionId, SeenAtMs",
+            )
+            if item.get("CollectionId") != collection_id
+            and int(item.get("SeenAtMs") or 0) < started_ms
+        ]
         unseen = "attribute_not_exists(SeenAtMs) OR SeenAtMs < :seen"
-        seen = values(seen=seen_before_ms)
-        return [item for item in items if self.db.delete_if(item["PK"], item["SK"], unseen, seen)]
+        seen = values(seen=started_ms)
+        return {
+            str(item.get("Arn", ""))
+            for item in stale
+            if self.db.delete_if(item["PK"], item["SK"], unseen, seen)
+        }
 
     # ---------------------------------------------------------------- findings
     def iter_findings(
-        self, account_id: str, policy_id: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        yield from self.db.query(
-            keys.finding_pk(account_id), sk_prefix=f"{policy_id}#" if policy_id else None
-        )
+        self,
+        account_id: str,
+        policy_id: str | None = None,
+        state: FindingState | None = None,
+        severity: Severity | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Finding]:
+        """One account's findings (Query ``FINDING#<account>``, SK prefix ``<policy>#``), state
+        and severity applied as filters. Streams page by page."""
+        conditions: list[str] = []
+        names: dict[str, str] = {}
+        filter_values: dict[str, Any] = {}
+        if state is not None:
+            conditions.append("#state = :state")
+            names["#state"] = "State"
+            filter_values.update(values(state=state.value))
+        if severity is not None:
+            conditions.append("#sev = :sev")
+            names["#sev"] = "Severity"
+            filter_values.update(values(sev=severity.value))
+        for item in self.db.query(
+            keys.finding_pk(account_id),
+            sk_prefix=f"{policy_id}#" if policy_id else None,
+            names=names or None,
+            filter_expression=" AND ".join(conditions) or None,
+            filter_values=filter_values or None,
+            page_size=page_size,
+        ):
+            yield items.finding_of(item)
 
-    def iter_open_findings_by_policy(self, policy_id: str) -> Iterator[dict[str, Any]]:
-        yield from self.db.query(
-            keys.open_finding_gsi_pk(policy_id), index=keys.JOBS_INDEX, forward=True
-        )
+    def iter_open_findings(
+        self, policy_id: str, severity: Severity | None = None, page_size: int | None = None
+    ) -> Iterator[Finding]:
+        """Open findings of one policy across accounts (Query GSI1 ``OPEN#<policy>``, sparse),
+        ordered by severity, account, ARN. Streams page by page."""
+        for item in self.db.query(
+            keys.open_finding_gsi_pk(policy_id),
+            sk_prefix=f"{severity.value}#" if severity else None,
+            index=keys.JOBS_INDEX,
+            page_size=page_size,
+        ):
+            yield items.finding_of(item)
 
-    def put_findings(self, items: Sequence[dict[str, Any]]) -> int:
-        return self.db.batch_write(puts=list(items))
+    def put_findings(self, findings: Sequence[Finding]) -> int:
+        return self.db.batch_write(puts=[items.finding_item(f) for f in findings])
 
-    def put_summary(self, account_id: str, counts: dict[str, dict[str, Any]]) -> int:
-        """Overwrite the open-finding counts of an account per policy (idempotent)."""
-        items = [
-            {"PK": keys.SUMMARY_PK, "SK": f"{account_id}#{policy_id}", **c}
-            for policy_id, c in counts.items()
-        ]
-        return self.db.batch_write(puts=items)
+    def put_summary(self, counts: Iterable[OpenCount]) -> int:
+        """Overwrite open-finding counts (one item per account x policy; idempotent)."""
+        return self.db.batch_write(puts=[items.summary_item(c) for c in counts])
 
-    def summary(self) -> list[dict[str, Any]]:
-        return list(self.db.query(keys.SUMMARY_PK))
+    def summary(self) -> list[OpenCount]:
+        return [items.summary_of(item) for item in self.db.query(keys.SUMMARY_PK)]
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+__all__ = ["BadMessage", "Completion", "Store"]

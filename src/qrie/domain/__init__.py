@@ -1,0 +1,55 @@
+"""qrie's vocabulary: the words every layer speaks, importing no boto3, Powertools or Lambda.
+
+- :mod:`.vocabulary` — the closed sets: job and task states, task kinds, severities, finding
+  states, account states (``StrEnum``: they compare and serialize as their text).
+- :mod:`.timestamps` — the one timestamp format stored and shown.
+- :mod:`.resource` — an inventoried ``Resource``.
+- :mod:`.jobs` — ``Job``, ``Task``, ``TaskKey``, ``TaskOutcome``, ``final_status``.
+- :mod:`.findings` — ``Finding`` and its lifecycle (open, refresh, reopen, resolve).
+- :mod:`.accounts` — a registered ``Account``.
+
+Records are frozen dataclasses; ``to_dict()`` gives the JSON vocabulary of every API and script
+(snake_case keys). How they are stored is the store's business (:mod:`qrie.store`).
+"""
+
+from qrie.domain.accounts import Account
+from qrie.domain.findings import Finding, OpenCount
+from qrie.domain.jobs import Job, SkippedAccount, Task, TaskKey, TaskOutcome, final_status
+from qrie.domain.resource import GLOBAL, Resource
+from qrie.domain.timestamps import TIME_FORMAT, now_iso, parse_timestamp, timestamp
+from qrie.domain.vocabulary import (
+    SERVICES,
+    SEVERITIES,
+    AccountStatus,
+    FindingState,
+    JobStatus,
+    Severity,
+    TaskKind,
+    TaskStatus,
+)
+
+__all__ = [
+    "GLOBAL",
+    "SERVICES",
+    "SEVERITIES",
+    "TIME_FORMAT",
+    "Account",
+    "AccountStatus",
+    "Finding",
+    "FindingState",
+    "Job",
+    "JobStatus",
+    "OpenCount",
+    "Resource",
+    "Severity",
+    "SkippedAccount",
+    "Task",
+    "TaskKey",
+    "TaskKind",
+    "TaskOutcome",
+    "TaskStatus",
+    "final_status",
+    "now_iso",
+    "parse_timestamp",
+    "timestamp",
+]
