@@ -79,6 +79,14 @@ def test_the_job_handler_and_polling_service_do_not_load_the_workers(function: s
     assert not loaded & set(WORKERS_ONLY)
 
 
+def test_the_polling_service_loads_the_models_only_for_dead_letters() -> None:
+    # WHEN the polling service is imported (most runs find no dead letter)
+    loaded = set(_loaded(HANDLERS["PollingServiceFunction"])["modules"])
+    # THEN the task-message models and pydantic (about 45 ms) stay unloaded
+    assert "qrie.models" not in loaded
+    assert "pydantic" not in loaded
+
+
 def test_tracing_on_wraps_the_handler_in_powertools_tracer() -> None:
     # WHEN a handler is imported with tracing on (Tracing=Active)
     report = _loaded(HANDLERS["JobHandlerFunction"], POWERTOOLS_TRACE_DISABLED="false")
