@@ -38,7 +38,7 @@ report = {"paths": {}, "clients": {}, "refused": None}
 handler = importlib.import_module(MODULE)
 report["handler_callable"] = callable(handler.lambda_handler)
 for name in ("boto3", "botocore", "pydantic", "aws_lambda_powertools", "qrie"):
-    report["paths"][name] = sys.modules[name].__file__
+    report["paths"][name] = importlib.import_module(name).__file__
 for service in SERVICES:
     client = boto3.client(service, region_name="us-east-1")
     report["clients"][service] = client.meta.endpoint_url
