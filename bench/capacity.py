@@ -13,7 +13,7 @@ import boto3
 
 from bench.common import cpu_seconds
 from qrie.aws import client_config
-from qrie_local.provision import FAKE_CREDENTIALS
+from qrie_local.identity import FAKE_CREDENTIALS
 from qrie_local.stack import LocalStack
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -16,34 +15,12 @@ from typing import Any
 
 import boto3
 
-import qrie_local.stack
 from qrie_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-SERVER_HOOK = "bench.moto_speedups:hook"
-
-
-class BenchStack(LocalStack):
-    """A local stack whose server also loads ``SERVER_HOOK`` (``--hook``): moto's queues in
-    constant time (bench/moto_speedups.py). ``LocalStack.up`` has no way to pass a hook, so the
-    server's command line is extended while the parent class starts it."""
-
-    @staticmethod
-    def _start_server(state_dir: Path, port: int, latency_ms: float) -> tuple[int, int]:
-        original = subprocess.Popen
-
-        def popen(command: list[str], *args: Any, **kwargs: Any) -> Any:
-            if "qrie_local.server" in command:
-                command = [*command, "--hook", SERVER_HOOK]
-            return original(command, *args, **kwargs)
-
-        qrie_local.stack.subprocess.Popen = popen  # type: ignore[assignment,misc]
-        try:
-            return LocalStack._start_server(state_dir, port, latency_ms)
-        finally:
-            qrie_local.stack.subprocess.Popen = original  # type: ignore[misc]
+SERVER_HOOK = "bench.moto_speedups:hook"  # moto's queues in constant time
 
 
 def start_stack(state_dir: Path, latency_ms: float, parameters: Mapping[str, str]) -> LocalStack:
@@ -51,8 +28,12 @@ def start_stack(state_dir: Path, latency_ms: float, parameters: Mapping[str, str
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
     )  # the server and the workers import bench.*
-    return BenchStack.up(
-        state_dir=state_dir, latency_ms=latency_ms, template=TEMPLATE, parameters=parameters
+    return LocalStack.up(
+        state_dir=state_dir,
+        latency_ms=latency_ms,
+        template=TEMPLATE,
+        parameters=parameters,
+        hooks=[SERVER_HOOK],
     )
 
 

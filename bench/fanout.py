@@ -23,7 +23,7 @@ from qrie.config import Settings
 from qrie.domain import TaskStatus
 from qrie.errors import PermanentTaskError
 from qrie.inventory.engine import inventory_account
-from qrie.inventory.registry import SERVICES
+from qrie.inventory.registry import SERVICES, get_collector
 from qrie.store import keys
 from qrie.store.table import Store
 from qrie_local.events import LambdaContext
@@ -67,7 +67,12 @@ def run_mvp(stack: LocalStack, accounts: list[str], job_id: str) -> dict[str, An
                     continue
                 for service in SERVICES:
                     counts = inventory_account(
-                        store, session, service, settings.regions, job_id, settings.region_threads
+                        store,
+                        session,
+                        get_collector(service),
+                        settings.regions,
+                        job_id,
+                        settings.region_threads,
                     )
                     resources += counts.resources
                     failed += int(bool(counts.failed_scopes))

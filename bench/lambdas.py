@@ -27,7 +27,7 @@ from qrie.handlers import inventory_worker as _inventory_worker
 WARMUP_BODY = "qrie-bench-warmup"
 MODES = ("real", "noop", "noop-stub")
 
-_state: dict[str, Any] = {"mode": "real", "undo": None}
+_handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
 
 
 def _mode() -> str:
@@ -41,18 +41,15 @@ def _mode() -> str:
     return mode if mode in MODES else "real"
 
 
-def _apply(mode: str) -> None:
-    if mode == _state["mode"]:
-        return
-    undo: Callable[[], None] | None = _state["undo"]
-    if undo is not None:
-        undo()
-        _state["undo"] = None
-    if mode != "real":
+def _handler(mode: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """qrie's handler (``real``), or the same wiring around a no-op worker (built once)."""
+    if mode == "real":
+        return _inventory_worker.lambda_handler
+    if mode not in _handlers:
         from bench import noop
 
-        _state["undo"] = noop.install(stub_credentials=mode == "noop-stub")
-    _state["mode"] = mode
+        _handlers[mode] = noop.worker_handler(stub_credentials=mode == "noop-stub")
+    return _handlers[mode]
 
 
 def _warm() -> None:
@@ -70,5 +67,4 @@ def inventory_worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _warm()
         time.sleep(float(os.environ.get("QRIE_BENCH_WARMUP_SECONDS", "0.5")))
         return {"batchItemFailures": []}
-    _apply(_mode())
-    return _inventory_worker.lambda_handler(event, context)
+    return _handler(_mode())(event, context)

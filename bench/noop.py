@@ -1,12 +1,25 @@
 """No-op inventory work: collectors with nothing to collect (no AWS call), and optionally member
-credentials that are not fetched, so only the job engine's own requests remain."""
+sessions that assume no role, so only the job engine's own requests remain. Both are injected
+into qrie's inventory worker (``TaskWorker(collectors=..., sessions=...)``); nothing of qrie is
+patched."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["NoopCollector", "install"]
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qrie.aws import AccountSession, AccountSessions
+from qrie.domain import TaskKind
+from qrie.handlers._sqs import handle_batch, make_record_handler, new_processor
+from qrie.handlers.runtime import Runtime, runtime
+from qrie.jobs.worker import TaskWorker
+from qrie.observability import logger, metrics, traced
+
+__all__ = ["NoopCollector", "StubSessions", "worker_handler"]
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
 class NoopCollector:
@@ -22,24 +35,46 @@ class NoopCollector:
         return iter(())
 
 
-def install(stub_credentials: bool = False) -> Callable[[], None]:
-    """Make the inventory engine use no-op collectors (and, with ``stub_credentials``, skip
-    AssumeRole). Returns a function that undoes it."""
-    from qrie.aws import AccountSession, AccountSessions
-    from qrie.inventory import engine
+class StubSessions(AccountSessions):
+    """Member sessions without credentials: no AssumeRole (the no-op collectors call nothing)."""
 
-    original_get = engine.get_collector
-    original_for_account = AccountSessions.for_account
-    engine.get_collector = NoopCollector  # type: ignore[assignment]
-    if stub_credentials:
+    def for_account(self, account_id: str) -> AccountSession:
+        return AccountSession(account_id, self)
 
-        def for_account(self: AccountSessions, account_id: str) -> AccountSession:
-            return AccountSession(account_id, self)
 
-        AccountSessions.for_account = for_account  # type: ignore[method-assign]
+def worker_handler(stub_credentials: bool = False) -> Handler:
+    """The inventory worker's Lambda handler, wired as ``qrie.handlers.inventory_worker`` wires
+    it, around a worker with no-op collectors (and, with ``stub_credentials``, no AssumeRole).
+    The worker is rebuilt when the execution environment's runtime is."""
+    built: dict[str, Any] = {"runtime": None, "worker": None}
 
-    def undo() -> None:
-        engine.get_collector = original_get
-        AccountSessions.for_account = original_for_account  # type: ignore[method-assign]
+    def worker() -> TaskWorker:
+        current: Runtime = runtime()
+        if built["runtime"] is not current:
+            sessions = current.sessions
+            if stub_credentials:
+                settings = current.settings
+                sessions = StubSessions(
+                    settings.member_role_name, settings.external_id, hub=current.clients
+                )
+            built["runtime"] = current
+            built["worker"] = TaskWorker(
+                current.settings,
+                current.store,
+                current.queue,
+                sessions,
+                TaskKind.INVENTORY,
+                collectors=NoopCollector,
+            )
+        return built["worker"]  # type: ignore[no-any-return]
 
-    return undo
+    processor = new_processor()
+    record_handler = make_record_handler(worker, lambda: runtime().settings.inventory_queue_url)
+
+    @logger.inject_lambda_context(log_event=False)
+    @metrics.log_metrics
+    @traced
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return handle_batch(event, context, processor, record_handler)
+
+    return lambda_handler

@@ -21,7 +21,7 @@ from qrie.aws import AccountSessions, Clients
 from qrie.config import Settings
 from qrie.inventory.registry import SERVICES
 from qrie_local.events import LambdaContext, scheduled_event
-from qrie_local.provision import ACCOUNT_ID
+from qrie_local.identity import ACCOUNT_ID
 from qrie_local.stack import LocalStack
 
 WORKER = "InventoryWorkerFunction"
@@ -97,10 +97,10 @@ def run_qrie(stack: LocalStack, accounts: list[str], polls: int) -> dict[str, An
     from qrie.handlers import runtime as runtime_module
 
     runtime_module.reset()
-    undo = noop.install(stub_credentials=False)
+    inventory_worker = noop.worker_handler(stub_credentials=False)
     try:
         with stack.apply_env(WORKER):
-            from qrie.handlers import inventory_worker, job_handler, polling_service
+            from qrie.handlers import job_handler, polling_service
 
             queue = stack.provisioned.queues["InventoryQueue"]
             rule = stack.functions[POLLER].schedules[0].rule_arn
@@ -122,7 +122,7 @@ def run_qrie(stack: LocalStack, accounts: list[str], polls: int) -> dict[str, An
                     queue.url,
                     queue.arn,
                     stack.region,
-                    inventory_worker.lambda_handler,
+                    inventory_worker,
                     WORKER,
                     300,
                     phases,
@@ -139,7 +139,6 @@ def run_qrie(stack: LocalStack, accounts: list[str], polls: int) -> dict[str, An
             found = current.store.get_job(str(response["job_id"]))
             job = found.to_dict() if found else {}
     finally:
-        undo()
         runtime_module.reset()
     by_phase = phases.by_phase()
     categories = _categorize(by_phase, QRIE_RULES)

@@ -21,9 +21,9 @@ import boto3
 from qrie.aws import client_config
 from qrie.domain import Account
 from qrie.store.table import Store
+from qrie_local.identity import ACCOUNT_ID
 from qrie_local.members import trust_policy
 from qrie_local.moto_patches import BOOTSTRAP_ROLE
-from qrie_local.provision import ACCOUNT_ID
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
 MEMBER_ROLE = "QrieReadOnly"

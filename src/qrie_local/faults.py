@@ -23,8 +23,9 @@ Two layers, both outside qrie's own code paths (its handlers, workers and store 
   the configuration and what was injected; ``POST /_qrie/faults`` (a JSON :class:`FaultConfig`)
   sets the configuration and zeroes the counts. A new hook is disabled.
 
-* **The event-source runner** (:class:`RunnerFaults`, given to
-  :class:`qrie_local.runner.Runner`): for every batch a worker is about to receive it plans
+* **The event-source runner** (:class:`RunnerFaults`, a delivery hook given to
+  :class:`qrie_local.runner.Runner`, see :class:`qrie_local.sources.DeliveryHook`): for every
+  batch a worker is about to receive it plans
 
   - ``duplicate_rate``: a first delivery of a message is delivered a second time, at once, in
     another invocation (SQS's at-least-once delivery);
@@ -34,8 +35,9 @@ Two layers, both outside qrie's own code paths (its handlers, workers and store 
   - ``poison_rate``: a message crashes its invocation on *every* receive, so it exhausts its
     receives and SQS moves it to the dead-letter queue.
 
-  The slot process carries out a crash (:func:`run_faulted`, called by the runner's execution
-  environment when it receives a :class:`FaultedEvent`) with ``os._exit``.
+  The execution environment carries out a crash: the runner sends it a :class:`FaultedEvent`
+  instead of the event, which runs part of the batch there (:func:`run_faulted`) and ends the
+  process with ``os._exit``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from typing import Any, NoReturn
 
 from qrie.aws import MAX_ATTEMPTS
 from qrie_local.server import Reply, RequestHook, RequestInfo
+from qrie_local.sources import Delivery, DeliveryPlan
 
 __all__ = [
     "CONTROL_PATH",
@@ -376,10 +379,14 @@ class Crash:
 
 @dataclass(frozen=True)
 class FaultedEvent:
-    """What the runner sends an execution environment instead of the event: die mid-batch."""
+    """What the runner sends an execution environment instead of the event: die mid-batch (a
+    :class:`qrie_local.slots.WrappedEvent`)."""
 
     event: dict[str, Any]
     crash: Crash
+
+    def run_in_environment(self, handler: Callable[[Any, Any], Any], context: Any) -> NoReturn:
+        run_faulted(handler, self, context)
 
 
 @dataclass(frozen=True)
@@ -522,6 +529,20 @@ class RunnerFaults:
                     self.counts["duplicates"] += 1
                     self.duplicated.add(task_key(str(message.get("Body", ""))))
         return BatchPlan(crash, frozenset(duplicates), reason)
+
+    def before_delivery(self, delivery: Delivery) -> DeliveryPlan | None:
+        """The runner's delivery hook: the planned crash as the payload, the planned duplicates
+        delivered again. A repeated delivery (``injected``) is one of those duplicates: it gets
+        no fault of its own."""
+        if delivery.injected:
+            return None
+        plan = self.plan(delivery.function, delivery.messages)
+        if plan is None:
+            return None
+        return DeliveryPlan(
+            payload=None if plan.crash is None else FaultedEvent(delivery.event, plan.crash),
+            redeliver=tuple(m for m in delivery.messages if m["MessageId"] in plan.duplicates),
+        )
 
     def report(self) -> dict[str, Any]:
         with self._lock:

@@ -30,8 +30,8 @@ from botocore.exceptions import ClientError
 from qrie.aws import client_config, error_code
 from qrie.domain import Account, AccountStatus
 from qrie.store.table import Store
+from qrie_local.identity import ACCOUNT_ID
 from qrie_local.members import deploy_member_role, member_session
-from qrie_local.provision import ACCOUNT_ID
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
 __all__ = ["SeedReport", "account_ids", "seed"]

@@ -11,9 +11,9 @@
   A hook sees a :class:`RequestInfo` and either returns ``None`` (go on) or a :class:`Reply`,
   which is sent instead of moto's answer. ``--latency-ms`` is one such hook (a fixed delay per
   request, as a network round trip to AWS would add); a fault-injection layer is another
-  (``--hook package.module:factory``, where ``factory()`` returns a hook; the environment
-  variable ``QRIE_LOCAL_HOOKS``, comma-separated specs, adds more: what ``LocalStack.up`` passes
-  on, e.g. ``qrie_local.faults:server_hook``).
+  (``--hook package.module:factory``, where ``factory()`` returns a hook, e.g.
+  ``qrie_local.faults:server_hook``: what ``LocalStack.up(hooks=...)`` passes; the environment
+  variable ``QRIE_LOCAL_HOOKS``, comma-separated specs, adds more).
 * ``--port 0`` binds a free port. With ``--state-dir`` the server writes
   ``<state-dir>/server.json`` (``{"pid", "port", "endpoint"}``) once it accepts connections, and
   removes it when it stops. SIGTERM and SIGINT stop it cleanly.

@@ -7,9 +7,10 @@ template, with its state under ``.qrie/``.
         ...
     stack.down()                            # stop the runner daemon and the server, drop state
 
-State files in ``state_dir``: ``local.json`` (pid, port, endpoint, parameters, outputs, function
-specs), ``server.json`` (written by the server once it serves), ``runner.pid`` (the runner
-daemon, when one runs), and the logs ``server.log`` and ``runner.log``.
+State files in ``state_dir``: ``local.json`` (pid, port, endpoint, parameters, the server's
+request hooks, outputs, function specs), ``server.json`` (written by the server once it serves),
+``runner.pid`` (the runner daemon, when one runs), and the logs ``server.log`` and
+``runner.log``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qrie_local.provision import FunctionSpec, Provisioned, provision
+from qrie_local.functions import FunctionSpec
+from qrie_local.provision import Provisioned, provision
 from qrie_local.server import SERVER_STATE_FILE, STATS_PATH
 from qrie_local.template import load_template
 
@@ -176,6 +178,7 @@ class LocalStack:
     parameters: dict[str, str] = field(default_factory=dict)
     latency_ms: float = 0
     started_at: str = ""
+    hooks: tuple[str, ...] = ()  # the server's request hooks (``module:factory`` specs)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -207,16 +210,28 @@ class LocalStack:
         latency_ms: float = 0,
         template: Path = Path("template.yaml"),
         parameters: Mapping[str, str] | None = None,
+        hooks: Sequence[str] = (),
     ) -> LocalStack:
         """Start the local AWS in the background (a free port unless ``port`` is given),
-        provision the template on it and save the state. If a stack already runs in
-        ``state_dir`` it is provisioned again (idempotent) and returned."""
+        provision the template on it and save the state. ``hooks`` are request hooks its
+        server loads (``package.module:factory`` specs, see :mod:`qrie_local.server`; e.g.
+        :data:`qrie_local.faults.HOOK_SPEC`). If a stack already runs in ``state_dir`` it is
+        provisioned again (idempotent) and returned; LocalStackError if its server was started
+        without one of ``hooks``."""
         state_dir = Path(state_dir)
         template = Path(template)
         values = {**LOCAL_PARAMETERS, **dict(parameters or {})}
+        wanted_hooks = tuple(dict.fromkeys(hooks))
         loaded = load_template(template)
         current = cls.current(state_dir)
         if current is not None:
+            missing = [h for h in wanted_hooks if h not in current.hooks]
+            if missing:
+                raise LocalStackError(
+                    f"the local stack running from {state_dir} has no request hook "
+                    f"{', '.join(missing)} (it runs: {', '.join(current.hooks) or 'none'}); "
+                    "stop it (qrie local down) to start it with them"
+                )
             current.provisioned = provision(loaded, current.endpoint, REGION, values)
             current.template, current.parameters = template.resolve(), values
             current.save()
@@ -225,7 +240,7 @@ class LocalStack:
         state_dir.mkdir(parents=True, exist_ok=True)
         for name in (STATE_FILE, SERVER_STATE_FILE, RUNNER_PID_FILE):
             (state_dir / name).unlink(missing_ok=True)
-        pid, actual_port = cls._start_server(state_dir, port or 0, latency_ms)
+        pid, actual_port = cls._start_server(state_dir, port or 0, latency_ms, wanted_hooks)
         endpoint = f"http://127.0.0.1:{actual_port}"
         try:
             provisioned = provision(loaded, endpoint, REGION, values)
@@ -241,12 +256,15 @@ class LocalStack:
             parameters=values,
             latency_ms=latency_ms,
             started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            hooks=wanted_hooks,
         )
         stack.save()
         return stack
 
     @staticmethod
-    def _start_server(state_dir: Path, port: int, latency_ms: float) -> tuple[int, int]:
+    def _start_server(
+        state_dir: Path, port: int, latency_ms: float, hooks: Sequence[str] = ()
+    ) -> tuple[int, int]:
         log_path = state_dir / SERVER_LOG
         command = [
             sys.executable,
@@ -259,6 +277,8 @@ class LocalStack:
             "--state-dir",
             str(state_dir.resolve()),
         ]
+        for hook in hooks:
+            command += ["--hook", hook]
         env = clean_aws_environment(os.environ)
         env.pop("AWS_ENDPOINT_URL", None)
         with log_path.open("ab") as log:
@@ -309,6 +329,7 @@ class LocalStack:
                 parameters={str(k): str(v) for k, v in dict(data.get("parameters", {})).items()},
                 latency_ms=float(data.get("latency_ms", 0)),
                 started_at=str(data.get("started_at", "")),
+                hooks=tuple(str(h) for h in data.get("hooks", [])),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -337,6 +358,7 @@ class LocalStack:
                 "parameters": self.parameters,
                 "latency_ms": self.latency_ms,
                 "started_at": self.started_at,
+                "hooks": list(self.hooks),
                 "outputs": self.outputs,
                 "provisioned": self.provisioned.to_dict(),
             },

@@ -27,6 +27,8 @@ from typing import Any
 # PyYAML comes with moto[server] and cfn-lint; its stubs (types-PyYAML) may not be installed.
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
+from qrie_local.identity import partition
+
 __all__ = [
     "LOCAL_CODE_BUCKET",
     "STATIC_MANAGED_POLICIES",
@@ -171,14 +173,6 @@ def load_template(path: str | Path) -> dict[str, Any]:
     return loads_template(text, source=str(file))
 
 
-def _partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def _with_s3_code_uris(template: dict[str, Any]) -> dict[str, Any]:
     """Copy of ``template`` whose local ``CodeUri`` (functions) and ``ContentUri`` (layers)
     paths become ``s3://LOCAL_CODE_BUCKET/<path>``."""
@@ -228,9 +222,9 @@ def translate(
     from samtranslator.parser.parser import Parser  # noqa: PLC0415
     from samtranslator.translator.translator import Translator  # noqa: PLC0415
 
-    partition = _partition(region)
+    region_partition = partition(region)
     policies = {
-        name: arn.replace("arn:aws:", f"arn:{partition}:", 1)
+        name: arn.replace("arn:aws:", f"arn:{region_partition}:", 1)
         for name, arn in STATIC_MANAGED_POLICIES.items()
     }
     # The translator reads only ``region_name`` from its boto3 session (for the partition and
@@ -241,7 +235,7 @@ def translate(
     translator = Translator(
         managed_policy_map=None, sam_parser=Parser(), boto_session=session, metrics=metrics
     )
-    values: dict[str, Any] = {"AWS::Region": region, "AWS::Partition": partition}
+    values: dict[str, Any] = {"AWS::Region": region, "AWS::Partition": region_partition}
     values.update(parameters or {})
     try:
         translated = translator.translate(

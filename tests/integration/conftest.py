@@ -12,7 +12,8 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,20 @@ def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for record in event["Records"]
     ]
+
+
+@dataclass(frozen=True)
+class MarkedEvent:
+    """A payload a delivery hook sends instead of the event (a ``WrappedEvent``): records its
+    mark and the record ids in the execution environment, then runs the handler on the event."""
+
+    event: dict[str, Any]
+    mark: str
+
+    def run_in_environment(self, handler: Callable[[Any, Any], Any], context: Any) -> Any:
+        ids = [r["id"] for r in _records(self.event)]
+        _record("marked", {"mark": self.mark, "ids": ids})
+        return handler(self.event, context)
 
 
 def record_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -1,16 +1,19 @@
-"""The chaos suite (bench/chaos.py), small and seeded: 6 member accounts, an inventory job, a
-scan job and a job cancelled in its middle on the local stack, with transient bursts and
-denials in member-account calls, duplicate deliveries, crashes mid-batch and a poison message
-that reaches the dead-letter queue; then every invariant of ``make chaos``."""
+"""The chaos run of ``make chaos`` (qrie_local.chaos), small and seeded: 6 member accounts, an
+inventory job, a scan job and a job cancelled in its middle on the local stack, with transient
+bursts and denials in member-account calls, duplicate deliveries, crashes mid-batch and a poison
+message that reaches the dead-letter queue; then every invariant (qrie_local.invariants)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from bench.chaos import ChaosReport, ChaosSettings, run_chaos
 
 from qrie_local import faults
+from qrie_local.chaos import ChaosReport, ChaosSettings, run_chaos
+from qrie_local.sources import Delivery
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Seed 230 plans, for these 6 accounts: 1 denied and 2 bursting (account, service) pairs in the
 # inventory, a poison scan message, 4 duplicates and 2 crashes (scan, first receive). Every
@@ -35,7 +38,8 @@ SMALL = ChaosSettings(
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> ChaosReport:
-    return run_chaos(SMALL, Path(tmp_path_factory.mktemp("chaos")), log=lambda *_args: None)
+    state_dir = Path(tmp_path_factory.mktemp("chaos"))
+    return run_chaos(SMALL, state_dir, ROOT / "template.yaml", log=lambda *_args: None)
 
 
 def test_every_kind_of_fault_was_injected(chaos: ChaosReport) -> None:
@@ -101,16 +105,18 @@ def test_every_invariant_held(chaos: ChaosReport) -> None:
     assert not broken, broken
 
 
+def message(i: int, receive: int = 1) -> dict[str, object]:
+    """A scan task message as ReceiveMessage returns it."""
+    body = f'{{"kind": "scan", "account_id": "{200_000_000_000 + i:012d}", "service": "s3"}}'
+    return {
+        "MessageId": f"m{i}",
+        "Body": body,
+        "Attributes": {"ApproximateReceiveCount": str(receive)},
+    }
+
+
 def test_runner_plans_crashes_duplicates_and_poison() -> None:
     # GIVEN a batch where every kind of runner fault is certain
-    def message(i: int, receive: int = 1) -> dict[str, object]:
-        body = f'{{"kind": "scan", "account_id": "{200_000_000_000 + i:012d}", "service": "s3"}}'
-        return {
-            "MessageId": f"m{i}",
-            "Body": body,
-            "Attributes": {"ApproximateReceiveCount": str(receive)},
-        }
-
     batch = [message(i) for i in range(5)]
     crash_all = faults.RunnerFaults(faults.RunnerFaultConfig(seed=1, crash_rate=1.0))
     # WHEN the runner plans it: the first record crashes the invocation before or during it
@@ -134,6 +140,26 @@ def test_runner_plans_crashes_duplicates_and_poison() -> None:
         assert poison_plan.reason == "poison"
     assert poison.counts["poison_crashes"] == 3
     assert crash_all.plan("JobHandlerFunction", batch) is None
+
+
+def test_runner_faults_reach_the_runner_as_a_delivery_plan() -> None:
+    # GIVEN a batch whose first record crashes and whose every record is duplicated
+    messages = [message(i) for i in range(3)]
+    event = {"Records": [{"messageId": m["MessageId"]} for m in messages]}
+    config = faults.RunnerFaultConfig(seed=1, crash_rate=1.0, duplicate_rate=1.0)
+    hook = faults.RunnerFaults(config)
+    # WHEN the runner asks the hook about the delivery
+    plan = hook.before_delivery(Delivery("ScanWorkerFunction", messages, event))
+    # THEN the execution environment gets a faulted event that crashes at the first record, and
+    # every record is delivered again
+    assert plan is not None
+    assert isinstance(plan.payload, faults.FaultedEvent)
+    assert plan.payload.event == event
+    assert plan.payload.crash.after_records == 0
+    assert [m["MessageId"] for m in plan.redeliver] == ["m0", "m1", "m2"]
+    # AND the repeated delivery itself, and other functions, get no fault
+    assert hook.before_delivery(Delivery("ScanWorkerFunction", messages, event, True)) is None
+    assert hook.before_delivery(Delivery("JobHandlerFunction", messages, event)) is None
 
 
 def test_fault_decisions_are_deterministic() -> None:

@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
-from qrie_local.provision import local_client, provision
+from qrie_local import faults
+from qrie_local.identity import local_client
+from qrie_local.provision import provision
 from qrie_local.runner import InvocationError, Runner
-from qrie_local.stack import LocalStack
-from tests.integration.conftest import read_records
+from qrie_local.sources import Delivery, DeliveryPlan
+from qrie_local.stack import LocalStack, LocalStackError
+from tests.integration.conftest import MarkedEvent, read_records
 
 HANDLERS = "tests.integration.conftest"
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,6 +270,70 @@ def test_a_crashed_environment_is_replaced_and_its_batch_returns(
     assert stats["records_deleted"] == 4
     pids = {call["pid"] for call in read_records(tmp_path, "crash_once")}
     assert len(pids) >= 2  # a new execution environment after the crash
+
+
+class RedeliverFirst:
+    """A delivery hook: asks for the first record of each original delivery to be delivered
+    again, marks the payload of that repeated delivery, and keeps every delivery it saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[Delivery] = []
+
+    def before_delivery(self, delivery: Delivery) -> DeliveryPlan | None:
+        self.seen.append(delivery)
+        if delivery.injected:
+            return DeliveryPlan(payload=MarkedEvent(delivery.event, "again"))
+        return DeliveryPlan(redeliver=(delivery.messages[0],))
+
+
+def test_delivery_hooks_replace_the_payload_and_deliver_again(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    # GIVEN 3 messages and a hook that has the first record of every delivery delivered again
+    stack = deploy("record_batch", batch_size=10, window=1)
+    ids = send(stack, [{"n": n} for n in range(3)])
+    hook = RedeliverFirst()
+    # WHEN the runner delivers them with the hook
+    with Runner(stack, hooks=[hook]) as runner:
+        wait_for(lambda: queue_depth(stack, "WorkQueue") == 0)
+        originals = [d for d in hook.seen if not d.injected]
+        wait_for(lambda: len(read_records(tmp_path, "marked")) == len(originals))
+        stats = runner.stats()["TestFunction"]
+    # THEN every record reached the handler once in an original delivery; each delivery's first
+    # record once more, in its own invocation, whose payload the hook replaced
+    assert sorted(m["MessageId"] for d in originals for m in d.messages) == sorted(ids)
+    firsts = sorted(str(d.messages[0]["MessageId"]) for d in originals)
+    injected = [d for d in hook.seen if d.injected]
+    assert sorted(str(m["MessageId"]) for d in injected for m in d.messages) == firsts
+    assert sorted(i for call in read_records(tmp_path, "marked") for i in call["ids"]) == firsts
+    assert {call["mark"] for call in read_records(tmp_path, "marked")} == {"again"}
+    assert sorted(processed_ids(tmp_path, "record_batch")) == sorted(ids + firsts)
+    assert stats["invocations"] == len(originals) + len(injected)
+
+
+def test_a_stack_carries_the_server_hooks_it_was_started_with(tmp_path: Path) -> None:
+    # GIVEN a local stack started with the fault layer as a request hook of its server
+    state_dir = tmp_path / "state"
+    stack = LocalStack.up(
+        state_dir=state_dir, template=ROOT / "template.yaml", hooks=[faults.HOOK_SPEC]
+    )
+    try:
+        # THEN the server answers the hook's control path, and the state names the hook
+        assert faults.fault_report(stack.endpoint)["config"]["enabled"] is False
+        saved = LocalStack.load(state_dir)
+        assert saved is not None
+        assert saved.hooks == (faults.HOOK_SPEC,)
+        # WHEN it is started again with no hooks, or the same ones, it is reused
+        assert LocalStack.up(state_dir=state_dir, template=ROOT / "template.yaml").pid == stack.pid
+        # BUT a hook its server does not run is refused, not silently left out
+        with pytest.raises(LocalStackError, match=r"example\.hooks:extra"):
+            LocalStack.up(
+                state_dir=state_dir,
+                template=ROOT / "template.yaml",
+                hooks=[faults.HOOK_SPEC, "example.hooks:extra"],
+            )
+    finally:
+        stack.down()
 
 
 def test_scheduled_function_is_called_at_the_interval(deploy: Deploy, tmp_path: Path) -> None:

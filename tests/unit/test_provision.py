@@ -16,14 +16,10 @@ import boto3
 import pytest
 
 from qrie_local import server
-from qrie_local.provision import (
-    FunctionSpec,
-    Provisioned,
-    ProvisionError,
-    local_client,
-    provision,
-)
-from qrie_local.template import load_template
+from qrie_local.functions import FunctionSpec
+from qrie_local.identity import local_client
+from qrie_local.provision import Provisioned, provision
+from qrie_local.template import TemplateError, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -287,11 +283,11 @@ def test_intrinsics_are_resolved(endpoint: str, prefix: str) -> None:
 
 
 def test_parameters_are_checked(endpoint: str, template: dict[str, Any]) -> None:
-    with pytest.raises(ProvisionError, match="ExternalId has no Default"):
+    with pytest.raises(TemplateError, match="ExternalId has no Default"):
         provision(template, endpoint, REGION, {})
-    with pytest.raises(ProvisionError, match="unknown template parameter"):
+    with pytest.raises(TemplateError, match="unknown template parameter"):
         provision(template, endpoint, REGION, {**PARAMETERS, "Nope": "1"})
-    with pytest.raises(ProvisionError, match="Stage"):
+    with pytest.raises(TemplateError, match="Stage"):
         provision(template, endpoint, REGION, {**PARAMETERS, "Stage": "qa"})
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from qrie.domain import Account, JobStatus, Task, TaskKey, TaskKind, TaskStatus
+from qrie.domain import GLOBAL, Account, JobStatus, Resource, Task, TaskKey, TaskKind, TaskStatus
 from qrie.handlers import inventory_worker, job_handler
 from qrie.handlers.runtime import runtime
+from qrie.inventory.base import Collector
+from qrie.jobs.worker import Delivery, TaskWorker
 from qrie_local.events import LambdaContext, sqs_event
 from tests.support import REGION, Stack, onboard, queue_arn, receive
 
@@ -200,3 +204,49 @@ def test_malformed_or_unknown_messages_are_recorded_not_retried(
     [bad] = runtime().store.bad_messages()
     assert error in bad.error
     assert bad.body == body
+
+
+@dataclass
+class OneBucket:
+    """A collector that lists one bucket, whatever the account holds."""
+
+    service: str
+
+    def scopes(self, session: Any, regions: Sequence[str]) -> list[str]:
+        return [GLOBAL]
+
+    def collect(self, session: Any, scope: str) -> Iterator[Resource]:
+        yield Resource("arn:aws:s3:::given", session.account_id, "s3", "s3.bucket", scope, {})
+
+
+def test_the_worker_runs_the_collectors_it_is_given(stack: Stack) -> None:
+    # GIVEN an onboarded account (no bucket), its task, and a worker given a collector registry
+    onboard([ACCOUNT])
+    job_id = start_job([ACCOUNT])
+    [message] = receive(stack.inventory_queue)
+    asked: list[str] = []
+
+    def collectors(service: str) -> Collector:
+        asked.append(service)
+        return OneBucket(service)
+
+    current = runtime()
+    worker = TaskWorker(
+        current.settings,
+        current.store,
+        current.queue,
+        current.sessions,
+        TaskKind.INVENTORY,
+        collectors=collectors,
+    )
+    # WHEN it processes the task
+    delivery = Delivery(
+        message["MessageId"], message["Body"], 1, message["ReceiptHandle"], stack.inventory_queue
+    )
+    outcome = worker.process(delivery)
+    # THEN it inventoried what the given collector listed, not what the registry's would
+    assert outcome == "succeeded"
+    assert asked == ["s3"]
+    stored = [r.arn for r in current.store.iter_resources(ACCOUNT, "s3")]
+    assert stored == ["arn:aws:s3:::given"]
+    assert task(job_id).counts["resource_count"] == 1
