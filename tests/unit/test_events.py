@@ -37,9 +37,15 @@ def function_props(logical_id: str) -> dict[str, Any]:
 
 
 def resolve(value: Any, stack: Stack) -> str:
-    """The template's environment values: literals, or Refs to its resources and parameters."""
+    """The template's environment values: literals, Refs to its resources and parameters, or
+    an Fn::If on a condition that compares a parameter (default values)."""
     if isinstance(value, str | int):
         return str(value)
+    if "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        left, right = TEMPLATE["Conditions"][condition]["Fn::Equals"]
+        taken = resolve(left, stack) == resolve(right, stack)
+        return resolve(when_true if taken else when_false, stack)
     ref = value["Ref"]
     resources = {
         "QrieTable": stack.table,
