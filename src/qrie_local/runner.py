@@ -260,7 +260,11 @@ class Runner:
         urls = [source.event.queue_url for source in self._sources]
         if not urls:
             return
-        released = self.stack.release_in_flight(urls)
+        try:
+            released = self.stack.release_in_flight(urls)
+        except (OSError, ValueError) as exc:  # the runner still works; their timeout still runs
+            self.log(f"in-flight messages not given back ({exc}): they wait out their timeout")
+            return
         for url, count in released.items():
             if count:
                 self.log(f"{count} in-flight messages of {url} made visible again")
