@@ -260,6 +260,7 @@ def read_stack(
                 schedules=tuple(schedules.get(str(config["FunctionArn"]), [])),
                 function_name=physical,
                 code_dir=code_dir,
+                role_arn=str(config.get("Role") or ""),
             )
         elif kind == QUEUE:
             attributes = sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["All"])

@@ -69,6 +69,7 @@ class FunctionSpec:
     # the code this interpreter has installed.
     function_name: str = ""
     code_dir: str = ""
+    role_arn: str = ""  # the execution role its environments run as ("" none)
 
     @property
     def name(self) -> str:
@@ -95,4 +96,5 @@ class FunctionSpec:
             schedules=tuple(ScheduleSpec(**s) for s in data.get("schedules", [])),
             function_name=str(data.get("function_name", "")),
             code_dir=str(data.get("code_dir", "")),
+            role_arn=str(data.get("role_arn", "")),
         )

@@ -342,6 +342,7 @@ class Rehearsal:
                 self.accounts,
                 role_name=env["MEMBER_ROLE_NAME"],
                 external_id=env["EXTERNAL_ID"],
+                hub_stack_name=STACK_NAME,
                 seed=self.seed,
             )
             self.report.accounts = sorted(report.resources)

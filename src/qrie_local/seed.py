@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from qrie.aws import client_config, error_code
 from qrie.domain import Account, AccountStatus
 from qrie.store.table import Store
-from qrie_local.identity import ACCOUNT_ID
+from qrie_local.identity import ACCOUNT_ID, STACK_NAME
 from qrie_local.members import deploy_member_role, member_session
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
@@ -333,6 +333,7 @@ def _onboard_and_fill(
     threads: int,
     role_name: str,
     external_id: str,
+    hub_stack_name: str = STACK_NAME,
 ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
     """Deploy the member role in ``members`` (except ``refused``) and fill them with demo
     resources: (resources per account and service, non-compliant ones)."""
@@ -341,7 +342,7 @@ def _onboard_and_fill(
         if account not in refused:
             with _CLIENTS:
                 try:
-                    deploy_member_role(account, role_name, external_id, ACCOUNT_ID)
+                    deploy_member_role(account, role_name, external_id, ACCOUNT_ID, hub_stack_name)
                 except ClientError as exc:  # seeded before: the role is there
                     if error_code(exc) != "EntityAlreadyExists":
                         raise
@@ -406,18 +407,20 @@ def seed_organization(
     accounts: int,
     role_name: str,
     external_id: str,
+    hub_stack_name: str,
     seed: int = 7,
     regions: tuple[str, ...] = ("us-east-1", "eu-west-1"),
     threads: int = SEED_THREADS,
 ) -> SeedReport:
     """An AWS Organization on the local AWS, as ``qrie accounts sync`` finds one: the hub
     account creates it and ``accounts`` member accounts in it (Organizations picks their ids),
-    the member role (``role_name``, trusting the hub with ``external_id``) is deployed in every
-    account of the organization -- the management account (the hub) too, as an administrator
-    onboards it with the one-account command -- and the members are filled with demo
-    resources. Nothing is registered in qrie's table: that is ``accounts sync``'s job. The
-    report's ``accounts`` are the members, and the hub is in ``resources`` with nothing
-    counted (its resources are the deployed stack's own)."""
+    the member role (``role_name``, trusting the inventory worker of the hub stack
+    ``hub_stack_name`` with ``external_id``) is deployed in every account of the organization
+    -- the management account (the hub) too, as an administrator onboards it with the
+    one-account command -- and the members are filled with demo resources. Nothing is
+    registered in qrie's table: that is ``accounts sync``'s job. The report's ``accounts`` are
+    the members, and the hub is in ``resources`` with nothing counted (its resources are the
+    deployed stack's own)."""
     if accounts < 1:
         raise ValueError("accounts must be >= 1")
     started = time.monotonic()
@@ -440,11 +443,11 @@ def seed_organization(
                 existing[name] = str(created["CreateAccountStatus"]["AccountId"])
         members = sorted(existing[f"demo-{index:02d}"] for index in range(1, accounts + 1))
         resources, non_compliant = _onboard_and_fill(
-            members, (), seed, regions, threads, role_name, external_id
+            members, (), seed, regions, threads, role_name, external_id, hub_stack_name
         )
         with _CLIENTS:
             try:
-                deploy_member_role(ACCOUNT_ID, role_name, external_id, ACCOUNT_ID)
+                deploy_member_role(ACCOUNT_ID, role_name, external_id, ACCOUNT_ID, hub_stack_name)
             except ClientError as exc:
                 if error_code(exc) != "EntityAlreadyExists":
                     raise
