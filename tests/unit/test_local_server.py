@@ -3,10 +3,12 @@ request, moto's /moto-api/ only with the control token; and what it writes is pr
 
 from __future__ import annotations
 
+import io
 import json
 import stat
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,3 +233,33 @@ def test_a_saved_state_is_loaded_only_if_this_moto_wrote_it_and_only_this_user_c
         backends.restore(other_moto)
     with pytest.raises(backends.SnapshotError, match="writable by other users"):
         backends.restore(shared)
+
+
+def test_deployed_functions_survive_a_save_and_a_restore(endpoint: str, tmp_path: Path) -> None:
+    # GIVEN a function (found by name and by ARN) with an alias, as a deployed stack has them
+    s3 = local_client("s3", endpoint, REGION)
+    s3.create_bucket(Bucket="saved-packages")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def main(event, context):\n    return event\n")
+    s3.put_object(Bucket="saved-packages", Key="app.zip", Body=buffer.getvalue())
+    iam = local_client("iam", endpoint, REGION)
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    role = iam.create_role(RoleName="saved-fn", AssumeRolePolicyDocument=json.dumps(trust))
+    lam = local_client("lambda", endpoint, REGION)
+    arn = lam.create_function(
+        FunctionName="saved-fn",
+        Runtime="python3.13",
+        Role=role["Role"]["Arn"],
+        Handler="app.main",
+        Code={"S3Bucket": "saved-packages", "S3Key": "app.zip"},
+    )["FunctionArn"]
+    lam.create_alias(FunctionName="saved-fn", Name="live", FunctionVersion="$LATEST")
+    # WHEN the local AWS's state is saved and loaded back
+    path = private_dir(tmp_path / "saved") / "aws-state.pickle"
+    saved = backends.save(path)
+    backends.restore(path)
+    # THEN Lambda was saved with the rest, and the function answers by ARN, with its alias
+    assert "moto.awslambda.models" in saved.services, saved.skipped
+    assert lam.get_function(FunctionName=arn)["Configuration"]["Handler"] == "app.main"
+    assert lam.get_alias(FunctionName="saved-fn", Name="live")["FunctionVersion"] == "$LATEST"
