@@ -60,7 +60,7 @@ CONFIG_ENV = "rehearsal"
 STACK_NAME = "qrie-rehearsal"  # samconfig.toml [rehearsal.global.parameters] stack_name
 DEFAULT_ACCOUNTS = 3
 SAM_TIMEOUT_SECONDS = 900
-CLI_TIMEOUT_SECONDS = 600
+CLI_TIMEOUT_SECONDS = 300  # a command of the drive (a --watch follows its job to the end)
 SCHEDULE_INTERVAL_SECONDS = 3.0  # the polling service's rate(2 minutes), locally
 INVENTORY_WORKER = "InventoryWorkerFunction"
 

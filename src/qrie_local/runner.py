@@ -348,12 +348,13 @@ class Runner:
         """Run one event in a warm execution environment of the function (a new one when all
         are busy), as Lambda runs ``lambda:Invoke``."""
         spec = self.stack.functions[logical_id]
+        env = self.function_env(logical_id)  # not under the lock: it may take it (roles)
         with self._lock:
             idle = self._warm.setdefault(logical_id, [])
             slot = idle.pop() if idle else None
             if slot is None:
                 label = f"{logical_id}-invoke-{len(self._invoked) + 1}"
-                slot = Slot(spec, self.function_env(logical_id), label, self.log_path)
+                slot = Slot(spec, env, label, self.log_path)
                 self._invoked.append(slot)
         outcome, cold = slot.invoke(event)
         self.record(logical_id, outcome, cold)

@@ -27,6 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = 2  # members; the hub (the organization's management account) is onboarded too
 SERVICES = 3
 WORKERS = ("InventoryWorkerFunction", "ScanWorkerFunction")
+QUEUE_VARIABLES = {
+    "INVENTORY_QUEUE_URL": "InventoryQueueUrl",
+    "SCAN_QUEUE_URL": "ScanQueueUrl",
+    "DLQ_URL": "DeadLetterQueueUrl",
+}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +85,9 @@ def test_the_runner_runs_the_deployed_functions_as_lambda_has_them(rehearsed: Re
         assert spec.environment == config["Environment"]["Variables"]
         # the environment names what the stack made
         assert spec.environment["TABLE_NAME"] == outputs["TableName"]
-        assert spec.environment["INVENTORY_QUEUE_URL"] == outputs["InventoryQueueUrl"]
+        for variable, output in QUEUE_VARIABLES.items():
+            if variable in spec.environment:
+                assert spec.environment[variable] == outputs[output]
         # its code is its deployment package's
         module = spec.handler.rsplit(".", 1)[0].replace(".", "/")
         assert (Path(spec.code_dir) / f"{module}.py").is_file()
