@@ -3,13 +3,18 @@ queue messages to a worker handler the way Lambda's event source mapping does.""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from qrie.config import Settings
+from qrie.store.table import Store
+from qrie_cli.target import Target
 from qrie_local.events import LambdaContext, sqs_event
 from qrie_local.members import deploy_member_role
 
@@ -134,3 +139,34 @@ def pump(
                 if duplicate(message) and not message.get("_dup"):
                     again.append({**message, "_dup": True})
         yield response
+
+
+class MotoTarget(Target):
+    """The CLI's (and console's) target over the moto stack: the real job handler, in process."""
+
+    description = "moto"
+
+    def __init__(self, stack: Stack) -> None:
+        self.settings = Settings.from_env()
+        self.store = Store(stack.table)
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        from qrie.handlers.job_handler import lambda_handler
+
+        with contextlib.redirect_stdout(sys.stderr):
+            return dict(lambda_handler(event, LambdaContext("JobHandlerFunction", 120)))
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+
+def drain(stack: Stack) -> None:
+    """Deliver every queued task to its worker, as Lambda's event source mappings do."""
+    from qrie.handlers import inventory_worker, scan_worker
+
+    for url, handler in (
+        (stack.inventory_queue, inventory_worker.lambda_handler),
+        (stack.scan_queue, scan_worker.lambda_handler),
+    ):
+        for _ in pump(url, handler):
+            pass

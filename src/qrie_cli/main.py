@@ -28,6 +28,7 @@ from qrie.domain import SERVICES
 from qrie.errors import ConfigurationError, ValidationError
 from qrie.models import JOB_ID_RE
 from qrie_cli import render
+from qrie_cli.console import command as console_command
 from qrie_cli.render import Output
 from qrie_cli.target import Target, TargetError, resolve_target, state_dir
 
@@ -54,6 +55,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(findings_app, name="findings")
 app.add_typer(policies_app, name="policies")
 app.add_typer(local_app, name="local")
+app.command("console")(console_command.console)
 
 SERVICE_CHOICES = [*SERVICES, "all"]
 STATE_CHOICES = ["open", "resolved", "all"]
@@ -867,6 +869,7 @@ def local_up(
     elif no_runner:
         out.print("runner not started (--no-runner): queued tasks wait until one runs")
     out.print("next: qrie local seed --accounts 12 && qrie inventory start --watch")
+    out.print("web console: qrie console (prints the link to open; make console seeds it too)")
 
 
 @local_app.command("down")

@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,39 +20,17 @@ import boto3
 import pytest
 from typer.testing import CliRunner, Result
 
-from qrie.config import Settings
 from qrie.domain import Job, JobStatus, TaskKind
 from qrie.policies.registry import all_policies
-from qrie.store.table import Store
 from qrie_cli import main as cli
 from qrie_cli import render
-from qrie_cli.target import DeployedTarget, Target, TargetError
-from qrie_local.events import LambdaContext
-from tests.support import REGION, Stack, onboard, pump
+from qrie_cli.target import DeployedTarget, TargetError
+from tests.support import REGION, MotoTarget, Stack, drain, onboard
 
 ONBOARDED = "210000000001"
 NO_ROLE = "210000000002"
 
 Run = Callable[..., Result]
-
-
-class MotoTarget(Target):
-    """The CLI's target over the moto stack: the real job handler, in process."""
-
-    description = "moto"
-
-    def __init__(self, stack: Stack) -> None:
-        self.settings = Settings.from_env()
-        self.store = Store(stack.table)
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        from qrie.handlers.job_handler import lambda_handler
-
-        with contextlib.redirect_stdout(sys.stderr):
-            return dict(lambda_handler(event, LambdaContext("JobHandlerFunction", 120)))
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
 
 @pytest.fixture
@@ -82,18 +59,6 @@ def as_json(result: Result) -> Any:
 def register(run: Run, *accounts: str) -> None:
     for account in accounts:
         assert run("accounts", "add", account).exit_code == 0
-
-
-def drain(stack: Stack) -> None:
-    """Deliver every queued task to its worker, as Lambda's event source mappings do."""
-    from qrie.handlers import inventory_worker, scan_worker
-
-    for url, handler in (
-        (stack.inventory_queue, inventory_worker.lambda_handler),
-        (stack.scan_queue, scan_worker.lambda_handler),
-    ):
-        for _ in pump(url, handler):
-            pass
 
 
 # ---------------------------------------------------------------------------- --json parses
