@@ -547,6 +547,9 @@ def print_demo_summary(
     )
     if keep:
         out.print(f"the local stack keeps running (state in {state_dir}/): qrie local down")
+        out.print("browse it in the web console: qrie console (prints the link to open)")
+    else:
+        out.print("browse a demo in the web console: make console (or qrie console on a stack)")
 
 
 def summary_tables(findings: Mapping[str, Any], by_account: bool = True) -> list[Any]:

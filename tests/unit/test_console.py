@@ -793,3 +793,30 @@ def test_tasks_of_an_account_range_are_read_alone(store: Store) -> None:
         store.iter_tasks_of_accounts("scan-s3-20240501T120000Z-aaaaaa", accounts[3], accounts[5])
     )
     assert [t.key for t in got] == sorted(keys)[6:12]
+
+
+def test_dashboard_counts_are_kept_briefly_and_dropped_when_a_job_finishes(
+    moto_connection: Connection, store: Store
+) -> None:
+    from qrie.domain import Job
+    from qrie_cli.console.queries import COUNTS_SECONDS, Reader
+
+    now = [0.0]
+    reader = Reader(moto_connection, clock=lambda: now[0])
+    store.put_summary([OpenCount(ACCOUNTS3[0], "iam.root_mfa", Severity.CRITICAL, 2, T0)])
+    assert sum(c.open for c in reader.open_counts()) == 2
+    # WHEN a scan changes the counts THEN pages a moment later still read the kept ones
+    store.put_summary([OpenCount(ACCOUNTS3[0], "iam.root_mfa", Severity.CRITICAL, 5, T0)])
+    now[0] = COUNTS_SECONDS - 1
+    assert sum(c.open for c in reader.open_counts()) == 2
+    # and the new ones once they expire
+    now[0] = COUNTS_SECONDS + 1
+    assert sum(c.open for c in reader.open_counts()) == 5
+    # WHEN a job the console watched finishes THEN the counts are read again at once
+    store.put_summary([OpenCount(ACCOUNTS3[0], "iam.root_mfa", Severity.CRITICAL, 7, T0)])
+    running = Job("j", TaskKind.SCAN, JobStatus.IN_PROGRESS, 1, remaining=1, created_at=T0)
+    reader.progress(running)
+    reader.progress(replace(running, status=JobStatus.COMPLETED, remaining=0, succeeded=1))
+    assert sum(c.open for c in reader.open_counts()) == 7
+    # one account's counts are read alone
+    assert [c.account_id for c in reader.open_counts(ACCOUNTS3[1])] == []

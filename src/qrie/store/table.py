@@ -564,8 +564,10 @@ class Store:
         """Overwrite open-finding counts (one item per account x policy; idempotent)."""
         return self.db.batch_write(puts=[items.summary_item(c) for c in counts])
 
-    def summary(self) -> list[OpenCount]:
-        return [items.summary_of(item) for item in self.db.query(keys.SUMMARY_PK)]
+    def summary(self, account_id: str | None = None) -> list[OpenCount]:
+        """The dashboard counts: every account's, or one account's (SK prefix)."""
+        prefix = f"{account_id}#" if account_id else None
+        return [items.summary_of(item) for item in self.db.query(keys.SUMMARY_PK, sk_prefix=prefix)]
 
 
 __all__ = ["BadMessage", "Completion", "Store"]

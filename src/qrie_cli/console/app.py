@@ -13,7 +13,7 @@ what happened and what to do (:func:`.connection.explain`), or JSON for the scri
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from qrie.domain import SERVICES, SEVERITIES
+from qrie.domain import SERVICES, SEVERITIES, Account
 from qrie.errors import ValidationError
 from qrie.models import JOB_ID_RE
 from qrie.scan.export import FORMATS
@@ -277,12 +277,16 @@ def _findings_filter(request: Request) -> findings.FindingFilter:
     return findings.FindingFilter.parse(request.query_params, queries.policy_catalogue())
 
 
-def _plan(console: Console, flt: findings.FindingFilter) -> findings.Plan:
+def _plan(
+    console: Console, flt: findings.FindingFilter, accounts: Sequence[Account] | None = None
+) -> findings.Plan:
+    """The reads of ``flt``; ``accounts``: the registry, when the caller has read it."""
     store = console.connection.store
-    counts = store.summary() if flt.wanted_state is not None and flt.state == "open" else []
-    needs_accounts = flt.account is None and (flt.state != "open" or flt.sort == "account")
-    accounts = [a.account_id for a in store.list_accounts()] if needs_accounts else []
-    return findings.make_plan(flt, queries.policy_catalogue(), accounts, counts)
+    counts = console.reader.open_counts(flt.account) if flt.state == "open" else []
+    if accounts is None and flt.account is None and (flt.state != "open" or flt.sort == "account"):
+        accounts = store.list_accounts()
+    ids = [a.account_id for a in accounts or ()]
+    return findings.make_plan(flt, queries.policy_catalogue(), ids, counts)
 
 
 def findings_page(console: Console, request: Request, _form: dict[str, str]) -> Response:
@@ -303,10 +307,11 @@ def findings_page(console: Console, request: Request, _form: dict[str, str]) -> 
             ),
         )
     store = console.connection.store
-    plan = _plan(console, flt)
+    accounts = store.list_accounts()
+    plan = _plan(console, flt, accounts)
     start = _page_number({"page": params.get("start", "1")})
     page = findings.read_page(store, plan, flt, after, before, start)
-    names = {a.account_id: a.name for a in store.list_accounts()}
+    names = {a.account_id: a.name for a in accounts}
     return console.render(
         request,
         "findings.html",

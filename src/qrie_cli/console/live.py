@@ -67,16 +67,20 @@ class ProgressTracker:
         self,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_finish: Callable[[Job], None] = lambda _job: None,
     ) -> None:
         self._clock = clock
         self._wall = wall
+        self._on_finish = on_finish  # a job seen running is now seen final
         self._samples: OrderedDict[str, deque[tuple[float, int]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def observe(self, job: Job) -> Progress:
         if not job.running:
             with self._lock:
-                self._samples.pop(job.job_id, None)
+                was_running = self._samples.pop(job.job_id, None) is not None
+            if was_running:
+                self._on_finish(job)
             elapsed = (
                 _seconds_between(job.created_at, parse_timestamp(job.finished_at))
                 if job.finished_at

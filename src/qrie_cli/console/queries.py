@@ -8,17 +8,21 @@ cheap and live: the task feeds and the progress samples (:mod:`.live`).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from qrie.domain import (
     SERVICES,
+    SEVERITIES,
     Account,
     Job,
     JobStatus,
+    OpenCount,
     Task,
     TaskKey,
     TaskKind,
@@ -32,6 +36,7 @@ from qrie_cli.console.connection import Connection
 from qrie_cli.console.live import Feeds, Progress, ProgressTracker, TaskFeed
 
 JOBS_SHOWN = 50
+COUNTS_SECONDS = 10.0
 GRID_ACCOUNTS = 100  # accounts per page of a job's task grid
 ACCOUNTS_PER_PAGE = 100
 ACTIVITY_JOBS = 10  # recent jobs searched for each account's last inventory and scan
@@ -155,6 +160,14 @@ def last_run(job: Job, tasks: Sequence[Task]) -> LastRun:
 
 
 @dataclass
+class Activity:
+    """What recent jobs say of some accounts (see :meth:`Reader.activity`)."""
+
+    runs: dict[tuple[str, str], LastRun] = field(default_factory=dict)  # (account, kind)
+    resources: dict[tuple[str, str], int] = field(default_factory=dict)  # (account, service)
+
+
+@dataclass
 class Assessment:
     """Accounts by their latest inventory or scan: the Overview's tiles."""
 
@@ -163,6 +176,35 @@ class Assessment:
     failed: list[tuple[str, LastRun]] = field(default_factory=list)
     running: list[str] = field(default_factory=list)
     not_assessed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Tally:
+    """Open findings by severity, policy and account, from the dashboard counts."""
+
+    total: int = 0
+    by_severity: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in SEVERITIES})
+    by_policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, counts: Iterable[OpenCount]) -> Tally:
+        tally = cls()
+        for count in counts:
+            severity = count.severity.value
+            tally.total += count.open
+            tally.by_severity[severity] += count.open
+            policy = tally.by_policy.setdefault(
+                count.policy_id, {"severity": severity, "open": 0, "accounts": 0}
+            )
+            policy["open"] += count.open
+            policy["accounts"] += 1 if count.open else 0
+            account = tally.by_account.setdefault(
+                count.account_id, {"open": 0, "by_severity": Counter[str]()}
+            )
+            account["open"] += count.open
+            account["by_severity"][severity] += count.open
+        return tally
 
 
 @dataclass
@@ -200,14 +242,37 @@ class AccountsPage:
 
 # ---------------------------------------------------------------------------- the reader
 class Reader:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, clock: Callable[[], float] = time.monotonic) -> None:
         self.connection = connection
-        self.tracker = ProgressTracker()
+        self.tracker = ProgressTracker(on_finish=lambda _job: self.forget_counts())
         self.feeds = Feeds()
+        self._clock = clock
+        self._counts: dict[str, tuple[float, list[OpenCount]]] = {}
+        self._counts_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
         return self.connection.store
+
+    # ------------------------------------------------------------------ dashboard counts
+    def open_counts(self, account: str | None = None) -> list[OpenCount]:
+        """The dashboard's open counts (one per account x policy; one account's when given),
+        kept :data:`COUNTS_SECONDS`: pages that follow each other read them once. A job this
+        console sees finish drops them at once."""
+        key = account or ""
+        now = self._clock()
+        with self._counts_lock:
+            cached = self._counts.get(key)
+        if cached is not None and now - cached[0] < COUNTS_SECONDS:
+            return cached[1]
+        counts = self.store.summary(account)
+        with self._counts_lock:
+            self._counts[key] = (now, counts)
+        return counts
+
+    def forget_counts(self) -> None:
+        with self._counts_lock:
+            self._counts.clear()
 
     # ------------------------------------------------------------------ jobs
     def job(self, job_id: str) -> Job:
@@ -314,24 +379,36 @@ class Reader:
         }
 
     # ------------------------------------------------------------------ activity
-    def activity(self, accounts: Iterable[str]) -> dict[str, dict[str, LastRun]]:
-        """Each account's part in its most recent inventory and scan, among the last
+    def activity(self, accounts: Iterable[str]) -> Activity:
+        """Each account's part in its most recent inventory and scan, and the resource count
+        of its latest successful inventory of each service, among the last
         :data:`ACTIVITY_JOBS` jobs (a refresh scan counts as both)."""
-        wanted = {(a, kind.value) for a in accounts for kind in TaskKind}
-        found: dict[str, dict[str, LastRun]] = defaultdict(dict)
+        members = set(accounts)
+        found = Activity()
+        want_runs = {(a, kind.value) for a in members for kind in TaskKind}
+        want_counts = {(a, s) for a in members for s in SERVICES}
         for job in self.store.list_jobs(ACTIVITY_JOBS):
-            if not wanted:
+            if not want_runs and not want_counts:
                 break
             feed = self.feed(job)
             with feed.lock:
-                tasks = list(feed.tasks.values())
+                tasks = [t for t in feed.tasks.values() if t.account_id in members]
             grouped: dict[tuple[str, str], list[Task]] = defaultdict(list)
             for task in tasks:
                 grouped[(task.account_id, task.kind.value)].append(task)
+                pair = (task.account_id, task.service)
+                if (
+                    task.kind is TaskKind.INVENTORY
+                    and task.status is TaskStatus.SUCCEEDED
+                    and pair in want_counts
+                    and "resource_count" in task.counts
+                ):
+                    found.resources[pair] = int(task.counts["resource_count"])
+                    want_counts.discard(pair)
             for pair, group in grouped.items():
-                if pair in wanted:
-                    found[pair[0]][pair[1]] = last_run(job, group)
-                    wanted.discard(pair)
+                if pair in want_runs:
+                    found.runs[pair] = last_run(job, group)
+                    want_runs.discard(pair)
         return found
 
     def assessments(self, accounts: Sequence[Account]) -> list[Assessment]:
@@ -341,7 +418,7 @@ class Reader:
         for kind in TaskKind:
             tile = Assessment(kind.value)
             for account in active:
-                run = activity.get(account, {}).get(kind.value)
+                run = activity.runs.get((account, kind.value))
                 if run is None:
                     tile.not_assessed.append(account)
                 elif run.outcome == "failed":
@@ -355,18 +432,16 @@ class Reader:
 
     # ------------------------------------------------------------------ overview
     def overview(self) -> Overview:
-        from qrie.scan.findings import summary  # noqa: PLC0415
-
         store = self.store
-        counts = summary(store)
+        tally = Tally.of(self.open_counts())
         accounts = store.list_accounts()
         policies = policy_catalogue()
         by_account = sorted(
-            ((a, v) for a, v in counts["by_account"].items() if v["open"]),
+            ((a, v) for a, v in tally.by_account.items() if v["open"]),
             key=lambda item: (-item[1]["open"], item[0]),
         )
         by_policy = sorted(
-            ((p, v) for p, v in counts["by_policy"].items() if v["open"]),
+            ((p, v) for p, v in tally.by_policy.items() if v["open"]),
             key=lambda item: (
                 policies[item[0]].severity.rank if item[0] in policies else 9,
                 -item[1]["open"],
@@ -374,8 +449,8 @@ class Reader:
             ),
         )
         return Overview(
-            open_total=counts["open"],
-            by_severity=counts["by_severity"],
+            open_total=tally.total,
+            by_severity=tally.by_severity,
             by_policy=by_policy,
             by_account=by_account,
             running=self.running(),
@@ -389,27 +464,27 @@ class Reader:
 
     # ------------------------------------------------------------------ accounts
     def accounts_page(self, page: int = 1) -> AccountsPage:
-        from qrie.scan.findings import summary  # noqa: PLC0415
-
         store = self.store
         accounts = sorted(store.list_accounts(), key=lambda a: a.account_id)
         pages = max(1, -(-len(accounts) // ACCOUNTS_PER_PAGE))
         page = min(max(page, 1), pages)
         shown = accounts[(page - 1) * ACCOUNTS_PER_PAGE : page * ACCOUNTS_PER_PAGE]
-        pairs = [(a.account_id, s) for a in shown for s in SERVICES]
-        with ThreadPoolExecutor(max_workers=COUNT_THREADS) as pool:
-            counted = list(pool.map(lambda p: store.count_resources(*p), pairs))
-        resources: dict[str, dict[str, int]] = defaultdict(dict)
-        for (account, service), n in zip(pairs, counted, strict=True):
-            resources[account][service] = n
         activity = self.activity(a.account_id for a in shown)
-        open_by_account = summary(store)["by_account"]
+        resources = dict(activity.resources)
+        # no recent successful inventory of the pair: count what the table holds
+        missing = [
+            (a.account_id, s) for a in shown for s in SERVICES if (a.account_id, s) not in resources
+        ]
+        with ThreadPoolExecutor(max_workers=COUNT_THREADS) as pool:
+            counted = list(pool.map(lambda p: store.count_resources(*p), missing))
+        resources.update(zip(missing, counted, strict=True))
+        open_by_account = Tally.of(self.open_counts()).by_account
         rows = [
             AccountRow(
                 a,
-                resources[a.account_id],
-                activity.get(a.account_id, {}).get(TaskKind.INVENTORY.value),
-                activity.get(a.account_id, {}).get(TaskKind.SCAN.value),
+                {s: resources[(a.account_id, s)] for s in SERVICES},
+                activity.runs.get((a.account_id, TaskKind.INVENTORY.value)),
+                activity.runs.get((a.account_id, TaskKind.SCAN.value)),
                 int(open_by_account.get(a.account_id, {}).get("open", 0)),
             )
             for a in shown

@@ -14,7 +14,7 @@ the browser of the person who started it:
 * **The Host header** must name the address the console listens on (DNS rebinding: a hostile
   name resolved to 127.0.0.1 is refused).
 * **Response headers**: a Content-Security-Policy with ``script-src 'self'`` and no inline
-  script or style, no framing, no referrer, ``nosniff``; pages are not cached.
+  script or style, no framing, no referrer to other sites, ``nosniff``; pages are not cached.
 
 :class:`Guard` is plain ASGI middleware: it runs before routing, for every path.
 """
@@ -64,7 +64,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
@@ -268,8 +268,9 @@ class Guard:
         site = _header(scope, b"sec-fetch-site")
         origin = _header(scope, b"origin")
         own = f"{scope.get('scheme', 'http')}://{_header(scope, b'host')}"
+        # a browser that hides the origin sends "null": the CSRF token decides then
         if (site is not None and site not in {"same-origin", "none"}) or (
-            origin is not None and origin != own
+            origin not in {None, "null", own}
         ):
             return self.refuse(
                 request, 403, "Refused", "Another site tried to send this request to the console."
