@@ -246,6 +246,20 @@ def test_cancel_a_running_job_then_retry_it(page: Page, console: Console, store:
     assert retry.remaining == 0
 
 
+def test_accounts_show_what_their_inventory_holds(
+    page: Page, console: Console, store: Store, seeded: SeedReport
+) -> None:
+    page.goto(console.base + "/accounts")
+    for account in seeded.assumable:
+        row = page.locator(f'tr[data-account="{account}"]')
+        counts = [int(t) for t in row.locator("td.num").all_inner_texts()[:3]]
+        assert counts == [store.count_resources(account, s) for s in ("s3", "ec2", "iam")]
+        assert counts[0] == seeded.resources[account]["s3"]
+        expect(row.locator("td").nth(8)).to_contain_text("succeeded")
+    unreachable = page.locator(f'tr[data-account="{seeded.unassumable[0]}"]')
+    expect(unreachable.locator("td").nth(8)).to_contain_text("AccessDenied")
+
+
 def test_accounts_synced_from_organizations_show_their_names_as_text(
     page: Page, console: Console, local_stack: LocalStack, dialogs: list[str], shots: Path
 ) -> None:
