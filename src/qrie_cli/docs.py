@@ -197,6 +197,12 @@ def render_policies(policies: Mapping[str, Policy], frameworks: Frameworks) -> s
 
 
 # ---- aws-calls.md -----------------------------------------------------------------------------
+def call_label(service: str, call: AwsCall) -> str:
+    """The operation, named with its API when that is not the collector's own (``s3control
+    GetPublicAccessBlock`` in the S3 section)."""
+    return call.operation if call.service == service else f"{call.service} {call.operation}"
+
+
 def _notes(call: AwsCall) -> str:
     notes = [call.notes] if call.notes else []
     if call.listing:
@@ -219,7 +225,7 @@ def render_aws_calls(collectors: Mapping[str, DeclaredCollector]) -> str:
     listings: list[str] = []
     for service, collector in collectors.items():
         sheet = collector.calls
-        rows = [[c.operation, c.action, c.count, _notes(c)] for c in sheet.calls]
+        rows = [[call_label(service, c), c.action, c.count, _notes(c)] for c in sheet.calls]
         lines += [
             "",
             f"## {service.upper()} ({_prose(sheet.scope)})",
@@ -230,7 +236,7 @@ def render_aws_calls(collectors: Mapping[str, DeclaredCollector]) -> str:
             "",
             f"**Total:** {_prose(sheet.total)}",
         ]
-        listings += [c.operation for c in sheet.calls if c.listing]
+        listings += [call_label(service, c) for c in sheet.calls if c.listing]
     lines += ["", FAILURES.format(listings=", ".join(listings))]
     return "\n".join(lines) + "\n"
 

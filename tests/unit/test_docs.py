@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from qrie.inventory.calls import AwsCall
 from qrie.inventory.registry import all_collectors
 from qrie.policies.frameworks import load_frameworks
 from qrie.policies.registry import all_policies
@@ -75,6 +76,17 @@ def test_policies_doc_reports_each_frameworks_coverage() -> None:
     assert "| 5.1.1 | Ensure EBS volume encryption is enabled in all regions |" in text
 
 
+def test_a_call_to_another_api_is_named_with_it() -> None:
+    # GIVEN an S3 collector call that goes to S3 Control, and one to S3 itself
+    account_level = AwsCall(
+        "GetPublicAccessBlock", "s3:GetAccountPublicAccessBlock", "1", client="s3control"
+    )
+    bucket_level = AwsCall("GetPublicAccessBlock", "s3:GetBucketPublicAccessBlock", "B")
+    # THEN the doc tells them apart
+    assert docs.call_label("s3", account_level) == "s3control GetPublicAccessBlock"
+    assert docs.call_label("s3", bucket_level) == "GetPublicAccessBlock"
+
+
 def test_markdown_escapes_placeholders_and_wildcards_outside_code() -> None:
     # GIVEN prose with a CLI placeholder and a wildcard, and a code span with both
     text = "run --mfa '<serial>' on Principal '*' (``arn:aws:s3:::<bucket>/*``)"
@@ -92,6 +104,6 @@ def test_calls_doc_has_every_declared_call() -> None:
     for service, collector in all_collectors().items():
         assert f"## {service.upper()} ({collector.calls.scope})" in text
         for call in collector.calls.calls:
-            assert rows[call.operation][1:3] == [call.action, call.count]
+            assert rows[docs.call_label(service, call)][1:3] == [call.action, call.count]
     # AND the listing calls are the ones whose failure fails the scope
     assert "(ListBuckets, DescribeInstances, DescribeVolumes, DescribeSecurityGroups, " in text

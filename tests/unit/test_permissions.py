@@ -26,8 +26,10 @@ REGION = "us-east-1"
 # Actions the member role may hold beyond what the collectors declare, each with its reason.
 # None today: the role allows exactly what qrie calls.
 EXTRA_ROLE_ACTIONS: dict[str, str] = {}
-# Operations whose IAM action is not named after the operation (AWS Service Authorization
-# Reference, "Actions defined by Amazon S3"); every other action is "<prefix>:<operation>".
+# Operations (botocore service, operation) whose IAM action is not named after the operation
+# (AWS Service Authorization Reference, "Actions defined by Amazon S3"); every other action is
+# "<prefix>:<operation>". A collector may call several APIs (s3control's GetPublicAccessBlock
+# needs s3:GetAccountPublicAccessBlock): such names go here too.
 ACTION_NAMES = {
     ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
     ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
@@ -85,21 +87,21 @@ def test_extra_role_actions_are_explained() -> None:
 def test_each_declared_call_is_a_real_operation_with_its_action(
     service: str, call: AwsCall
 ) -> None:
-    # GIVEN a declared call
+    # GIVEN a declared call of a collector
+    assert service in all_collectors()
+    # THEN botocore knows its API (AwsCall.client names it where the IAM prefix differs from
+    # botocore's name) and the operation: a typo cannot pass
     model = botocore.session.get_session().get_service_model(call.service)
-    # THEN botocore knows the operation (a typo cannot pass)
     assert call.operation in model.operation_names
     # AND the action is "<prefix>:<operation>", or the documented name where AWS differs
     prefix = call.action.split(":", 1)[0]
-    expected = ACTION_NAMES.get((prefix, call.operation), f"{prefix}:{call.operation}")
+    expected = ACTION_NAMES.get((call.service, call.operation), f"{prefix}:{call.operation}")
     assert call.action == expected
-    # AND the collector's calls go to its own service's API
-    assert call.service == service
 
 
 def test_each_collector_declares_each_call_once() -> None:
     for service, collector in all_collectors().items():
-        operations = [c.operation for c in collector.calls.calls]
+        operations = [(c.service, c.operation) for c in collector.calls.calls]
         assert len(operations) == len(set(operations)), service
 
 

@@ -3,6 +3,8 @@ metadata and selection."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -241,3 +243,21 @@ def test_get_policy_unknown_id_raises() -> None:
     # THEN KeyError names it
     with pytest.raises(KeyError, match="nope"):
         get_policy("nope")
+
+
+def test_the_policies_import_only_the_domain() -> None:
+    # GIVEN a fresh interpreter
+    script = (
+        "import sys\n"
+        "from qrie.policies.registry import all_policies\n"
+        "from qrie.policies.frameworks import load_frameworks\n"
+        "all_policies(); load_frameworks()\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('qrie', 'boto')))))\n"
+    )
+    # WHEN it loads every policy and framework
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # THEN nothing but qrie.domain and qrie.policies was imported (no botocore, no store)
+    assert "qrie.policies.s3" in loaded
+    assert [m for m in loaded if not m.startswith(("qrie.domain", "qrie.policies"))] == ["qrie"]
