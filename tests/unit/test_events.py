@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from qrie.domain import Account, Job, JobStatus, TaskKey, TaskKind, TaskStatus
+from qrie.domain import Account, Coverage, Job, JobStatus, TaskKey, TaskKind, TaskStatus
 from qrie.handlers.runtime import runtime
 from qrie_local.events import LambdaContext
 from qrie_local.template import load_template
@@ -37,9 +37,15 @@ def function_props(logical_id: str) -> dict[str, Any]:
 
 
 def resolve(value: Any, stack: Stack) -> str:
-    """The template's environment values: literals, or Refs to its resources and parameters."""
+    """The template's environment values: literals, Refs to its resources and parameters, or
+    an Fn::If on a condition that compares a parameter (default values)."""
     if isinstance(value, str | int):
         return str(value)
+    if "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        left, right = TEMPLATE["Conditions"][condition]["Fn::Equals"]
+        taken = resolve(left, stack) == resolve(right, stack)
+        return resolve(when_true if taken else when_false, stack)
     ref = value["Ref"]
     resources = {
         "QrieTable": stack.table,
@@ -82,6 +88,13 @@ def seed_sample_jobs() -> None:
                 deadline=4_102_444_800,
             ),
             [TaskKey(a, TaskKind(kind), "s3") for a in SAMPLE_ACCOUNTS],
+        )
+    # the scan sample's accounts were inventoried before (a scan needs that evidence)
+    for account in SAMPLE_ACCOUNTS:
+        store.record_coverage(
+            Coverage(
+                account, TaskKind.INVENTORY, "s3", "inv-earlier", "2026-11-29T14:00:00.000000Z"
+            )
         )
 
 

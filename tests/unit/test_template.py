@@ -113,6 +113,12 @@ def _role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _layer_id(resources: dict[str, Any], name: str) -> str:
+    """The translated logical id of ``<name>Layer`` (SAM appends a content hash to it)."""
+    [found] = [k for k in resources if k.startswith(f"{name}Layer")]
+    return found
+
+
 def _ref_id(value: Any) -> str:
     """Logical id named by {"Ref": id} or {"Fn::GetAtt": [id, attribute]}."""
     if "Ref" in value:
@@ -137,6 +143,12 @@ def cfn(sam: dict[str, Any]) -> dict[str, Any]:
 def resources(cfn: dict[str, Any]) -> dict[str, Any]:
     """Resources as deployed with the default parameters (no KMS key)."""
     return _deployed(cfn)
+
+
+@pytest.fixture(scope="module")
+def traced(sam: dict[str, Any]) -> dict[str, Any]:
+    """Resources as deployed with Tracing=Active (SAM reads the parameter when translating)."""
+    return _deployed(translate(sam, {"Tracing": "Active"}), Tracing="Active")
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +198,8 @@ def test_parameters_are_constrained(sam: dict[str, Any]) -> None:
 
 def test_globals_give_the_settings_everything_they_read(sam: dict[str, Any]) -> None:
     # GIVEN the functions' environment, with every reference replaced by a sample value
-    variables = sam["Globals"]["Function"]["Environment"]["Variables"]
     params = _parameters(sam, {"ExternalId": "example-external-id"})
+    variables = _apply(sam, sam["Globals"]["Function"]["Environment"]["Variables"], params)
     env = {
         name: str(params.get(value["Ref"], f"resolved-{value['Ref']}"))
         if isinstance(value, dict)
@@ -207,6 +219,7 @@ def test_globals_give_the_settings_everything_they_read(sam: dict[str, Any]) -> 
     assert settings.job_timeout_seconds == 3600
     assert settings.retry_base_seconds == 30
     assert env["POWERTOOLS_SERVICE_NAME"] == "qrie"
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
 
 
 def test_outputs_are_described(sam: dict[str, Any]) -> None:
@@ -245,14 +258,59 @@ def test_functions_run_the_documented_handlers(
     # GIVEN one of the four functions
     function = resources[logical_id]
     props = function["Properties"]
-    # THEN it is a Python 3.13 arm64 function with tracing, running its handler module
+    # THEN it is a Python 3.13 arm64 function running its handler module, on the dependencies
+    # layer, untraced by default
     assert function["Type"] == "AWS::Lambda::Function"
     assert props["Handler"] == handler
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
-    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert [_ref_id(layer) for layer in props["Layers"]] == [_layer_id(resources, "Dependencies")]
+    assert "TracingConfig" not in props
+    assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
     module = handler.rsplit(".", 1)[0]
     assert importlib.util.find_spec(module) is not None, f"{module} does not exist"
+
+
+@pytest.mark.parametrize("logical_id", HANDLERS)
+def test_tracing_is_opt_in(traced: dict[str, Any], logical_id: str) -> None:
+    # GIVEN the stack deployed with Tracing=Active
+    props = traced[logical_id]["Properties"]
+    # THEN every invocation is traced, the X-Ray SDK's layer is attached, Powertools' Tracer is
+    # on, and the role may write traces
+    assert props["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}
+    assert [_ref_id(layer) for layer in props["Layers"]] == [
+        _layer_id(traced, "Dependencies"),
+        _layer_id(traced, "Tracing"),
+    ]
+    assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "false"
+    role = traced[f"{logical_id}Role"]["Properties"]
+    assert "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess" in role["ManagedPolicyArns"]
+
+
+def test_untraced_stack_has_no_tracing_layer_nor_xray_permission(
+    resources: dict[str, Any],
+) -> None:
+    # GIVEN the stack deployed with the default parameters (Tracing=Disabled)
+    # THEN there is no tracing layer and no role may write traces
+    assert set(_of_type(resources, "AWS::Lambda::LayerVersion")) == {
+        _layer_id(resources, "Dependencies")
+    }
+    for role in _of_type(resources, "AWS::IAM::Role").values():
+        assert not any("Xray" in str(arn) for arn in role["Properties"]["ManagedPolicyArns"])
+
+
+def test_layers_match_the_functions_runtime_and_architecture(traced: dict[str, Any]) -> None:
+    # GIVEN every layer of the stack
+    layers = _of_type(traced, "AWS::Lambda::LayerVersion")
+    # THEN they are built for the functions' runtime and architecture, named per stack, and
+    # an update deletes the previous version
+    assert len(layers) == 2
+    for layer in layers.values():
+        props = layer["Properties"]
+        assert props["CompatibleRuntimes"] == ["python3.13"]
+        assert props["CompatibleArchitectures"] == ["arm64"]
+        assert props["LayerName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+        assert layer["DeletionPolicy"] == "Delete"
 
 
 def test_there_are_exactly_four_functions(resources: dict[str, Any]) -> None:

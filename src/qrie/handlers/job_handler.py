@@ -7,12 +7,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrie.handlers.runtime import runtime
-from qrie.observability import count, logger, metrics, tracer
+from qrie.jobs import service  # noqa: F401 - runs on every request: loaded at init
+from qrie.observability import count, logger, metrics, traced
 
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     response = runtime().jobs.handle(event)
     if "error" in response:

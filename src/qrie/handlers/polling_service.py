@@ -7,14 +7,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrie.handlers.runtime import runtime
-from qrie.observability import count, logger, metrics, tracer
+from qrie.jobs import reconcile  # noqa: F401 - runs on every invocation: loaded at init
+from qrie.observability import count, logger, metrics, traced
 
 SAFETY_MARGIN_SECONDS = 10
 
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     budget = context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
     report = runtime().reconciler.run(budget_seconds=budget).as_dict()
