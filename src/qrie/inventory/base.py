@@ -96,9 +96,10 @@ class GlobalCollector:
         return ordered_map(read, items, self.threads)
 
     @staticmethod
-    def resource(
+    def global_resource(
         session: Session, type_: str, arn: str, config: dict[str, Any], name: str
     ) -> Resource:
+        """A resource of the session's account in the ``global`` scope."""
         return member_resource(session, type_, GLOBAL, arn, config, name)
 
 

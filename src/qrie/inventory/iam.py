@@ -339,7 +339,7 @@ class IamCollector(GlobalCollector):
             store_document(config, "document", raw)
         elif (config.get("unknown") or {}).get("document") == "NoSuchEntity":
             return None  # deleted between ListPolicies and now
-        return self.resource(session, "iam.policy", arn, config, str(policy["PolicyName"]))
+        return self.global_resource(session, "iam.policy", arn, config, str(policy["PolicyName"]))
 
     # -- roles --
     def _role(self, session: Session, role: dict[str, Any]) -> Resource:
@@ -362,7 +362,7 @@ class IamCollector(GlobalCollector):
         self, session: Session, type_: str, resource_id: str, name: str, config: dict[str, Any]
     ) -> Resource:
         arn = f"arn:{PARTITION}:iam::{session.account_id}:{resource_id}"
-        return self.resource(session, type_, arn, config, name)
+        return self.global_resource(session, type_, arn, config, name)
 
 
 COLLECTOR = IamCollector()

@@ -234,7 +234,9 @@ class S3Collector(GlobalCollector):
 
         if BUCKET_GONE in (config.get("unknown") or {}).values():
             return None  # deleted between ListBuckets and now
-        return self.resource(session, "s3.bucket", f"arn:{PARTITION}:s3:::{name}", config, name)
+        return self.global_resource(
+            session, "s3.bucket", f"arn:{PARTITION}:s3:::{name}", config, name
+        )
 
 
 COLLECTOR = S3Collector()
