@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.common import ROOT, machine
 from qrie.accounts.registry import add_account
-from qrie.domain import Finding, FindingState, OpenCount, now_iso
+from qrie.domain import Finding, FindingState, PolicyTally, now_iso
 from qrie.policies.registry import all_policies
 from qrie.scan.findings import iter_findings
 from qrie_cli.console.app import create_app
@@ -80,7 +80,7 @@ def seed_findings(target: LocalTarget, accounts: int, open_total: int) -> dict[s
             counts[(account, policy.id)] = counts.get((account, policy.id), 0) + 1
     store.put_findings(found)
     store.put_summary(
-        OpenCount(a, p.id, p.severity, counts.get((a, p.id), 0), stamp)
+        PolicyTally(a, p.id, p.severity, counts.get((a, p.id), 0), stamp)
         for a in ids
         for p in policies
     )

@@ -85,14 +85,21 @@ def local_up(
     }
 
 
-def local_down(state_dir: Path) -> dict[str, Any]:
-    """Stop the runner daemon and the stack of ``state_dir`` (nothing running: stopped=False)."""
+def local_down(state_dir: Path, force: bool = False) -> dict[str, Any]:
+    """Stop the runner daemon and the stack of ``state_dir`` (nothing running: stopped=False).
+    While jobs run, a TargetError unless ``force``."""
     from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
 
     stack = LocalStack.load(state_dir)
     if stack is None:
         return {"stopped": False, "state_dir": str(state_dir)}
     was_running = stack.running()
+    running_jobs = stack.running_jobs() if was_running and not force else []
+    if running_jobs:
+        raise TargetError(
+            f"{len(running_jobs)} job(s) still running ({', '.join(running_jobs)}): stop anyway "
+            "with `qrie local down --force` (the state is kept: they go on after `qrie local up`)"
+        )
     try:
         stack.down()
     except LocalStackError as exc:
@@ -259,7 +266,7 @@ def _demo_state_dir(out: Output, keep: bool) -> tuple[Path, bool]:
         return home, False
     if keep:
         out.note(f"stopping the local stack running from {home}/ (--keep replaces it)")
-        local_down(home)
+        local_down(home, force=True)
         return home, False
     temp = Path(tempfile.mkdtemp(prefix="qrie-demo-"))
     out.note(
@@ -336,7 +343,10 @@ def run_demo(
             cleanup.callback(shutil.rmtree, state_dir, True)
         with phases.phase("stack_up"):
             try:
-                stack = LocalStack.up(state_dir=state_dir, template=template)
+                # from nothing; its state is saved (over the last one) only with --keep
+                stack = LocalStack.up(
+                    state_dir=state_dir, template=template, persist=keep, restore=False
+                )
             except LocalStackError as exc:
                 raise _local_error(exc) from exc
         if not keep:

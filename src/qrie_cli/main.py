@@ -115,7 +115,7 @@ def _policy_option(value: str | None) -> str | None:
 
 
 def _job_id(value: str) -> str:
-    if not JOB_ID_RE.match(value):
+    if not JOB_ID_RE.fullmatch(value):
         raise typer.BadParameter(
             f"malformed job id {value!r} (e.g. inv-all-20250101T000000Z-0a1b2c; "
             "see `qrie jobs list`)"
@@ -237,7 +237,7 @@ def call(target: Target, event: dict[str, Any]) -> dict[str, Any]:
 def follow(target: Target, out: Output, job_id: str, label: str | None = None) -> int:
     """Watch a job to its end, print its result; returns the exit code it deserves."""
     try:
-        job = render.watch_job(target.store, job_id, out, label=label)
+        job = render.watch_job(target.store, job_id, out, label=label, stalled=target.stall_hint)
     except KeyboardInterrupt:
         out.err.print(f"stopped watching; the job goes on: qrie jobs watch {job_id}")
         raise typer.Exit(130) from None
@@ -873,13 +873,17 @@ def local_up(
 
 
 @local_app.command("down")
-def local_down(state: StateDirOpt = None, json_: JsonOpt = False) -> None:
-    """Stop the runner and the local stack."""
+def local_down(
+    state: StateDirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Stop even while jobs run.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Stop the runner and the local stack (its state is kept for the next `qrie local up`)."""
     from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=json_)
     with guarded(out):
-        info = demo.local_down(_state(state))
+        info = demo.local_down(_state(state), force)
     if out.json:
         out.emit(info)
     elif info.get("stopped"):
@@ -890,17 +894,20 @@ def local_down(state: StateDirOpt = None, json_: JsonOpt = False) -> None:
 
 @local_app.command("status")
 def local_status(state: StateDirOpt = None, json_: JsonOpt = False) -> None:
-    """Is the local stack up: endpoint, runner, table and queues."""
+    """Is the local stack up: endpoint, runner, table and queues (exit 1 when it is down)."""
     from qrie_cli import demo  # noqa: PLC0415
 
     out = Output(json=json_)
     with guarded(out):
         info = demo.local_status(_state(state))
+    if not info.get("running"):  # exit 1: scripts can test whether the stack is up
+        if out.json:
+            out.emit(info)
+        else:
+            out.print(f"down (no local stack in {info['state_dir']}): qrie local up")
+        raise typer.Exit(1)
     if out.json:
         out.emit(info)
-        return
-    if not info.get("running"):
-        out.print(f"down (no local stack in {info['state_dir']}): qrie local up")
         return
     out.print(render.mapping_table("Local stack", info))
 

@@ -35,6 +35,7 @@ from qrie.domain import JobStatus, TaskStatus
 from qrie.store.table import Store
 
 POLL_SECONDS = 0.5
+STALL_SECONDS = 30.0  # no progress for this long: ask the target why (a stopped runner?)
 NON_TTY_WIDTH = 160
 STATUS_STYLE = {
     JobStatus.COMPLETED: "green",
@@ -285,6 +286,29 @@ class JobNotFound(Exception):
     pass
 
 
+class Stall:
+    """After ``seconds`` without progress, once per stall, what ``hint`` says may be wrong
+    (``hint`` answers None when nothing is)."""
+
+    def __init__(
+        self, hint: Callable[[], str | None] | None, now: float, seconds: float = STALL_SECONDS
+    ) -> None:
+        self.hint, self.seconds = hint, seconds
+        self._done, self._since, self._said = -1, now, False
+
+    def check(self, done: int, now: float) -> str | None:
+        if done != self._done:
+            self._done, self._since, self._said = done, now, False
+            return None
+        if self.hint is None or self._said or now - self._since < self.seconds:
+            return None
+        reason = self.hint()
+        if reason is None:
+            return None
+        self._said = True
+        return f"no progress for {now - self._since:.0f} s — {reason}"
+
+
 def watch_job(
     store: Store,
     job_id: str,
@@ -293,15 +317,18 @@ def watch_job(
     interval: float = POLL_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    stalled: Callable[[], str | None] | None = None,
 ) -> dict[str, Any]:
     """Follow a job until it is final; returns the final job item. Live bar, one line per
-    change (``out.progress`` False), or silence (``out.json``)."""
+    change (``out.progress`` False), or silence (``out.json``). After STALL_SECONDS without
+    progress it prints what ``stalled`` answers, if anything (e.g. that no runner runs)."""
     found = store.get_job(job_id)
     if found is None:
         raise JobNotFound(job_id)
     job = found.to_dict()
     done, failed, total = counters(job)
-    rate = Rate(clock(), done)
+    started = clock()
+    rate, stall = Rate(started, done), Stall(stalled, started)
     label = label or job_id
     if out.live:
         columns = (
@@ -331,6 +358,9 @@ def watch_job(
                 )
                 if job.get("status") != JobStatus.IN_PROGRESS:
                     break
+                hint = stall.check(done, now)
+                if hint:
+                    bar.console.print(Text(hint, style="yellow"))
                 sleep(interval)
                 job = _reread(store, job_id, job)
         return job
@@ -338,8 +368,8 @@ def watch_job(
     while True:
         done, failed, total = counters(job)
         state = (done, failed, total, job.get("status"))
+        now = clock()
         if state != last and not out.json:
-            now = clock()
             typer.echo(
                 f"{label}: {done}/{total} done, {failed} failed, "
                 f"{rate.per_second(done, now):.1f} tasks/s, "
@@ -348,6 +378,9 @@ def watch_job(
             last = state
         if job.get("status") != JobStatus.IN_PROGRESS:
             return job
+        hint = stall.check(done, now)
+        if hint:
+            out.note(hint)
         sleep(interval)
         job = _reread(store, job_id, job)
 

@@ -1,8 +1,13 @@
-"""Fixtures for the unit tests of the collectors (the local AWS's moto, fake credentials)."""
+"""Fixtures for the unit tests: the collectors' local AWS (moto, fake credentials), and
+throw-away packages for the registries to discover."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from moto import mock_aws
@@ -21,3 +26,26 @@ def sessions(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator
     moto_patches.strict_assume_role(False)  # these accounts have no member role deployed
     with mock_aws():
         yield AccountSessions(role_name=ROLE_NAME, external_id=EXTERNAL_ID)
+
+
+@pytest.fixture
+def make_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[dict[str, str]], str]]:
+    """Writes a package of the given modules (``{name: source}``; ``{package}`` in a source is
+    the package's name) where Python imports from, and returns its name. Forgotten after."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"fake_{uuid.uuid4().hex}"
+
+    def make(modules: dict[str, str]) -> str:
+        package = tmp_path / name
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        for module, source in modules.items():
+            text = textwrap.dedent(source).replace("{package}", name)
+            (package / f"{module}.py").write_text(text)
+        return name
+
+    yield make
+    for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+        del sys.modules[module]

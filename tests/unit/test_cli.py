@@ -427,3 +427,42 @@ def test_the_demo_checks_the_inventory_against_the_seed() -> None:
     assert check["expected_by_service"]["s3"] == 2
     assert check["match"] is False
     assert check["mismatches"] == [{"account": "1", "service": "iam", "seeded": 1, "found": 0}]
+
+
+def watch_stalled(stuck_polls: int, hint: Callable[[], str | None]) -> str:
+    """What watching prints for a job stuck at 3/10 for ``stuck_polls`` polls of 1 s, then done,
+    with ``hint`` as the target's answer to why it might not progress."""
+    states = [Job("j", TaskKind.INVENTORY, JobStatus.IN_PROGRESS, 10, 3, 0, 7)] * stuck_polls
+    states.append(Job("j", TaskKind.INVENTORY, JobStatus.COMPLETED, 10, 10, 0, 0))
+
+    class Jobs:
+        def get_job(self, job_id: str) -> Job:
+            return states.pop(0) if len(states) > 1 else states[0]
+
+    ticks = iter(range(1000))
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        render.watch_job(
+            Jobs(),  # type: ignore[arg-type]
+            "j",
+            render.Output(json=False, progress=False),
+            clock=lambda: float(next(ticks)),
+            sleep=lambda _s: None,
+            stalled=hint,
+        )
+    return captured.getvalue()
+
+
+def test_watch_asks_about_the_runner_once_when_a_job_stalls() -> None:
+    # GIVEN a job stuck for 40 s, and a target whose runner is down
+    # WHEN it is watched
+    printed = watch_stalled(40, lambda: "is the runner running? (`qrie local status`)")
+    # THEN after 30 s without progress it says so, once, with the target's hint
+    hints = [line for line in printed.splitlines() if "no progress" in line]
+    assert hints == ["no progress for 30 s — is the runner running? (`qrie local status`)"]
+
+
+def test_watch_says_nothing_of_a_stall_the_target_explains_away() -> None:
+    # GIVEN a job stuck for 60 s while its runner runs (the target's hint answers None)
+    # WHEN it is watched THEN no stall line is printed
+    assert "no progress" not in watch_stalled(60, lambda: None)

@@ -38,6 +38,7 @@ from qrie.errors import ValidationError
 from qrie.models import JOB_ID_RE
 from qrie.scan.export import FORMATS
 from qrie_cli.console import exports, findings, queries
+from qrie_cli.console.compliance import cis_ids
 from qrie_cli.console.connection import Connection, Problem, explain
 from qrie_cli.console.security import CSRF_FIELD, Guard, Secrets
 from qrie_cli.render import format_eta, short_time
@@ -405,16 +406,17 @@ def sync_accounts(console: Console, request: Request, form: dict[str, str]) -> R
 
 
 def policies_page(console: Console, request: Request, _form: dict[str, str]) -> Response:
-    policies = sorted(
-        queries.policy_catalogue().values(), key=lambda p: (p.service, p.severity.rank, p.id)
-    )
+    catalogue = queries.policy_catalogue()
+    policies = sorted(catalogue.values(), key=lambda p: (p.service, p.severity.rank, p.id))
+    versions, cis = cis_ids(catalogue)
     return console.render(
         request,
         "policies.html",
         title="Policies",
         active="policies",
         policies=policies,
-        versions=queries.cis_versions(policies),
+        versions=versions,
+        cis=cis,
     )
 
 

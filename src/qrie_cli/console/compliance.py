@@ -1,70 +1,81 @@
-"""The Overview's CIS score per section, once the table keeps compliance verdicts.
+"""The Overview's CIS score per section, and the CIS ids of each policy per benchmark version.
 
-qrie records failures (findings) today, not passes, so there is no score to show: the
-Overview says "no compliance data yet". The compliance work (per-control pass / fail / unknown /
-not assessed verdicts) gives the store a read of the counts per framework section; this module
-is the one place the console asks for it:
-
-    store.compliance_sections() -> Iterable[SectionScore-like]
-
-each with ``framework`` ("CIS v3.0"), ``section`` ("1"), ``title``, ``passed``, ``failed``,
-``unknown`` and ``not_assessed`` (attributes or mapping keys). Until the store has that method
-(or while it returns nothing) :func:`cis_scores` returns an empty list.
+Scores come from :func:`qrie.scan.compliance.compliance_report` (the per-policy tallies each scan
+writes and each account's coverage), one report per CIS AWS Foundations version, summed per
+top-level section over the registered accounts: a control is pass, fail, unknown or not assessed
+in each account, and a section's score is pass / (pass + fail + unknown). Before any account was
+inventoried and scanned there is nothing to score and the Overview says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-READ_METHOD = "compliance_sections"
-FIELDS = ("framework", "section", "title", "passed", "failed", "unknown", "not_assessed")
+from qrie.policies.base import Policy
+from qrie.store.table import Store
 
 
 @dataclass(frozen=True)
 class SectionScore:
-    framework: str
-    section: str
-    title: str
+    framework: str  # "CIS v3.0"
+    section: str  # "1"
+    title: str  # "Identity and Access Management"
     passed: int
     failed: int
     unknown: int
     not_assessed: int
-
-    @property
-    def assessed(self) -> int:
-        return self.passed + self.failed
+    ratio: float | None  # pass / (pass + fail + unknown)
 
     @property
     def score(self) -> int | None:
-        """Passed over pass + fail, in percent (None before anything was assessed)."""
-        return round(100 * self.passed / self.assessed) if self.assessed else None
+        """The score in percent (None before anything was assessed)."""
+        return None if self.ratio is None else round(100 * self.ratio)
 
-    @classmethod
-    def of(cls, record: Any) -> SectionScore:
-        def get(name: str) -> Any:
-            if isinstance(record, Mapping):
-                return record.get(name)
-            return getattr(record, name, None)
 
-        counts = {name: int(get(name) or 0) for name in FIELDS[3:]}
-        return cls(
-            framework=str(get("framework") or ""),
-            section=str(get("section") or ""),
-            title=str(get("title") or ""),
-            **counts,
+def cis_scores(store: Store, policies: Mapping[str, Policy]) -> list[SectionScore]:
+    """Every CIS version's sections with their counts over the registered accounts; [] when no
+    control was assessed anywhere yet."""
+    from qrie.policies.frameworks import load_frameworks  # noqa: PLC0415
+    from qrie.scan.compliance import (  # noqa: PLC0415
+        FRAMEWORKS,
+        compliance_report,
+        framework,
+        framework_controls,
+    )
+
+    frameworks = load_frameworks()
+    scores: list[SectionScore] = []
+    for name in FRAMEWORKS:
+        version = framework(name, frameworks)
+        report = compliance_report(
+            store, name, framework_controls(name, policies, frameworks), policies
         )
-
-
-def cis_scores(store: Any) -> list[SectionScore]:
-    """The compliance counts per framework and section, or [] when there are none yet."""
-    read = getattr(store, READ_METHOD, None)
-    if not callable(read):
+        for section, counts in report.by_section().items():
+            scores.append(
+                SectionScore(
+                    framework=version.label,
+                    section=section,
+                    title=version.sections.get(section, ""),
+                    passed=counts.get("pass", 0),
+                    failed=counts.get("fail", 0),
+                    unknown=counts.get("unknown", 0),
+                    not_assessed=counts.get("not_assessed", 0),
+                    ratio=counts.get("score"),
+                )
+            )
+    if not any(s.passed + s.failed + s.unknown for s in scores):
         return []
-    scores = [SectionScore.of(record) for record in read()]
-    return sorted(scores, key=lambda s: (s.framework, _section_key(s.section)))
+    return scores
 
 
-def _section_key(section: str) -> tuple[int | str, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in section.split("."))
+def cis_ids(policies: Mapping[str, Policy]) -> tuple[list[str], dict[str, dict[str, list[str]]]]:
+    """The CIS versions (labels, e.g. "CIS v3.0") and, per policy, the control ids it answers
+    in each (from the framework files)."""
+    from qrie.policies.frameworks import load_frameworks  # noqa: PLC0415
+
+    versions = [f for f in load_frameworks() if f.abbreviation == "CIS"]
+    return [f.label for f in versions], {
+        policy_id: {f.label: [c.id for c in f.controls_of(policy_id)] for f in versions}
+        for policy_id in policies
+    }

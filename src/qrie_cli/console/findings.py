@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from qrie.domain import Finding, FindingState, OpenCount, Severity
+from qrie.domain import Finding, FindingState, PolicyTally, Severity
 from qrie.errors import ValidationError
 from qrie.policies.base import Policy
 from qrie.store.table import Store
@@ -225,7 +225,7 @@ class Plan:
 
 
 def _open_counts(
-    counts: Iterable[OpenCount], flt: FindingFilter, policy_ids: set[str]
+    counts: Iterable[PolicyTally], flt: FindingFilter, policy_ids: set[str]
 ) -> dict[tuple[str, str], int]:
     return {
         (c.account_id, c.policy_id): c.open
@@ -238,7 +238,7 @@ def make_plan(
     flt: FindingFilter,
     policies: Mapping[str, Policy],
     accounts: Sequence[str],
-    counts: Iterable[OpenCount],
+    counts: Iterable[PolicyTally],
 ) -> Plan:
     """The segments to read for ``flt`` (see the module docstring). ``accounts``: the
     registered ones; ``counts``: the dashboard's open counts (account x policy)."""

@@ -22,7 +22,7 @@ from qrie.domain import (
     Account,
     Job,
     JobStatus,
-    OpenCount,
+    PolicyTally,
     Task,
     TaskKey,
     TaskKind,
@@ -52,10 +52,6 @@ def policy_catalogue() -> dict[str, Policy]:
     from qrie.policies.registry import all_policies  # noqa: PLC0415
 
     return all_policies()
-
-
-def cis_versions(policies: Iterable[Policy]) -> list[str]:
-    return sorted({version for p in policies for version in p.cis})
 
 
 # ---------------------------------------------------------------------------- task grid
@@ -183,16 +179,18 @@ class Tally:
     """Open findings by severity, policy and account, from the dashboard counts."""
 
     total: int = 0
+    muted: int = 0
     by_severity: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in SEVERITIES})
     by_policy: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_account: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, counts: Iterable[OpenCount]) -> Tally:
+    def of(cls, counts: Iterable[PolicyTally]) -> Tally:
         tally = cls()
         for count in counts:
             severity = count.severity.value
             tally.total += count.open
+            tally.muted += count.muted
             tally.by_severity[severity] += count.open
             policy = tally.by_policy.setdefault(
                 count.policy_id, {"severity": severity, "open": 0, "accounts": 0}
@@ -210,6 +208,7 @@ class Tally:
 @dataclass
 class Overview:
     open_total: int
+    muted_total: int
     by_severity: dict[str, int]
     by_policy: list[tuple[str, dict[str, Any]]]
     by_account: list[tuple[str, dict[str, Any]]]
@@ -247,7 +246,7 @@ class Reader:
         self.tracker = ProgressTracker(on_finish=lambda _job: self.forget_counts())
         self.feeds = Feeds()
         self._clock = clock
-        self._counts: dict[str, tuple[float, list[OpenCount]]] = {}
+        self._counts: dict[str, tuple[float, Any]] = {}
         self._counts_lock = threading.Lock()
 
     @property
@@ -255,20 +254,29 @@ class Reader:
         return self.connection.store
 
     # ------------------------------------------------------------------ dashboard counts
-    def open_counts(self, account: str | None = None) -> list[OpenCount]:
-        """The dashboard's open counts (one per account x policy; one account's when given),
-        kept :data:`COUNTS_SECONDS`: pages that follow each other read them once. A job this
-        console sees finish drops them at once."""
-        key = account or ""
+    def _kept(self, key: str, read: Callable[[], Any]) -> Any:
+        """``read()``, kept :data:`COUNTS_SECONDS` under ``key``: pages that follow each other
+        read the dashboard's counts once. A job this console sees finish drops them at once."""
         now = self._clock()
         with self._counts_lock:
             cached = self._counts.get(key)
         if cached is not None and now - cached[0] < COUNTS_SECONDS:
             return cached[1]
-        counts = self.store.summary(account)
+        value = read()
         with self._counts_lock:
-            self._counts[key] = (now, counts)
-        return counts
+            self._counts[key] = (now, value)
+        return value
+
+    def open_counts(self, account: str | None = None) -> list[PolicyTally]:
+        """The per (account, policy) tallies of the latest scans (one account's when given)."""
+        store = self.store
+        if account is None:
+            return list(self._kept("counts", store.summary))
+        return list(self._kept(f"counts:{account}", lambda: store.account_summary(account)))
+
+    def compliance(self) -> list[SectionScore]:
+        store = self.store
+        return list(self._kept("cis", lambda: cis_scores(store, policy_catalogue())))
 
     def forget_counts(self) -> None:
         with self._counts_lock:
@@ -450,6 +458,7 @@ class Reader:
         )
         return Overview(
             open_total=tally.total,
+            muted_total=tally.muted,
             by_severity=tally.by_severity,
             by_policy=by_policy,
             by_account=by_account,
@@ -457,7 +466,7 @@ class Reader:
             assessments=self.assessments(accounts),
             accounts=len(accounts),
             active_accounts=sum(1 for a in accounts if a.active),
-            compliance=cis_scores(store),
+            compliance=self.compliance(),
             policies=policies,
             names={a.account_id: a.name for a in accounts},
         )
