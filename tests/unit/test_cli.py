@@ -25,7 +25,7 @@ from qrie_cli import watch
 from qrie_cli.output import Output
 from qrie_cli.target import DeployedTarget, TargetError
 from tests.support import REGION, Stack, onboard
-from tests.unit.cli_support import Run, as_json, drain, flat, register
+from tests.unit.cli_support import MotoTarget, Run, as_json, drain, flat, non_snake_keys, register
 
 ONBOARDED = "210000000001"
 NO_ROLE = "210000000002"
@@ -410,3 +410,109 @@ def test_the_demo_checks_the_inventory_against_the_seed() -> None:
     assert check["expected_by_service"]["s3"] == 2
     assert check["match"] is False
     assert check["mismatches"] == [{"account": "1", "service": "iam", "seeded": 1, "found": 0}]
+
+
+# ---------------------------------------------------------------------------- one vocabulary
+def test_every_json_output_speaks_snake_case(
+    run: Run, stack: Stack, moto_target: MotoTarget, tmp_path: Path
+) -> None:
+    # GIVEN an organization member, an onboarded account and one whose role cannot be assumed
+    org = boto3.client("organizations", region_name=REGION)
+    org.create_organization(FeatureSet="ALL")
+    org.create_account(AccountName="m", Email="m@example.com")
+    onboard([ONBOARDED])
+    documents: list[tuple[str, Any]] = []
+
+    def record(*args: str) -> Any:
+        result = run(*args, "--json")
+        assert result.stdout, (args, result.output)
+        documents.append((" ".join(args), json.loads(result.stdout)))
+        return documents[-1][1]
+
+    # WHEN every command that prints JSON runs
+    record("accounts", "add", ONBOARDED, "--name", "prod", "--tag", "team=sec")
+    record("accounts", "add", NO_ROLE)
+    record("accounts", "sync", "--dry-run")
+    record("accounts", "list")
+    running = record("inventory", "start", "--service", "s3")["job_id"]
+    record("inventory", "status")
+    record("scan", "status")
+    record("jobs", "cancel", running)
+    moto_target.drain = True
+    inventory = record("inventory", "start", "--service", "s3", "--watch")["job"]["job_id"]
+    record("scan", "start", "--policy", "s3.*", "--refresh", "--watch")
+    record("jobs", "list")
+    record("jobs", "show", inventory)
+    record("jobs", "watch", inventory)
+    record("jobs", "retry", inventory)
+    record("findings", "list", "--state", "all")
+    record("findings", "summary")
+    record("findings", "export", "--output", str(tmp_path / "f.json"))
+    record("policies", "list")
+    record("local", "status", "--state-dir", str(tmp_path))
+    record("accounts", "remove", NO_ROLE)
+    record("findings", "list", "--severity", "nope")  # a usage error
+    record("jobs", "cancel", running)  # a refusal
+    # THEN every key is snake_case (maps keyed by account, policy, service … excepted)
+    assert len(documents) == 22
+    assert [(cmd, bad) for cmd, doc in documents if (bad := non_snake_keys(doc))] == []
+    # AND they speak the records' vocabulary, errors included
+    by_command = dict(documents)
+    assert by_command["jobs list"][0]["job_id"]
+    assert by_command[f"jobs show {inventory}"]["tasks"][0]["account_id"]
+    assert {doc["error"]["code"] for _, doc in documents[-2:]} == {"UsageError", "ValidationError"}
+
+
+# ---------------------------------------------------------------------------- unregistered ids
+def test_allow_unregistered_is_sent_only_when_asked(run: Run, moto_target: MotoTarget) -> None:
+    # GIVEN a registered account
+    register(run, ONBOARDED)
+    # WHEN jobs start over it with and without --allow-unregistered
+    run("inventory", "start", "--accounts", ONBOARDED, "--json")
+    run("scan", "start", "--accounts", ONBOARDED, "--json")
+    run("inventory", "start", "--accounts", ONBOARDED, "--allow-unregistered", "--json")
+    run("scan", "start", "--accounts", ONBOARDED, "--allow-unregistered", "--json")
+    # THEN the request carries allow_unregistered only when the flag was given
+    starts = [e for e in moto_target.events if e["operation"] in {"inventory", "scan"}]
+    assert [e.get("allow_unregistered") for e in starts] == [None, None, True, True]
+    assert all(e["accounts"] == [ONBOARDED] for e in starts)
+
+
+NEEDS_HANDLER_REFUSAL = pytest.mark.xfail(
+    strict=True,
+    reason="needs the job handler's refusal of unregistered account ids and its "
+    "allow_unregistered field (the lead's change to qrie.jobs / qrie.models)",
+)
+
+
+@NEEDS_HANDLER_REFUSAL
+@pytest.mark.parametrize("command", ["inventory", "scan"])
+def test_a_typo_in_an_account_id_is_refused_before_any_work(run: Run, command: str) -> None:
+    # GIVEN one registered account
+    register(run, ONBOARDED)
+    # WHEN a job starts over it and an id that is not registered (a typo)
+    result = run(command, "start", "--accounts", f"{ONBOARDED},999999999999")
+    # THEN it is refused (exit 2), naming the unknown id and how to go on
+    assert result.exit_code == 2, result.output
+    text = flat(result.stderr)
+    assert "999999999999" in text
+    assert ONBOARDED not in text.split("999999999999")[0].split("refused:")[-1]
+    assert "--allow-unregistered" in text
+    # AND as JSON the handler's refusal names the field
+    refused = as_json(run(command, "start", "--accounts", "999999999999", "--json"))
+    assert refused["error"]["field"] == "accounts"
+    assert "999999999999" in refused["error"]["message"]
+    # AND no job was started
+    assert as_json(run("jobs", "list", "--json")) == []
+
+
+@NEEDS_HANDLER_REFUSAL
+def test_allow_unregistered_runs_an_unregistered_account(run: Run) -> None:
+    # GIVEN no registered account
+    # WHEN an inventory starts over an unregistered id, explicitly allowed
+    result = run(
+        "inventory", "start", "--accounts", "999999999999", "--allow-unregistered", "--json"
+    )
+    # THEN the job starts over it
+    assert result.exit_code == 0, result.output
+    assert as_json(result)["total_accounts"] == 1
