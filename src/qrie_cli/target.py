@@ -142,7 +142,9 @@ def quiet_handler_output() -> None:
 
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
-            handler.setStream(sys.stderr)
+            # not setStream: it flushes the old stream, which may be closed by now (an earlier
+            # command of the same process, e.g. a test's, printed to a stream since closed)
+            handler.stream = sys.stderr
     logger.setLevel(os.environ.get(LOG_LEVEL_ENV, "ERROR").upper())
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     warnings.filterwarnings("ignore", message="No application metrics to publish")
