@@ -1,7 +1,8 @@
 """``qrie findings``: list, summarize and export the findings of the policy scans.
 
 ``list`` and ``export`` take the same filters (account, policy, severity, state). ``list`` says
-when it shows fewer findings than match ("showing 100 of 2,345"); ``export`` writes a whole
+when it shows fewer findings than match ("showing 100 of 2,345", counting at most
+:data:`COUNT_CAP` more: "of more than 10,100"); ``export`` writes a whole
 file or nothing: to a temporary file beside ``--output``, renamed over it at the end, and it
 never replaces an existing file without ``--force``.
 """
@@ -40,6 +41,7 @@ app = CommandGroup(name="findings", help="Findings of the policy scans.")
 
 FORMAT_CHOICES = ("json", "csv", "ocsf")
 DEFAULT_LIMIT = 100
+COUNT_CAP = 10_000  # findings counted beyond the shown ones, at most (each is read to count it)
 
 
 def matching(
@@ -81,7 +83,8 @@ def findings_list(
     with cli.session() as target:
         found = matching(target, account, policy, severity, state)
         findings = [f.to_dict() for f in (itertools.islice(found, limit) if limit else found)]
-        total = len(findings) + sum(1 for _ in found)  # the rest is counted, not kept
+        # the rest is counted (read, not kept), up to COUNT_CAP more
+        rest = sum(1 for _ in itertools.islice(found, COUNT_CAP + 1))
     if out.json:
         out.emit(findings)
     elif not findings:
@@ -89,8 +92,13 @@ def findings_list(
     else:
         title = f"Findings ({len(findings)} {state})" if state != "all" else "Findings"
         render.print_findings(out, title, findings, show_state=state == "all")
-    if total > len(findings):
-        out.note(f"showing {len(findings)} of {total:,} — use --limit 0 for all")
+    if rest:
+        total = (
+            f"more than {len(findings) + COUNT_CAP:,}"
+            if rest > COUNT_CAP
+            else f"{len(findings) + rest:,}"
+        )
+        out.note(f"showing {len(findings)} of {total} — use --limit 0 for all")
 
 
 @app.command("summary")

@@ -13,6 +13,7 @@ from rich.console import Console, RenderableType
 
 from qrie.domain import Severity, TaskKey, TaskKind, TaskOutcome, TaskStatus
 from qrie.store.table import Store
+from qrie_cli import findings
 from qrie_cli.tables import Column, layout
 from tests.support import Stack
 from tests.unit.cli_support import Run, as_json, finding, flat, put_findings, register
@@ -193,11 +194,11 @@ def test_member_account_text_is_never_markup(run: Run, stack: Stack) -> None:
         for extra in ((), ("--wide",)):
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("COLUMNS", env_width)
-                findings = run("findings", "list", *extra)
+                listed = run("findings", "list", *extra)
                 accounts = run("accounts", "list", *extra)
             # THEN nothing crashes and the text is printed as written
-            assert findings.exit_code == 0, findings.output
-            text = flat(findings.stdout)
+            assert listed.exit_code == 0, listed.output
+            text = flat(listed.stdout)
             assert "[red]" in text
             assert "[/x]" in text
             assert "[bold]x[/bold] :smile:" in text
@@ -214,6 +215,11 @@ def test_markup_in_errors_and_task_reasons_is_printed_literally(run: Run, stack:
     # THEN the error quotes it as written
     assert result.exit_code == 2
     assert "got '[/x]'" in result.stderr
+    # AND so do the command line's own usage errors
+    for option, value in (("--account", "[/x]"), ("--policy", "[red]x[/red]")):
+        bad = run("findings", "list", option, value)
+        assert bad.exit_code == 2
+        assert f"'{value}'" in flat(bad.stderr)
     # AND a failed task whose reason holds markup is shown as written
     register(run, ACCOUNT)
     job_id = as_json(run("inventory", "start", "--service", "s3", "--json"))["job_id"]
@@ -232,7 +238,9 @@ def test_cells_are_text_objects_not_markup() -> None:
 
 
 # ---------------------------------------------------------------------------- lists that say so
-def test_findings_list_says_when_it_shows_fewer_than_match(run: Run, stack: Stack) -> None:
+def test_findings_list_says_when_it_shows_fewer_than_match(
+    run: Run, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN 5 open findings
     put_findings(stack, [finding(ACCOUNT, arn=f"arn:aws:s3:::bucket-{i}") for i in range(5)])
     # WHEN 2 are listed
@@ -248,6 +256,10 @@ def test_findings_list_says_when_it_shows_fewer_than_match(run: Run, stack: Stac
     for args in (("--limit", "0"), ("--limit", "5"), ()):
         whole = run("findings", "list", *args)
         assert "showing" not in whole.output
+    # AND past the counting cap it says "more than"
+    monkeypatch.setattr(findings, "COUNT_CAP", 2)
+    capped = run("findings", "list", "--limit", "1")
+    assert "showing 1 of more than 3 — use --limit 0 for all" in flat(capped.stdout)
 
 
 # ---------------------------------------------------------------------------- export
