@@ -43,8 +43,7 @@ def accounts_list(cli: Cli, wide: WideOpt = False) -> None:
     """List registered accounts."""
     from qrie.accounts import registry  # noqa: PLC0415
 
-    out = cli.out
-    out.wide = wide
+    out = cli.output(wide=wide)
     with cli.session() as target:
         accounts = [a.to_dict() for a in registry.list_accounts(target.store)]
     if out.json:

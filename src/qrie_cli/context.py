@@ -79,6 +79,11 @@ class Cli:
     options: GlobalOptions
     out: Output
 
+    def output(self, wide: bool = False, progress: bool = True) -> Output:
+        """The command's output, with its display options (``--wide``, ``--no-progress``)."""
+        self.out.wide, self.out.progress = wide, progress
+        return self.out
+
     def guarded(self) -> contextlib.AbstractContextManager[None]:
         """Errors met inside become a message and their exit code."""
         return guarded(self.out)

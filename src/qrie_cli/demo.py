@@ -391,8 +391,7 @@ def demo_command(
 
     From nothing: a local stack, N seeded member accounts, an inventory of every service and
     then a scan of every policy with live progress, a summary and demo-report.json."""
-    out = cli.out
-    out.progress = not no_progress
+    out = cli.output(progress=not no_progress)
     with cli.guarded():
         result = run_demo(
             out,

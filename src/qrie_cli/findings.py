@@ -29,8 +29,7 @@ from qrie_cli.options import (
     SeverityFilterOpt,
     StateFilterOpt,
     WideOpt,
-    choices,
-    metavar,
+    one_of,
 )
 from qrie_cli.target import Target
 
@@ -78,8 +77,7 @@ def findings_list(
     wide: WideOpt = False,
 ) -> None:
     """List findings (open by default); says how many match when it shows fewer."""
-    out = cli.out
-    out.wide = wide
+    out = cli.output(wide=wide)
     with cli.session() as target:
         found = matching(target, account, policy, severity, state)
         findings = [f.to_dict() for f in (itertools.islice(found, limit) if limit else found)]
@@ -106,8 +104,7 @@ def findings_summary(cli: Cli, wide: WideOpt = False) -> None:
     """Open findings by policy and severity, and by account."""
     from qrie.scan.findings import summary  # noqa: PLC0415
 
-    out = cli.out
-    out.wide = wide
+    out = cli.output(wide=wide)
     with cli.session() as target:
         result = summary(target.store)
     if out.json:
@@ -150,12 +147,7 @@ def findings_export(
     cli: Cli,
     fmt: Annotated[
         str,
-        typer.Option(
-            "--format",
-            callback=choices(*FORMAT_CHOICES),
-            metavar=metavar(*FORMAT_CHOICES),
-            help="Output format.",
-        ),
+        one_of("--format", FORMAT_CHOICES, "Output format."),
     ] = "json",
     account: AccountFilterOpt = None,
     policy: PolicyFilterOpt = None,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from qrie_cli.context import Cli, CommandGroup
 from qrie_cli.jobs import job_request, report_running
 from qrie_cli.options import (
@@ -14,8 +12,7 @@ from qrie_cli.options import (
     AllowUnregisteredOpt,
     NoProgressOpt,
     WatchOpt,
-    choices,
-    metavar,
+    one_of,
 )
 from qrie_cli.watch import start_job
 
@@ -27,12 +24,7 @@ def inventory_start(
     cli: Cli,
     service: Annotated[
         str,
-        typer.Option(
-            "--service",
-            callback=choices(*SERVICE_CHOICES),
-            metavar=metavar(*SERVICE_CHOICES),
-            help="Service to inventory.",
-        ),
+        one_of("--service", SERVICE_CHOICES, "Service to inventory."),
     ] = "all",
     accounts: AccountsOpt = "*",
     allow_unregistered: AllowUnregisteredOpt = False,
@@ -40,7 +32,7 @@ def inventory_start(
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Start an inventory job: one task per (account, service)."""
-    cli.out.progress = not no_progress
+    cli.output(progress=not no_progress)
     event = job_request(
         "inventory",
         accounts,

@@ -69,8 +69,7 @@ def jobs_list(
     wide: WideOpt = False,
 ) -> None:
     """List jobs, newest first."""
-    out = cli.out
-    out.wide = wide
+    out = cli.output(wide=wide)
     with cli.session() as target:
         jobs = target.call({"operation": "list", "limit": limit})["jobs"]
     if out.json:
@@ -92,8 +91,7 @@ def jobs_show(
     wide: WideOpt = False,
 ) -> None:
     """A job, its task counts and its tasks' states."""
-    out = cli.out
-    out.wide = wide
+    out = cli.output(wide=wide)
     with cli.session() as target:
         require_job(target, job_id)
         status = target.call({"operation": "status", "job_id": job_id})
@@ -119,7 +117,7 @@ def jobs_show(
 @app.command("watch")
 def jobs_watch(cli: Cli, job_id: JobIdArg, no_progress: NoProgressOpt = False) -> None:
     """Follow a job with a live progress bar; exit 1 unless it COMPLETED."""
-    cli.out.progress = not no_progress
+    cli.output(progress=not no_progress)
     with cli.session() as target:
         code = follow(target, cli.out, job_id)
     raise typer.Exit(code)
@@ -146,7 +144,7 @@ def jobs_retry(
     cli: Cli, job_id: JobIdArg, watch: WatchOpt = False, no_progress: NoProgressOpt = False
 ) -> None:
     """Start a new job over only the failed tasks of a finished one."""
-    cli.out.progress = not no_progress
+    cli.output(progress=not no_progress)
     with cli.session() as target:
         require_job(target, job_id)
         start_job(cli.out, target, {"operation": "retry", "job_id": job_id}, watch)

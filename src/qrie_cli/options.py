@@ -7,9 +7,9 @@ Validators raise ``typer.BadParameter`` naming the problem and what is valid (ex
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +37,11 @@ def choices(*allowed: str) -> Callable[[str | None], str | None]:
 
 def metavar(*allowed: str) -> str:
     return "[" + "|".join(allowed) + "]"
+
+
+def one_of(name: str, allowed: Sequence[str], help_text: str) -> Any:
+    """An option (for ``Annotated``) whose value must be one of ``allowed``."""
+    return typer.Option(name, callback=choices(*allowed), metavar=metavar(*allowed), help=help_text)
 
 
 def check_accounts(value: str | None) -> str | None:
@@ -178,21 +183,11 @@ PolicyFilterOpt = Annotated[
 ]
 SeverityFilterOpt = Annotated[
     str | None,
-    typer.Option(
-        "--severity",
-        callback=choices(*SEVERITY_CHOICES),
-        metavar=metavar(*SEVERITY_CHOICES),
-        help="Only this severity.",
-    ),
+    one_of("--severity", SEVERITY_CHOICES, "Only this severity."),
 ]
 StateFilterOpt = Annotated[
     str,
-    typer.Option(
-        "--state",
-        callback=choices(*STATE_CHOICES),
-        metavar=metavar(*STATE_CHOICES),
-        help="Finding state.",
-    ),
+    one_of("--state", STATE_CHOICES, "Finding state."),
 ]
 JobIdArg = Annotated[
     str, typer.Argument(help="A job id (see `qrie jobs list`).", callback=check_job_id)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import typer
-
 from qrie.domain import SERVICES
 from qrie_cli import render
 from qrie_cli.context import Cli, CommandGroup
-from qrie_cli.options import WideOpt, choices, metavar
+from qrie_cli.options import WideOpt, one_of
 from qrie_cli.tables import print_table
 
 app = CommandGroup(name="policies", scope="none", help="The security policies qrie evaluates.")
@@ -20,20 +18,14 @@ def policies_list(
     cli: Cli,
     service: Annotated[
         str | None,
-        typer.Option(
-            "--service",
-            callback=choices(*SERVICES),
-            metavar=metavar(*SERVICES),
-            help="Only this service.",
-        ),
+        one_of("--service", SERVICES, "Only this service."),
     ] = None,
     wide: WideOpt = False,
 ) -> None:
     """Every policy: id, severity, CIS ids, title."""
     from qrie.policies.registry import all_policies  # noqa: PLC0415
 
-    out = cli.out
-    out.wide = wide
+    out = cli.output(wide=wide)
     policies = [p for p in all_policies().values() if service in {None, p.service}]
     policies.sort(key=lambda p: (p.service, p.severity.rank, p.id))
     records: list[dict[str, Any]] = [

@@ -40,7 +40,7 @@ def scan_start(
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Start a scan job: evaluate policies over the stored inventory."""
-    cli.out.progress = not no_progress
+    cli.output(progress=not no_progress)
     event = job_request("scan", accounts, allow_unregistered, policy=policy, refresh=refresh)
     with cli.session() as target:
         start_job(cli.out, target, event, watch)
