@@ -19,9 +19,18 @@ CHECKOV_VERSION ?= 3.3.30
 ENV ?= dev
 REGION ?= us-east-1
 ACCOUNTS ?= 12
-# ExternalId for `make deploy` (first deploy of a stack). Left empty, an update keeps the
-# stack's previous value.
-EXTERNAL_ID ?=
+# `make deploy` takes the ExternalId of a first deploy from $QRIE_EXTERNAL_ID or asks for it
+# (hidden); it never goes on a command line. Without one, an update keeps the stack's value.
+# The functions' runtime (python3.13): src/Makefile builds the Lambda package with it (sam build,
+# the package bench). python3.13 on PATH, else pyenv's; `make build LAMBDA_PYTHON=...` to choose.
+ifeq ($(origin LAMBDA_PYTHON),undefined)
+LAMBDA_PYTHON := $(shell for p in python3.13 $(HOME)/.pyenv/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13); print(sys.executable)' \
+	2>/dev/null && break; done)
+endif
+ifneq ($(LAMBDA_PYTHON),)
+export LAMBDA_PYTHON
+endif
 
 # `make invoke FN=<logical id> EVENT=<file>`; each function has a default sample event.
 FN ?= JobHandlerFunction
@@ -60,7 +69,7 @@ help: ## Show this help
 
 install: $(VENV_STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) ## Create .venv (dev deps + editable qrie), .venv-sam (SAM CLI), .venv-checkov
 
-$(VENV_STAMP): requirements-dev.txt src/requirements.txt pyproject.toml
+$(VENV_STAMP): requirements-dev.txt src/requirements.txt src/requirements-tracing.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -103,15 +112,16 @@ test: install lint unit integration ## Everything CI runs: install, lint, unit, 
 
 # --- AWS -------------------------------------------------------------------------------------
 
-build: $(SAM_STAMP) ## sam build (needs python3.13, the functions' runtime, on PATH)
-	@python3.13 --version >/dev/null 2>&1 || { \
-		echo "sam build needs python3.13 on PATH (the functions' runtime)." >&2; \
-		echo "With pyenv: PYENV_VERSION=3.13.0 make build" >&2; exit 1; }
+build: $(SAM_STAMP) ## sam build: the functions (src/qrie only) and their layers (needs python3.13)
+	@test -n "$(LAMBDA_PYTHON)" || { \
+		echo "sam build needs python3.13, the functions' runtime (on PATH, or pyenv's)." >&2; \
+		echo "Or name it: make build LAMBDA_PYTHON=/path/to/python3.13" >&2; exit 1; }
 	$(SAM_ENV) $(SAM) build --config-env $(ENV)
 
-deploy: build ## sam build, then sam deploy --config-env ENV (EXTERNAL_ID=... on a first deploy)
-	$(SAM_ENV) $(SAM) deploy --config-env $(ENV) \
-		$(if $(EXTERNAL_ID),--parameter-overrides Stage=$(ENV) ExternalId=$(EXTERNAL_ID))
+deploy: build $(VENV_STAMP) ## sam build, then sam deploy --config-env ENV (a first deploy asks for the ExternalId)
+	$(if $(EXTERNAL_ID),$(error EXTERNAL_ID=... on the make command line shows in the process \
+		list and the shell history: export QRIE_EXTERNAL_ID, or let make deploy ask for it))
+	$(SAM_ENV) $(BIN)/python -m qrie_local.samdeploy --config-env $(ENV) --sam $(SAM)
 
 invoke: $(VENV_STAMP) $(SAM_STAMP) ## Invoke FN with EVENT (sam local invoke, or the local runner without Docker)
 	@test -f "$(EVENT)" || { echo "No event file $(EVENT) (FN=$(FN))" >&2; exit 1; }
@@ -128,7 +138,7 @@ invoke: $(VENV_STAMP) $(SAM_STAMP) ## Invoke FN with EVENT (sam local invoke, or
 demo: $(VENV_STAMP) ## Seed ACCOUNTS member accounts locally and run inventory + scan end to end
 	$(BIN)/qrie demo --accounts $(ACCOUNTS)
 
-bench: $(VENV_STAMP) ## Benchmarks (full)
+bench: $(VENV_STAMP) ## Benchmarks (full; bench 6 sizes the python3.13 arm64 package)
 	$(BIN)/python -m bench.run
 
 bench-quick: $(VENV_STAMP) ## Benchmarks (quick)

@@ -1,4 +1,4 @@
-"""Request and task-message models (Powertools Parser / pydantic). Refusals name the field."""
+"""Request and task-message models (pydantic). Refusals name the field."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.utilities.parser import BaseModel
-from pydantic import ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from qrie.domain import SERVICES, TaskKey, TaskKind
@@ -15,10 +14,50 @@ from qrie.errors import ValidationError
 
 MAX_ACCOUNTS = 20_000
 MAX_TASK_MESSAGE_BYTES = 4096  # = the task queues' MaximumMessageSize (template.yaml)
-ACCOUNT_RE = re.compile(r"^\d{12}$")
-JOB_ID_RE = re.compile(r"^[a-z]+-[a-z0-9*]+-\d{8}T\d{6}Z-[0-9a-f]{6}$")
+# Identifiers are ASCII and match whole (re.fullmatch): \d would take any Unicode digit and $
+# would match before a final newline.
+ACCOUNT_RE = re.compile(r"[0-9]{12}")
+JOB_ID_RE = re.compile(r"[a-z]+-[a-z0-9*]+-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
+MAX_DEPTH = 32  # nesting of a request's JSON: checked before any recursive walk
+MAX_ECHO = 80  # characters of a refused value quoted back in an error
+MAX_ERRORS_SHOWN = 5
 POLICY_SPEC_RE = re.compile(r"\*|[a-z0-9]+\.(\*|[a-z0-9_]+)")
 OPERATIONS = ("inventory", "scan", "status", "list", "cancel", "retry")
+
+
+def excerpt(value: Any, limit: int = MAX_ECHO) -> str:
+    """A refused value as quoted in an error: its repr, cut at ``limit`` characters with its
+    length said ("'xxxx…'…(1000000 chars)"); a container or other object by its type only (its
+    repr could be huge or nested without bound)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}…({len(value)} chars)"
+    if value is None or isinstance(value, bool | int | float):
+        text = repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}…({len(text)} chars)"
+    return f"<{type(value).__name__}>"
+
+
+def is_account_id(value: Any) -> bool:
+    return isinstance(value, str) and ACCOUNT_RE.fullmatch(value) is not None
+
+
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply ``value`` nests lists and dicts, counting no further than ``limit + 1``
+    (iterative: a hostile input cannot exhaust the stack)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
 
 
 def _check_accounts(value: Any) -> list[str] | Literal["*"]:
@@ -30,10 +69,11 @@ def _check_accounts(value: Any) -> list[str] | Literal["*"]:
         raise ValueError('must not be empty (use "*" for every registered account)')
     if len(value) > MAX_ACCOUNTS:
         raise ValueError(f"at most {MAX_ACCOUNTS} accounts per job, got {len(value)}")
-    bad = [v for v in value if not isinstance(v, str) or not ACCOUNT_RE.match(v)]
+    bad = [v for v in value if not is_account_id(v)]
     if bad:
-        shown = ", ".join(repr(b) for b in bad[:5])
-        raise ValueError(f"account ids must be 12 digits: {shown}")
+        shown = ", ".join(excerpt(b) for b in bad[:MAX_ERRORS_SHOWN])
+        more = f" and {len(bad) - MAX_ERRORS_SHOWN} more" if len(bad) > MAX_ERRORS_SHOWN else ""
+        raise ValueError(f"account ids must be 12 digits: {shown}{more}")
     seen: set[str] = set()
     dupes = sorted({v for v in value if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
     if dupes:
@@ -54,7 +94,12 @@ class _AccountsMixin(_Request):
         return _check_accounts(value)
 
 
-class InventoryRequest(_AccountsMixin):
+class _JobStartMixin(_AccountsMixin):
+    # ids not in the registry are refused (naming them) unless the request says so
+    allow_unregistered: bool = False
+
+
+class InventoryRequest(_JobStartMixin):
     operation: Literal["inventory"]
     service: str = "*"
 
@@ -62,14 +107,14 @@ class InventoryRequest(_AccountsMixin):
     @classmethod
     def _service(cls, value: str) -> str:
         if value != "*" and value not in SERVICES:
-            raise ValueError(f"unknown service {value!r}; valid: {', '.join(SERVICES)}, *")
+            raise ValueError(f"unknown service {excerpt(value)}; valid: {', '.join(SERVICES)}, *")
         return value
 
     def services(self) -> list[str]:
         return list(SERVICES) if self.service == "*" else [self.service]
 
 
-class ScanRequest(_AccountsMixin):
+class ScanRequest(_JobStartMixin):
     operation: Literal["scan"]
     policy: str = "*"
     refresh: bool = False
@@ -79,13 +124,15 @@ class ScanRequest(_AccountsMixin):
     def _policy(cls, value: str) -> str:
         # its shape here; whether it names policies, in the job service (the catalogue's job)
         if not POLICY_SPEC_RE.fullmatch(value):
-            raise ValueError(f"malformed policy spec {value!r}; valid: a policy id, <service>.*, *")
+            raise ValueError(
+                f"malformed policy spec {excerpt(value)}; valid: a policy id, <service>.*, *"
+            )
         return value
 
 
 def _check_job_id(value: str) -> str:
-    if not JOB_ID_RE.match(value):
-        raise ValueError(f"malformed job id {value!r}")
+    if not JOB_ID_RE.fullmatch(value):
+        raise ValueError(f"malformed job id {excerpt(value)}")
     return value
 
 
@@ -148,7 +195,7 @@ class TaskMessage(BaseModel):
     @field_validator("account_id")
     @classmethod
     def _account(cls, value: str) -> str:
-        if not ACCOUNT_RE.match(value):
+        if not ACCOUNT_RE.fullmatch(value):
             raise ValueError("must be 12 digits")
         return value
 
@@ -156,21 +203,26 @@ class TaskMessage(BaseModel):
     @classmethod
     def _service(cls, value: str) -> str:
         if value not in SERVICES:
-            raise ValueError(f"unknown service {value!r}; valid: {', '.join(SERVICES)}")
+            raise ValueError(f"unknown service {excerpt(value)}; valid: {', '.join(SERVICES)}")
         return value
 
 
+def _field_name(part: Any) -> str:
+    name = str(part)
+    if name.isidentifier() and len(name) <= MAX_ECHO:
+        return name
+    # a name that is not a plain identifier (an unknown key like "" or " ") is quoted
+    return excerpt(name) if len(name) > MAX_ECHO else json.dumps(name)
+
+
 def describe(exc: PydanticValidationError) -> tuple[str, str]:
-    """(field, message) naming every problem: "accounts: account ids must be 12 digits: …"."""
+    """(field, message) naming the problems: "accounts: account ids must be 12 digits: …".
+    Bounded: at most :data:`MAX_ERRORS_SHOWN` problems, every quoted value cut to an excerpt."""
     parts: list[str] = []
     first_field = ""
-    for error in exc.errors(include_url=False):
-        # a name that is not a plain identifier (an unknown key like "" or " ") is quoted
-        loc = [
-            str(p) if str(p).isidentifier() else json.dumps(str(p))
-            for p in error.get("loc", ())
-            if not isinstance(p, int)
-        ]
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    for error in errors[:MAX_ERRORS_SHOWN]:
+        loc = [_field_name(p) for p in error.get("loc", ()) if not isinstance(p, int)]
         # drop the discriminator tag pydantic puts first ("inventory", "scan", …)
         if loc and loc[0] in OPERATIONS:
             loc = loc[1:]
@@ -182,22 +234,40 @@ def describe(exc: PydanticValidationError) -> tuple[str, str]:
             msg = "unknown field"
         elif kind == "union_tag_invalid" or (kind == "union_tag_not_found" and field == "request"):
             field = first_field = "operation"
-            got = error.get("input", {})
-            op = got.get("operation") if isinstance(got, dict) else None
-            msg = (
-                f"unknown operation {op!r}; valid: {', '.join(OPERATIONS)}"
-                if op is not None
-                else f"missing; valid: {', '.join(OPERATIONS)}"
-            )
+            msg = f"missing or unknown; valid: {', '.join(OPERATIONS)}"
         msg = msg.removeprefix("Value error, ")
+        if len(msg) > 4 * MAX_ECHO:
+            msg = msg[: 4 * MAX_ECHO] + "…"
         parts.append(f"{field}: {msg}")
+    if len(errors) > MAX_ERRORS_SHOWN:
+        parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more problems")
     return first_field, "; ".join(parts)
+
+
+def _unknown_operation(event: dict[Any, Any]) -> ValidationError | None:
+    operation = event.get("operation")
+    if operation is None:
+        return ValidationError(f"operation: missing; valid: {', '.join(OPERATIONS)}", "operation")
+    if operation not in OPERATIONS:
+        return ValidationError(
+            f"operation: unknown operation {excerpt(operation)}; valid: {', '.join(OPERATIONS)}",
+            field="operation",
+        )
+    return None
 
 
 def parse_request(event: Any) -> Any:
     """Parse a job-handler event into one of the request models, or raise ValidationError."""
     if not isinstance(event, dict):
         raise ValidationError("request: must be a JSON object", field="request")
+    if nesting_depth(event) > MAX_DEPTH:
+        raise ValidationError(
+            f"request: nested deeper than {MAX_DEPTH} levels of lists and objects",
+            field="request",
+        )
+    unknown = _unknown_operation(event)
+    if unknown is not None:
+        raise unknown
     try:
         return _REQUEST.validate_python(event)
     except PydanticValidationError as exc:

@@ -75,7 +75,7 @@ def _demo_state_dir(out: Output, keep: bool, state_dir: Path | None) -> tuple[Pa
         return home, False
     if keep:
         out.note(f"stopping the local stack running from {home}/ (--keep replaces it)")
-        stack_down(home)
+        stack_down(home, force=True)
         return home, False
     temp = Path(tempfile.mkdtemp(prefix="qrie-demo-"))
     out.note(
@@ -152,7 +152,10 @@ def run_demo(
             cleanup.callback(shutil.rmtree, state_dir, True)
         with phases.phase("stack_up"):
             try:
-                stack = LocalStack.up(state_dir=state_dir, template=template)
+                # from nothing; its state is saved (over the last one) only with --keep
+                stack = LocalStack.up(
+                    state_dir=state_dir, template=template, persist=keep, restore=False
+                )
             except LocalStackError as exc:
                 raise TargetError(str(exc)) from exc
         if not keep:

@@ -100,14 +100,21 @@ def stack_up(
     }
 
 
-def stack_down(state_dir: Path) -> dict[str, Any]:
-    """Stop the runner daemon and the stack of ``state_dir`` (nothing running: stopped=False)."""
+def stack_down(state_dir: Path, force: bool = False) -> dict[str, Any]:
+    """Stop the runner daemon and the stack of ``state_dir`` (nothing running: stopped=False).
+    While jobs run, a TargetError unless ``force``."""
     from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
 
     stack = LocalStack.load(state_dir)
     if stack is None:
         return {"stopped": False, "state_dir": str(state_dir)}
     was_running = stack.running()
+    running_jobs = stack.running_jobs() if was_running and not force else []
+    if running_jobs:
+        raise TargetError(
+            f"{len(running_jobs)} job(s) still running ({', '.join(running_jobs)}): stop anyway "
+            "with `qrie local down --force` (the state is kept: they go on after `qrie local up`)"
+        )
     try:
         stack.down()
     except LocalStackError as exc:
@@ -295,11 +302,14 @@ def local_up(
 
 
 @app.command("down")
-def local_down(cli: Cli) -> None:
-    """Stop the runner and the local stack."""
+def local_down(
+    cli: Cli,
+    force: Annotated[bool, typer.Option("--force", help="Stop even while jobs run.")] = False,
+) -> None:
+    """Stop the runner and the local stack (its state is kept for the next `qrie local up`)."""
     out = cli.out
     with cli.guarded():
-        info = stack_down(cli.state().path)
+        info = stack_down(cli.state().path, force)
     if out.json:
         out.emit(info)
     elif info.get("stopped"):
@@ -310,18 +320,19 @@ def local_down(cli: Cli) -> None:
 
 @app.command("status")
 def local_status(cli: Cli) -> None:
-    """Is the local stack up: endpoint, runner, table and queues."""
+    """Is the local stack up: endpoint, runner, table and queues (exit 1 when it is down)."""
     out = cli.out
     with cli.guarded():
         where = cli.state()
         info = stack_status(where.path)
     if out.json:
         out.emit(info)
-        return
-    if not info.get("running"):
+    elif info.get("running"):
+        out.print(render.mapping_table("Local stack", info))
+    else:
         out.print(f"down: {no_local_stack(where)}; start it with `qrie local up`")
-        return
-    out.print(render.mapping_table("Local stack", info))
+    if not info.get("running"):  # exit 1: scripts can test whether the stack is up
+        raise typer.Exit(1)
 
 
 @app.command("seed")

@@ -94,7 +94,7 @@ def check_policy(value: str | None) -> str | None:
 
 
 def check_job_id(value: str) -> str:
-    if not JOB_ID_RE.match(value):
+    if not JOB_ID_RE.fullmatch(value):
         raise typer.BadParameter(
             f"malformed job id {value!r} (e.g. inv-all-20250101T000000Z-0a1b2c; "
             "see `qrie jobs list`)"

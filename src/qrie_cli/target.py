@@ -172,6 +172,10 @@ class Target:
         """A boto3 client of the target's AWS (e.g. ``organizations`` for ``accounts sync``)."""
         raise NotImplementedError
 
+    def stall_hint(self) -> str | None:
+        """Why a job might make no progress (None: no reason known), for ``jobs watch``."""
+        return None
+
     def close(self) -> None:
         """Release what the target holds (environment, clients)."""
 
@@ -216,6 +220,11 @@ class LocalTarget(Target):
         from qrie.aws import client_config  # noqa: PLC0415
 
         return boto3.client(service, config=client_config())  # type: ignore[call-overload]
+
+    def stall_hint(self) -> str | None:
+        if self.stack.runner_pid() is not None:
+            return None
+        return "is the runner running? (`qrie local status`)"
 
     def close(self) -> None:
         self._env.close()

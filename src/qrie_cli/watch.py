@@ -1,7 +1,8 @@
 """Starting and following jobs: the request, the live progress bar, the result and its exit code.
 
 The watcher (:func:`watch_job`) polls the job about every half second and draws a live bar
-(tasks done / total, failed, rate, ETA), or with ``--no-progress`` prints one line per change.
+(tasks done / total, failed, rate, ETA), or with ``--no-progress`` prints one line per change;
+when a job makes no progress for 30 s it says what the target knows of why (a stopped runner).
 A job exits 0 when it COMPLETED and 1 when it finished with errors, failed or was cancelled.
 """
 
@@ -31,6 +32,7 @@ from qrie_cli.output import Output
 from qrie_cli.target import RequestRefused, Target
 
 POLL_SECONDS = 0.5
+STALL_SECONDS = 30.0  # no progress for this long: ask the target why (a stopped runner?)
 
 
 # ---------------------------------------------------------------------------- rate and ETA
@@ -59,6 +61,29 @@ def format_eta(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+class Stall:
+    """After ``seconds`` without progress, once per stall, what ``hint`` says may be wrong
+    (``hint`` answers None when nothing is)."""
+
+    def __init__(
+        self, hint: Callable[[], str | None] | None, now: float, seconds: float = STALL_SECONDS
+    ) -> None:
+        self.hint, self.seconds = hint, seconds
+        self._done, self._since, self._said = -1, now, False
+
+    def check(self, done: int, now: float) -> str | None:
+        if done != self._done:
+            self._done, self._since, self._said = done, now, False
+            return None
+        if self.hint is None or self._said or now - self._since < self.seconds:
+            return None
+        reason = self.hint()
+        if reason is None:
+            return None
+        self._said = True
+        return f"no progress for {now - self._since:.0f} s — {reason}"
+
+
 def counters(job: Mapping[str, Any]) -> tuple[int, int, int]:
     """(done, failed, total) of a job."""
     failed = int(job.get("failed", 0))
@@ -81,12 +106,15 @@ def watch_job(
     interval: float = POLL_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    stalled: Callable[[], str | None] | None = None,
 ) -> dict[str, Any]:
     """Follow a job until it is final; returns the final job. Live bar, one line per change
-    (``out.progress`` False), or silence (``out.json``)."""
+    (``out.progress`` False), or silence (``out.json``). After STALL_SECONDS without progress
+    it prints what ``stalled`` answers, if anything (e.g. that no runner runs)."""
     job = _read(store, job_id)
     done, failed, total = counters(job)
-    rate = Rate(clock(), done)
+    started = clock()
+    rate, stall = Rate(started, done), Stall(stalled, started)
     label = label or job_id
     if out.live:
         columns = (
@@ -116,6 +144,9 @@ def watch_job(
                 )
                 if job.get("status") != JobStatus.IN_PROGRESS:
                     break
+                hint = stall.check(done, now)
+                if hint:
+                    bar.console.print(Text(hint, style="yellow"))
                 sleep(interval)
                 job = _reread(store, job_id, job)
         return job
@@ -123,8 +154,8 @@ def watch_job(
     while True:
         done, failed, total = counters(job)
         state = (done, failed, total, job.get("status"))
+        now = clock()
         if state != last and not out.json:
-            now = clock()
             typer.echo(
                 f"{label}: {done}/{total} done, {failed} failed, "
                 f"{rate.per_second(done, now):.1f} tasks/s, "
@@ -133,6 +164,9 @@ def watch_job(
             last = state
         if job.get("status") != JobStatus.IN_PROGRESS:
             return job
+        hint = stall.check(done, now)
+        if hint:
+            out.note(hint)
         sleep(interval)
         job = _reread(store, job_id, job)
 
@@ -175,7 +209,7 @@ def exit_code_of(state: str | None) -> int:
 def follow(target: Target, out: Output, job_id: str, label: str | None = None) -> int:
     """Watch a job to its end and print its result; returns the exit code it deserves."""
     try:
-        job = watch_job(target.store, job_id, out, label=label)
+        job = watch_job(target.store, job_id, out, label=label, stalled=target.stall_hint)
     except KeyboardInterrupt:
         out.err.print(Text(f"stopped watching; the job goes on: qrie jobs watch {job_id}"))
         raise typer.Exit(130) from None
@@ -203,10 +237,7 @@ def print_started(out: Output, response: Mapping[str, Any]) -> None:
         out.print(Text(f"{response['enqueue_failures']} tasks could not be enqueued", style="red"))
 
 
-UNREGISTERED_HINT = (
-    "check the ids (`qrie accounts list`), register them (`qrie accounts add ID`), "
-    "or run them anyway with --allow-unregistered"
-)
+UNREGISTERED_HINT = "check the ids (`qrie accounts list`); --allow-unregistered runs them anyway"
 
 
 def start_job(out: Output, target: Target, event: dict[str, Any], watch: bool) -> None:

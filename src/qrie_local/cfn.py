@@ -185,7 +185,9 @@ class Resolver:
                     and logical_id == f"{function_id}Role"
                 ):
                     name = f"{prefix}{logical_id}"
-                    return Physical(name, {"Arn": f"arn:{partition}:iam::{account}:role/{name}"})
+                    path = self._role_path(declared)
+                    arn = f"arn:{partition}:iam::{account}:role{path}{name}"
+                    return Physical(name, {"Arn": arn})
             return None
         if kind in {FUNCTION, "AWS::Lambda::Function"}:
             arn = f"arn:{partition}:lambda:{region}:{account}:function:{logical_id}"
@@ -204,6 +206,13 @@ class Resolver:
         service = str(kind).split("::")[1].lower() if "::" in str(kind) else "unknown"
         name = f"{prefix}{logical_id}"
         return Physical(name, {"Arn": f"arn:{partition}:{service}:{region}:{account}:{name}"})
+
+    def _role_path(self, function: Mapping[str, Any]) -> str:
+        """The path of the role SAM generates for a function: its RolePath (or the Globals'),
+        else ``/``."""
+        globals_ = ((self.template.get("Globals") or {}).get("Function") or {}).get("RolePath")
+        declared = (function.get("Properties") or {}).get("RolePath", globals_)
+        return as_string(self.resolve(declared)) if declared else "/"
 
     def _resource(self, logical_id: str) -> Physical:
         found = self.physical.get(logical_id)

@@ -31,7 +31,7 @@ import boto3
 
 from qrie.aws import client_config
 from qrie.config import Settings
-from qrie.domain import Account, Job, JobStatus, Task
+from qrie.domain import Account, Job, JobStatus, Task, TaskStatus
 from qrie.jobs.service import JobService
 from qrie.queue import TaskQueue
 from qrie.store.table import Store
@@ -413,8 +413,13 @@ def run_chaos(
         report.checks += checks
         report.collateral_dead_letters += collateral
         if settings.scan:
+            inventoried = {
+                (t.account_id, t.service)
+                for t in inventory_tasks
+                if t.status is TaskStatus.SUCCEEDED
+            }
             checks, collateral = check_isolation(
-                scan_tasks, server_config, report.injected_runner, "scan"
+                scan_tasks, server_config, report.injected_runner, "scan", inventoried
             )
             report.checks += checks
             report.collateral_dead_letters += collateral

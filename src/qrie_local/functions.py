@@ -62,6 +62,7 @@ class FunctionSpec:
     environment: dict[str, str]
     sqs_events: tuple[SqsEventSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
+    role_arn: str = ""  # the execution role its environments run as ("" none)
 
     @property
     def name(self) -> str:
@@ -86,4 +87,5 @@ class FunctionSpec:
                 for e in data.get("sqs_events", [])
             ),
             schedules=tuple(ScheduleSpec(**s) for s in data.get("schedules", [])),
+            role_arn=str(data.get("role_arn", "")),
         )

@@ -232,10 +232,13 @@ def check_isolation(
     config: FaultConfig,
     runner_faults: dict[str, Any],
     kind: str,
+    inventoried: set[tuple[str, str]] | None = None,
 ) -> tuple[list[Check], int]:
     """A task fails only for a fault planned against it: denied, poison, or -- Lambda returns a
     whole batch when its execution environment dies -- receives used up by crashes (its own,
-    or of a batch-mate before it); every transient burst otherwise ends in success."""
+    or of a batch-mate before it); every transient burst otherwise ends in success. A scan of an
+    (account, service) whose inventory did not succeed (``inventoried`` holds those that did)
+    fails ``not-inventoried``: explained by the inventory's own fault, checked there."""
     poisoned = set(runner_faults.get("poisoned", []))
     crashed = set(runner_faults.get("crashed", [])) | set(runner_faults.get("starved", {}))
     unexplained, burst_failed, denied_ok = [], [], []
@@ -246,7 +249,14 @@ def check_isolation(
         planned = config.task_fault(account, service) if task_kind is TaskKind.INVENTORY else None
         reason = task.reason
         failed = task.status is TaskStatus.FAILED
-        if failed and not (reason == "cancelled" or key in poisoned or planned == "deny"):
+        uncovered = (
+            inventoried is not None
+            and (account, service) not in inventoried
+            and reason.startswith("not-inventoried")
+        )
+        if failed and not (
+            reason == "cancelled" or key in poisoned or planned == "deny" or uncovered
+        ):
             if key in crashed and reason.startswith(("dead-lettered", "retries-exhausted")):
                 collateral += 1
             else:

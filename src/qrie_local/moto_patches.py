@@ -24,11 +24,12 @@ All of this is part of the local AWS, never of qrie's own code paths.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _LOCK = threading.RLock()
@@ -49,6 +50,14 @@ _WRITE_METHODS = (
     "batch_get_item",
     "transact_get_items",
 )
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the DynamoDB and SQS locks: no patched operation of either runs meanwhile (a
+    consistent view of both, e.g. to save the local AWS's state)."""
+    with _LOCK, _SQS_LOCK:
+        yield
 
 
 def _locked(method: Callable[..., Any], lock: threading.RLock = _LOCK) -> Callable[..., Any]:
@@ -230,56 +239,49 @@ BOOTSTRAP_ROLE = "OrganizationAccountAccessRole"
 
 
 def _trusting_assume_role(original: Callable[..., Any]) -> Callable[..., Any]:
-    """AssumeRole as AWS does it: the role must exist in the target account, and when its trust
-    policy requires an ExternalId the caller must present that ExternalId. moto alone lets any
-    ARN be assumed, so a member account whose role was never deployed could not fail locally."""
+    """AssumeRole as AWS does it (``TokenResponse.assume_role``, where the caller is known): the
+    role must exist in the target account, and its trust policy must let the caller assume it
+    (:mod:`qrie_local.trust`: the principal, ``sts:ExternalId``, ``aws:PrincipalArn``). moto
+    alone lets anyone assume any ARN, so a member account whose role was never deployed, a wrong
+    ExternalId or a principal the role does not trust could not fail locally."""
 
     @functools.wraps(original)
-    def assume_role(self: Any, **kwargs: Any) -> Any:
+    def assume_role(self: Any) -> Any:
         from moto.iam.models import iam_backends  # noqa: PLC0415
         from moto.sts.exceptions import STSClientError  # noqa: PLC0415
+        from moto.sts.models import sts_backends  # noqa: PLC0415
 
-        role_arn = str(kwargs.get("role_arn", ""))
+        from qrie_local.trust import Caller, allows  # noqa: PLC0415
+
+        role_arn = str(self._get_param("RoleArn") or "")
         parts = role_arn.split(":")
-        account_id = parts[4] if len(parts) > 5 else ""
-        role_name = role_arn.rsplit("/", 1)[-1]
-        if STRICT_ASSUME_ROLE["enabled"] and role_name != BOOTSTRAP_ROLE:
+        if STRICT_ASSUME_ROLE["enabled"] and role_arn.rsplit("/", 1)[-1] != BOOTSTRAP_ROLE:
             denied = STSClientError(
                 "AccessDenied",
                 f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
             )
-            partition = parts[1] if len(parts) > 1 else "aws"
             try:
-                role = iam_backends[account_id][partition].get_role_by_arn(role_arn)
+                role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
             except Exception as exc:
                 raise denied from exc
-            required = _required_external_ids(role.assume_role_policy_document)
-            if required and kwargs.get("external_id") not in required:
+            key = self.get_access_key()
+            # The caller: a role session (its role's ARN), an IAM user, or moto's default user.
+            sessions = (
+                backend.get_assumed_role_from_access_key(key)
+                for by_partition in list(sts_backends.values())
+                for backend in list(by_partition.values())
+            )
+            session = next((found for found in sessions if found is not None), None)
+            if session is not None:
+                principal, account = session.role_arn, session.account_id
+            else:
+                _, principal, account = self.backend.get_caller_identity(key, self.region)
+            caller = Caller(principal, account, self._get_param("ExternalId"))
+            if not allows(role.assume_role_policy_document, caller):
                 raise denied
-        return original(self, **kwargs)
+        return original(self)
 
     return assume_role
-
-
-def _required_external_ids(document: Any) -> set[str]:
-    import json  # noqa: PLC0415
-    from urllib.parse import unquote  # noqa: PLC0415
-
-    if isinstance(document, str):
-        try:
-            document = json.loads(unquote(document))
-        except ValueError:
-            return set()
-    found: set[str] = set()
-    statements = document.get("Statement", []) if isinstance(document, dict) else []
-    for statement in statements if isinstance(statements, list) else [statements]:
-        condition = statement.get("Condition", {}) if isinstance(statement, dict) else {}
-        value = condition.get("StringEquals", {}).get("sts:ExternalId")
-        if isinstance(value, str):
-            found.add(value)
-        elif isinstance(value, list):
-            found.update(str(v) for v in value)
-    return found
 
 
 def strict_assume_role(enabled: bool) -> None:
@@ -294,9 +296,9 @@ def apply() -> None:
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
     from moto.s3.responses import S3Response  # noqa: PLC0415
     from moto.sqs.models import SQSBackend  # noqa: PLC0415
-    from moto.sts.models import STSBackend  # noqa: PLC0415
+    from moto.sts.responses import TokenResponse  # noqa: PLC0415
 
-    STSBackend.assume_role = _trusting_assume_role(STSBackend.assume_role)  # type: ignore[method-assign]
+    TokenResponse.assume_role = _trusting_assume_role(TokenResponse.assume_role)  # type: ignore[method-assign]
 
     for name in _WRITE_METHODS:
         if hasattr(DynamoDBBackend, name):

@@ -313,8 +313,11 @@ def _function_spec(
                     enabled=enabled,
                 )
             )
+    role = declared.get("Role")
+    role_arn = resolver.resolve(role) if role else resolver.get_att(f"{logical_id}Role", "Arn")
     return FunctionSpec(
         logical_id=logical_id,
+        role_arn=as_string(role_arn),
         handler=str(handler),
         timeout=int(resolver.resolve(declared.get("Timeout", DEFAULT_TIMEOUT))),
         memory=int(resolver.resolve(declared.get("MemorySize", DEFAULT_MEMORY))),

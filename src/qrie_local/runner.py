@@ -6,9 +6,13 @@ unchanged.
 * **Schedules** (:class:`qrie_local.sources.ScheduleSource`): each ``Schedule`` event calls its
   function every ``schedule_interval`` seconds (the local stand-in for ``rate(2 minutes)``).
 * **Execution environments** (:class:`qrie_local.slots.Slot`): a child process per concurrent
-  invocation slot, warm while reused, its ``os.environ`` the function's environment.
+  invocation slot, warm while reused, its ``os.environ`` the function's environment and the
+  credentials of its execution role (:mod:`qrie_local.roles`).
 * **Delivery hooks** (:class:`qrie_local.sources.DeliveryHook`): whatever must happen around a
   delivery, e.g. the chaos faults of :class:`qrie_local.faults.RunnerFaults`.
+* **Recovery**: when it starts, the messages in flight on its queues are made visible again
+  (:meth:`LocalStack.release_in_flight`): locally nothing else consumes them, so whoever held
+  them -- a runner that was killed or stopped mid-batch -- is gone.
 * ``time_scale`` < 1 shortens redelivery: after a failure the failed messages' visibility is set
   to ``VisibilityTimeout x time_scale`` (tests use it to see the 3 receives and the redrive to
   the dead-letter queue in seconds).
@@ -33,6 +37,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from qrie_local.functions import FunctionSpec
+from qrie_local.identity import local_client
+from qrie_local.private import UMASK, open_append, write_private
+from qrie_local.roles import assume_execution_role
 from qrie_local.slots import Outcome, Slot
 from qrie_local.sources import DeliveryHook, ScheduleSource, SqsSource
 from qrie_local.stack import (
@@ -124,6 +131,7 @@ class Runner:
         self._busy_now: dict[str, int] = {}
         self._sources: list[SqsSource] = []
         self._schedules: list[ScheduleSource] = []
+        self._roles: dict[str, dict[str, str]] = {}
         self._started = False
 
     # -------------------------------------------------------------- environment and stats
@@ -137,12 +145,29 @@ class Runner:
 
     def function_env(self, logical_id: str) -> dict[str, str]:
         """What a slot's ``os.environ`` is: this process's environment without foreign AWS
-        settings, the function's template environment, the local endpoint, the overrides."""
+        settings, the function's template environment, the local endpoint, the credentials of
+        a session of the function's execution role, the overrides."""
         return {
             **clean_aws_environment(os.environ),
             **self.stack.env(logical_id),
+            **self._role_env(logical_id),
             **self.env_overrides,
         }
+
+    def _role_env(self, logical_id: str) -> dict[str, str]:
+        """Credentials of the function's execution role (one session per runner and function)."""
+        spec = self.stack.functions.get(logical_id)
+        if spec is None or not spec.role_arn:
+            return {}
+        with self._lock:
+            cached = self._roles.get(logical_id)
+        if cached is None:
+            iam = local_client("iam", self.endpoint, self.region)
+            sts = local_client("sts", self.endpoint, self.region)
+            cached = assume_execution_role(iam, sts, spec.role_arn, f"qrie-local-{logical_id}")
+            with self._lock:
+                self._roles[logical_id] = cached
+        return dict(cached)
 
     @property
     def stopping(self) -> bool:
@@ -159,8 +184,8 @@ class Runner:
             sys.stderr.write(line)
             sys.stderr.flush()
             return
-        with self._log_lock, self.log_path.open("a", encoding="utf-8") as out:
-            out.write(line)
+        with self._log_lock, open_append(self.log_path) as out:
+            out.write(line.encode())
 
     def note_busy(self, name: str, busy: int) -> None:
         with self._lock:
@@ -220,11 +245,29 @@ class Runner:
                     self._schedules.append(
                         ScheduleSource(self, spec, schedule.rule_arn, self.schedule_interval, env)
                     )
+        self._release_in_flight()
         for source in self._sources:
             source.start()
         for scheduled in self._schedules:
             scheduled.start()
         return self
+
+    def _release_in_flight(self) -> None:
+        """Give back what a runner that no longer exists held: locally the runner is the only
+        consumer of its queues, so a message in flight when it starts was received by one that
+        died or was stopped (or was in flight when the state was saved); left alone it would
+        wait out the queue's visibility timeout (30 minutes for qrie's task queues)."""
+        urls = [source.event.queue_url for source in self._sources]
+        if not urls:
+            return
+        try:
+            released = self.stack.release_in_flight(urls)
+        except (OSError, ValueError) as exc:  # the runner still works; their timeout still runs
+            self.log(f"in-flight messages not given back ({exc}): they wait out their timeout")
+            return
+        for url, count in released.items():
+            if count:
+                self.log(f"{count} in-flight messages of {url} made visible again")
 
     def stop(self, force: bool = False) -> None:
         """Stop polling, let in-flight invocations finish (unless ``force``), stop the slots."""
@@ -319,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    os.umask(UMASK)  # what the runner and its execution environments write is the user's alone
     pid_file = args.state_dir / RUNNER_PID_FILE
-    pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    write_private(pid_file, f"{os.getpid()}\n".encode())
     runner = Runner(
         stack,
         schedule_interval=args.schedule_interval,

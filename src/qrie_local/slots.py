@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from qrie_local.events import LambdaContext
 from qrie_local.functions import FunctionSpec
+from qrie_local.private import FILE_MODE
 
 __all__ = ["Handler", "Outcome", "Slot", "Status", "WrappedEvent", "close_all"]
 
@@ -87,7 +88,7 @@ def _slot_main(
     """The child process: one warm execution environment of one function."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when a slot stops
     if log_path:
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)

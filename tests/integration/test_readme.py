@@ -74,7 +74,9 @@ def test_the_local_stack_section_runs_as_written(state_dir: Path) -> None:
     assert failed
     assert len({t["account_id"] for t in failed}) == 1
     assert all("AccessDenied" in t["reason"] for t in failed)
-    assert results[("inventory", "start")].exit_code == 1  # as the README's comment says
+    # (as the README's comments say)
+    assert results[("inventory", "start")].exit_code == 1
+    assert results[("scan", "start")].exit_code == 1
     # AND the findings list printed findings of high severity
     assert "high" in results[("findings", "list")].stdout
     # AND local down stops the stack

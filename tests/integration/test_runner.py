@@ -272,6 +272,27 @@ def test_a_crashed_environment_is_replaced_and_its_batch_returns(
     assert len(pids) >= 2  # a new execution environment after the crash
 
 
+def test_messages_a_dead_runner_held_are_delivered_when_a_runner_starts(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    # GIVEN a queue with qrie's 30-minute visibility timeout, and 3 of its 5 messages received
+    # by a consumer that then died without deleting them (a runner killed mid-batch)
+    stack = deploy("record_batch", visibility=1800)
+    ids = send(stack, [{"n": n} for n in range(5)])
+    sqs = local_client("sqs", stack.endpoint, stack.region)
+    held = sqs.receive_message(QueueUrl=queue_url(stack), MaxNumberOfMessages=3)["Messages"]
+    assert len(held) == 3
+    # WHEN a runner starts
+    with Runner(stack):
+        wait_for(lambda: len(processed_ids(tmp_path, "record_batch")) == 5, timeout=20)
+        wait_for(lambda: queue_depth(stack, "WorkQueue") == 0, timeout=20)
+    # THEN every message was delivered within seconds, the held ones on their second receive
+    records = [r for call in read_records(tmp_path, "record_batch") for r in call["records"]]
+    assert sorted(r["id"] for r in records) == sorted(ids)
+    second = sorted(r["id"] for r in records if r["receive_count"] == 2)
+    assert second == sorted(m["MessageId"] for m in held)
+
+
 class RedeliverFirst:
     """A delivery hook: asks for the first record of each original delivery to be delivered
     again, marks the payload of that repeated delivery, and keeps every delivery it saw."""

@@ -18,7 +18,7 @@ from qrie.config import Settings
 from qrie.domain import Finding, FindingState, Severity
 from qrie.store.table import Store
 from qrie_cli import main as cli
-from qrie_cli.target import Target
+from qrie_cli.target import Target, quiet_handler_output
 from qrie_local.events import LambdaContext
 from tests.support import REGION, Stack, pump
 
@@ -42,6 +42,7 @@ class MotoTarget(Target):
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         from qrie.handlers.job_handler import lambda_handler
 
+        quiet_handler_output()  # as LocalTarget: the handlers log to this command's stderr
         self.events.append(event)
         with contextlib.redirect_stdout(sys.stderr):
             response = dict(lambda_handler(event, LambdaContext("JobHandlerFunction", 120)))
@@ -67,6 +68,7 @@ def drain(stack: Stack) -> None:
     """Deliver every queued task to its worker, as Lambda's event source mappings do."""
     from qrie.handlers import inventory_worker, scan_worker
 
+    quiet_handler_output()
     for url, handler in (
         (stack.inventory_queue, inventory_worker.lambda_handler),
         (stack.scan_queue, scan_worker.lambda_handler),

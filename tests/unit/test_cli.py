@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -478,14 +479,6 @@ def test_allow_unregistered_is_sent_only_when_asked(run: Run, moto_target: MotoT
     assert all(e["accounts"] == [ONBOARDED] for e in starts)
 
 
-NEEDS_HANDLER_REFUSAL = pytest.mark.xfail(
-    strict=True,
-    reason="needs the job handler's refusal of unregistered account ids and its "
-    "allow_unregistered field (the lead's change to qrie.jobs / qrie.models)",
-)
-
-
-@NEEDS_HANDLER_REFUSAL
 @pytest.mark.parametrize("command", ["inventory", "scan"])
 def test_a_typo_in_an_account_id_is_refused_before_any_work(run: Run, command: str) -> None:
     # GIVEN one registered account
@@ -506,7 +499,6 @@ def test_a_typo_in_an_account_id_is_refused_before_any_work(run: Run, command: s
     assert as_json(run("jobs", "list", "--json")) == []
 
 
-@NEEDS_HANDLER_REFUSAL
 def test_allow_unregistered_runs_an_unregistered_account(run: Run) -> None:
     # GIVEN no registered account
     # WHEN an inventory starts over an unregistered id, explicitly allowed
@@ -516,3 +508,42 @@ def test_allow_unregistered_runs_an_unregistered_account(run: Run) -> None:
     # THEN the job starts over it
     assert result.exit_code == 0, result.output
     assert as_json(result)["total_accounts"] == 1
+
+
+def watch_stalled(stuck_polls: int, hint: Callable[[], str | None]) -> str:
+    """What watching prints for a job stuck at 3/10 for ``stuck_polls`` polls of 1 s, then done,
+    with ``hint`` as the target's answer to why it might not progress."""
+    states = [Job("j", TaskKind.INVENTORY, JobStatus.IN_PROGRESS, 10, 3, 0, 7)] * stuck_polls
+    states.append(Job("j", TaskKind.INVENTORY, JobStatus.COMPLETED, 10, 10, 0, 0))
+
+    class Jobs:
+        def get_job(self, job_id: str) -> Job:
+            return states.pop(0) if len(states) > 1 else states[0]
+
+    ticks = iter(range(1000))
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        watch.watch_job(
+            Jobs(),  # type: ignore[arg-type]
+            "j",
+            Output(json=False, progress=False),
+            clock=lambda: float(next(ticks)),
+            sleep=lambda _s: None,
+            stalled=hint,
+        )
+    return captured.getvalue()
+
+
+def test_watch_asks_about_the_runner_once_when_a_job_stalls() -> None:
+    # GIVEN a job stuck for 40 s, and a target whose runner is down
+    # WHEN it is watched
+    printed = watch_stalled(40, lambda: "is the runner running? (`qrie local status`)")
+    # THEN after 30 s without progress it says so, once, with the target's hint
+    hints = [line for line in printed.splitlines() if "no progress" in line]
+    assert hints == ["no progress for 30 s — is the runner running? (`qrie local status`)"]
+
+
+def test_watch_says_nothing_of_a_stall_the_target_explains_away() -> None:
+    # GIVEN a job stuck for 60 s while its runner runs (the target's hint answers None)
+    # WHEN it is watched THEN no stall line is printed
+    assert "no progress" not in watch_stalled(60, lambda: None)

@@ -4,7 +4,6 @@ qrie's middleware) run in a thread of this process."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 import uuid
@@ -20,6 +19,7 @@ from qrie_local.functions import FunctionSpec
 from qrie_local.identity import local_client
 from qrie_local.provision import Provisioned, provision
 from qrie_local.template import TemplateError, load_template
+from tests.support import local_server
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -29,22 +29,8 @@ PARAMETERS = {"ExternalId": "qrie-local-external-id", "Regions": "us-east-1,eu-w
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """qrie's local AWS (moto + middleware) on a free port, in a thread."""
-    stop = threading.Event()
-    ready = threading.Event()
-    ports: list[int] = []
-
-    def on_ready(port: int) -> None:
-        ports.append(port)
-        ready.set()
-
-    thread = threading.Thread(
-        target=server.serve, kwargs={"port": 0, "stop": stop, "ready": on_ready}, daemon=True
-    )
-    thread.start()
-    assert ready.wait(30), "the local AWS server did not start"
-    yield f"http://127.0.0.1:{ports[0]}"
-    stop.set()
-    thread.join(10)
+    with local_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -149,17 +135,20 @@ def test_function_environment_is_resolved_to_what_was_created(
     sqs = client("sqs", endpoint)
     for spec in provisioned.functions.values():
         env = spec.environment
+        # Globals merged with the function's own variables
         assert env["TABLE_NAME"] == provisioned.outputs["TableName"]
-        for name in ("INVENTORY_QUEUE_URL", "SCAN_QUEUE_URL", "DLQ_URL"):
+        assert env["POWERTOOLS_SERVICE_NAME"] == "qrie"
+        for name in {"INVENTORY_QUEUE_URL", "SCAN_QUEUE_URL", "DLQ_URL"} & set(env):
             # real URLs: the queue answers at each
             assert env[name].startswith(endpoint)
             sqs.get_queue_attributes(QueueUrl=env[name], AttributeNames=["QueueArn"])
-        assert env["EXTERNAL_ID"] == "qrie-local-external-id"
-        assert env["REGIONS"] == "us-east-1,eu-west-1"
-        assert env["MEMBER_ROLE_NAME"] == "QrieReadOnly"
-        assert env["JOB_TIMEOUT_SECONDS"] == "3600"
-        assert env["POWERTOOLS_SERVICE_NAME"] == "qrie"
         assert all(isinstance(v, str) for v in env.values())
+    worker = provisioned.functions["InventoryWorkerFunction"].environment
+    assert worker["EXTERNAL_ID"] == "qrie-local-external-id"
+    assert worker["REGIONS"] == "us-east-1,eu-west-1"
+    assert worker["MEMBER_ROLE_NAME"] == "QrieReadOnly"
+    assert provisioned.functions["JobHandlerFunction"].environment["JOB_TIMEOUT_SECONDS"] == "3600"
+    assert "DLQ_URL" in provisioned.functions["PollingServiceFunction"].environment
 
 
 def test_function_specs_follow_globals_properties_and_events(provisioned: Provisioned) -> None:
@@ -196,8 +185,15 @@ def test_outputs_are_resolved(provisioned: Provisioned, prefix: str) -> None:
     assert outputs["JobHandlerFunctionArn"] == (
         "arn:aws:lambda:us-east-1:123456789012:function:JobHandlerFunction"
     )
-    assert outputs["InventoryWorkerRoleArn"] == (
-        f"arn:aws:iam::123456789012:role/{prefix}InventoryWorkerFunctionRole"
+    # the worker's role where its RolePath puts it (the member roles trust that path)
+    role_arn = (
+        "arn:aws:iam::123456789012:role/qrie/qrie-local/inventory-worker/"
+        f"{prefix}InventoryWorkerFunctionRole"
+    )
+    assert outputs["InventoryWorkerRoleArn"] == role_arn
+    assert provisioned.functions["InventoryWorkerFunction"].role_arn == role_arn
+    assert provisioned.functions["ScanWorkerFunction"].role_arn == (
+        f"arn:aws:iam::123456789012:role/{prefix}ScanWorkerFunctionRole"
     )
 
 
@@ -235,7 +231,6 @@ def test_conditions_switch_properties(endpoint: str, template: dict[str, Any], p
     table = ddb.describe_table(TableName=result.outputs["TableName"])["Table"]
     assert table["DeletionProtectionEnabled"] is True
     assert result.functions["ScanWorkerFunction"].sqs_events[0].max_concurrency == 7
-    assert result.functions["ScanWorkerFunction"].environment["STAGE"] == "prod"
     ddb.update_table(TableName=table["TableName"], DeletionProtectionEnabled=False)
 
 

@@ -14,8 +14,8 @@ import typer
 
 from qrie_cli import context
 from qrie_cli import main as cli
-from qrie_local.members import deploy_member_role, member_session
-from tests.support import EXTERNAL_ID, HUB_ACCOUNT, REGION, ROLE, ReadmeCommand, Stack
+from qrie_local.members import member_session
+from tests.support import REGION, ReadmeCommand, Stack, onboard
 from tests.support import readme_commands as extract
 from tests.unit.cli_support import MotoTarget, runner_for
 
@@ -63,8 +63,7 @@ def test_the_deploy_section_runs_as_written(
     org.create_organization(FeatureSet="ALL")
     member = org.create_account(AccountName="m", Email="m@example.com")["CreateAccountStatus"]
     accounts = [a["Id"] for a in org.list_accounts()["Accounts"]]
-    for account in accounts:
-        deploy_member_role(account, ROLE, EXTERNAL_ID, HUB_ACCOUNT)
+    onboard(accounts)
     member_session(member["AccountId"]).client("s3").create_bucket(Bucket="member-bucket")
     target = MotoTarget(stack, drain=True)
     asked: list[str | None] = []

@@ -186,7 +186,7 @@ def test_redelivery_of_a_finished_task_is_skipped(stack: Stack) -> None:
                     "policy": "*",
                 }
             ),
-            "'scan' task on the inventory queue",
+            "wrong queue: a scan task on the inventory queue",
         ),
     ],
 )

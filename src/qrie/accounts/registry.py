@@ -25,12 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from qrie.domain import Account, AccountStatus, now_iso
 from qrie.domain.accounts import SOURCE_MANUAL, SOURCE_ORGANIZATIONS
+from qrie.domain.findings import REASON_ACCOUNT_REMOVED
 from qrie.errors import ValidationError
 from qrie.models import ACCOUNT_RE
+from qrie.scan.engine import resolve_deleted
 from qrie.store.table import Store
 
 ACTIVE = AccountStatus.ACTIVE
@@ -55,7 +58,7 @@ MAX_TAG_VALUE = 256
 def validate_account_id(value: str) -> str:
     """``value`` stripped, or ValidationError saying an account id is 12 digits."""
     account_id = str(value).strip()
-    if not ACCOUNT_RE.match(account_id):
+    if not ACCOUNT_RE.fullmatch(account_id):
         raise ValidationError(
             f"account id must be 12 digits (e.g. 123456789012), got {value!r}", field="account_id"
         )
@@ -69,7 +72,7 @@ def parse_account_list(value: str) -> list[str]:
         raise ValidationError(
             'accounts: give 12-digit account ids separated by commas, or "*"', field="accounts"
         )
-    bad = [p for p in parts if not ACCOUNT_RE.match(p)]
+    bad = [p for p in parts if not ACCOUNT_RE.fullmatch(p)]
     if bad:
         shown = ", ".join(repr(b) for b in bad[:5])
         raise ValidationError(f"accounts: account ids must be 12 digits: {shown}", field="accounts")
@@ -128,9 +131,14 @@ def add_account(
 
 
 def remove_account(store: Store, account_id: str) -> bool:
-    """Deregister ``account_id``; False if it was not registered. Its inventory and findings
-    stay until they expire or are swept."""
-    return store.remove_account(validate_account_id(account_id))
+    """Deregister ``account_id``; False if it was not registered. Its open findings are closed
+    with reason ``account-removed`` (qrie no longer looks at the account: they can be neither
+    confirmed nor fixed); its inventory stays until swept."""
+    account_id = validate_account_id(account_id)
+    removed = store.remove_account(account_id)
+    if removed:
+        resolve_deleted(store, account_id, None, datetime.now(UTC), reason=REASON_ACCOUNT_REMOVED)
+    return removed
 
 
 # ---------------------------------------------------------------------------- Organizations
@@ -150,7 +158,7 @@ def org_accounts(page: Mapping[str, Any]) -> list[OrgAccount]:
     found = []
     for raw in page.get("Accounts", []):
         account_id = str(raw.get("Id", ""))
-        if not ACCOUNT_RE.match(account_id):
+        if not ACCOUNT_RE.fullmatch(account_id):
             continue  # never register something that cannot be an account
         org_status = str(raw.get("State") or raw.get("Status") or "UNKNOWN").upper()
         found.append(

@@ -177,3 +177,44 @@ class Task:
             "ended_at": self.ended_at,
             **dict(sorted(self.counts.items())),
         }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What qrie knows it has looked at, per (account, kind, service): the last task that
+    succeeded (``job_id``/``at``: the evidence a scan needs, an inventory that listed
+    everything) and the last one that failed (``failed_at``/``failure``: why an account is not
+    assessed). Either may be absent."""
+
+    account_id: str
+    kind: TaskKind
+    service: str
+    job_id: str | None = None
+    at: str | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)
+    failed_job_id: str | None = None
+    failed_at: str | None = None
+    failure: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.at is not None
+
+    @property
+    def failing(self) -> bool:
+        """The latest attempt failed (after any success)."""
+        return self.failed_at is not None and (self.at is None or self.failed_at > self.at)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "account_id": self.account_id,
+            "kind": self.kind.value,
+            "service": self.service,
+            "job_id": self.job_id,
+            "at": self.at,
+            "failed_job_id": self.failed_job_id,
+            "failed_at": self.failed_at,
+            "failure": self.failure,
+            **dict(sorted(self.counts.items())),
+        }
+        return {k: v for k, v in data.items() if v is not None}

@@ -16,6 +16,7 @@ uses for bucket policies.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -36,6 +37,10 @@ NOT_LISTED = "NotReturnedByListRoles"
 
 # ---- policy documents --------------------------------------------------------------------------
 MAX_DOCUMENT_BYTES = 8 * 1024
+REDACTED = "<redacted>"
+SECRET_CONDITION_KEY = re.compile(
+    r"externalid|secret|password|passphrase|api_?key|private_?key", re.IGNORECASE
+)
 # What a reduced (over-size) document keeps of each statement: everything that decides what it
 # allows or denies; Sid and unknown keys go.
 STATEMENT_KEYS = (
@@ -107,8 +112,52 @@ def bound_document(
     return reduced, dropped
 
 
+def is_secret_condition_key(key: str) -> bool:
+    """Whether a condition key's values are secrets (``sts:ExternalId``, or a key named like a
+    secret, e.g. ``aws:RequestTag/ApiKey``); case-insensitive, as IAM compares keys."""
+    return bool(SECRET_CONDITION_KEY.search(key))
+
+
+def redact_conditions(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``document`` whose secret condition values (:func:`is_secret_condition_key`,
+    under any operator) read ``"<redacted>"`` -- a list keeps its length. A trust policy that
+    requires an ExternalId keeps that requirement, never the id: qrie stores what it inventories,
+    and its own member role's ExternalId would otherwise sit in the table once per account."""
+    statements = document.get("Statement")
+    if statements is None:
+        return document
+    redacted = dict(document)
+    redacted["Statement"] = (
+        [_redact_statement(s) for s in statements]
+        if isinstance(statements, list)
+        else _redact_statement(statements)
+    )
+    return redacted
+
+
+def _redact_statement(statement: Any) -> Any:
+    if not isinstance(statement, dict) or not isinstance(statement.get("Condition"), dict):
+        return statement
+    condition = {
+        operator: (
+            {key: _redact_value(key, value) for key, value in block.items()}
+            if isinstance(block, dict)
+            else block
+        )
+        for operator, block in statement["Condition"].items()
+    }
+    return {**statement, "Condition": condition}
+
+
+def _redact_value(key: object, value: Any) -> Any:
+    if not is_secret_condition_key(str(key)):
+        return value
+    return [REDACTED] * len(value) if isinstance(value, list) else REDACTED
+
+
 def store_document(config: dict[str, Any], attribute: str, raw: object) -> None:
-    """Parse ``raw`` into ``config[attribute]``, bounded to ~8 KB. A reduced document is noted as
+    """Parse ``raw`` into ``config[attribute]``, secret condition values redacted
+    (:func:`redact_conditions`) and bounded to ~8 KB. A reduced document is noted as
     ``config["<attribute>_truncated"] = True`` (plus ``<attribute>_statements_dropped`` when
     statements had to go); an unparseable one is unknown (``UnparseableDocument``)."""
     document = parse_policy_document(raw)
@@ -116,7 +165,7 @@ def store_document(config: dict[str, Any], attribute: str, raw: object) -> None:
         config[attribute] = None
         config.setdefault("unknown", {})[attribute] = UNPARSEABLE_DOCUMENT
         return
-    bounded, dropped = bound_document(document)
+    bounded, dropped = bound_document(redact_conditions(document))
     config[attribute] = bounded
     if dropped is not None:
         config[f"{attribute}_truncated"] = True

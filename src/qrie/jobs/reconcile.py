@@ -22,9 +22,8 @@ from qrie.config import Settings
 from qrie.domain import TaskOutcome, TaskStatus
 from qrie.domain.jobs import dependents_of
 from qrie.errors import ValidationError
-from qrie.models import parse_task
 from qrie.observability import count, logger
-from qrie.queue import TaskQueue
+from qrie.queue import DeadLetter, TaskQueue
 from qrie.store.table import Store
 
 
@@ -109,8 +108,12 @@ class Reconciler:
             letters = self.queue.receive_dead_letters(self.settings.dlq_url)
             if not letters:
                 return
+            # The models (pydantic, ~45 ms of a cold start) only when there are dead letters.
+            from qrie.models import parse_task  # noqa: PLC0415
+
             by_job: dict[str, list[TaskOutcome]] = defaultdict(list)
             handles: dict[str, list[str]] = defaultdict(list)  # receipt handles per job
+            letters_of: dict[str, list[DeadLetter]] = defaultdict(list)
             accounted: list[str] = []  # handles whose letter is recorded: safe to delete
             for letter in letters:
                 try:
@@ -128,11 +131,21 @@ class Reconciler:
                 key = message.key
                 by_job[message.job_id].append(TaskOutcome.failed(key, "dead-lettered"))
                 handles[message.job_id].append(letter.receipt_handle)
+                letters_of[message.job_id].append(letter)
                 if message.scan_policy:
                     by_job[message.job_id] += dependents_of([key], "dead-lettered")
             for job_id, outcomes in by_job.items():
                 try:
                     result = self.store.complete_tasks(job_id, outcomes)
+                    if not result.job_found:  # kept for inspection, never silently dropped
+                        for letter in letters_of[job_id]:
+                            self.store.record_bad_message(
+                                letter.message_id,
+                                letter.body,
+                                f"dead-lettered, unknown job {job_id}",
+                                "dlq",
+                            )
+                            report.bad_messages += 1
                 except Exception:
                     report.errors += 1
                     logger.exception("dead letters of job %s not recorded; kept for later", job_id)

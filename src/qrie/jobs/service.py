@@ -38,6 +38,7 @@ from qrie.store.table import Store
 
 MAX_FAILED_SHOWN = 1000
 MAX_SKIPPED_KEPT = 200
+MAX_NAMED = 10  # ids named in a refusal
 
 
 def new_job_id(operation: TaskKind, scope: str, now: datetime) -> str:
@@ -78,8 +79,13 @@ class JobService:
         raise AssertionError(f"unhandled request {type(event).__name__}")  # pragma: no cover
 
     # ------------------------------------------------------------------ starting jobs
-    def resolve_accounts(self, accounts: list[str] | str) -> tuple[list[str], list[SkippedAccount]]:
-        """The accounts to run, and the ones skipped with a reason (suspended, closed)."""
+    def resolve_accounts(
+        self, accounts: list[str] | str, allow_unregistered: bool = False
+    ) -> tuple[list[str], list[SkippedAccount]]:
+        """The accounts to run, and the ones skipped with a reason (suspended, closed). Ids that
+        are not registered are refused, naming them (a typo would otherwise run a job that
+        fails on AssumeRole, or scan an account qrie knows nothing of), unless
+        ``allow_unregistered``."""
         registered = {a.account_id: a for a in self.store.list_accounts()}
         if accounts == "*":
             run = sorted(a for a, acct in registered.items() if acct.active)
@@ -94,6 +100,15 @@ class JobService:
                     field="accounts",
                 )
             return run, skipped
+        unknown = [a for a in accounts if a not in registered]
+        if unknown and not allow_unregistered:
+            shown = ", ".join(unknown[:MAX_NAMED])
+            more = f" and {len(unknown) - MAX_NAMED} more" if len(unknown) > MAX_NAMED else ""
+            raise ValidationError(
+                f"accounts: not registered: {shown}{more} (register them with `qrie accounts add`"
+                " or `accounts sync`, or pass allow_unregistered)",
+                field="accounts",
+            )
         run, skipped = [], []
         for account_id in accounts:
             acct = registered.get(account_id)
@@ -104,7 +119,7 @@ class JobService:
         return run, skipped
 
     def start_inventory(self, request: InventoryRequest) -> dict[str, Any]:
-        accounts, skipped = self.resolve_accounts(request.accounts)
+        accounts, skipped = self.resolve_accounts(request.accounts, request.allow_unregistered)
         units = [TaskKey(a, TaskKind.INVENTORY, s) for a in accounts for s in request.services()]
         return self._start(
             TaskKind.INVENTORY, request.service, units, skipped, service=request.service
@@ -118,7 +133,7 @@ class JobService:
                 f"policy: unknown policy {request.policy!r}; valid: a policy id, {hint}",
                 field="policy",
             )
-        accounts, skipped = self.resolve_accounts(request.accounts)
+        accounts, skipped = self.resolve_accounts(request.accounts, request.allow_unregistered)
         services = services_of(policies)
         units = [TaskKey(a, TaskKind.SCAN, s) for a in accounts for s in services]
         if request.refresh:

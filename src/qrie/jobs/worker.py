@@ -3,6 +3,11 @@
 Outcomes, in one place:
 - malformed message, or a job that does not exist → recorded as a bad message, deleted (it must
   not poison the queue), nothing counted;
+- a well-formed task message on the other kind's queue → recorded as a bad message, and the task
+  it names (if the job has it, pending) FAILED with the reason: a misrouted message cannot run
+  here and will never reach its own queue;
+- a scan of an (account, service) without a successful inventory → FAILED ``not-inventoried``:
+  an account is never scanned clean without evidence;
 - job cancelled or finished, or task already terminal (a redelivery) → skipped, deleted;
 - ``PermanentTaskError`` (AccessDenied, missing role, …) → task FAILED with the reason, deleted;
 - ``TransientTaskError`` (throttling, 5xx, timeouts) or an unexpected exception → the message's
@@ -20,7 +25,16 @@ from datetime import UTC, datetime
 
 from qrie.aws import AccountSessions
 from qrie.config import Settings
-from qrie.domain import Job, TaskKey, TaskKind, TaskOutcome, TaskStatus
+from qrie.domain import (
+    Coverage,
+    Job,
+    TaskKey,
+    TaskKind,
+    TaskOutcome,
+    TaskStatus,
+    now_iso,
+    timestamp,
+)
 from qrie.domain.jobs import dependents_of
 from qrie.errors import PermanentTaskError, TransientTaskError, ValidationError
 from qrie.inventory.base import Collector
@@ -81,7 +95,7 @@ class TaskWorker:
         self.store = store
         self.queue = queue
         self.sessions = sessions
-        self.kind = kind
+        self.kind = TaskKind(kind)
         self.collectors = collectors
         self.jobs = JobCache(store, settings.job_cache_seconds)
 
@@ -90,10 +104,10 @@ class TaskWorker:
         the message redelivered."""
         try:
             message = parse_task(delivery.body)
-            if message.kind != self.kind:
-                raise ValidationError(f"kind: {message.kind!r} task on the {self.kind} queue")
         except ValidationError as exc:
             return self._bad_message(delivery, f"malformed task message: {exc.message}")
+        if message.kind != self.kind:
+            return self._misrouted(delivery, message)
         logger.append_keys(
             job_id=message.job_id, account_id=message.account_id, service=message.service
         )
@@ -140,18 +154,45 @@ class TaskWorker:
     def _work(self, message: TaskMessage, key: TaskKey, attempts: int) -> list[TaskOutcome]:
         if key.kind is TaskKind.INVENTORY:
             return self._inventory(message, key, attempts)
+        return self._scan(message, key, attempts)
+
+    def _scan(self, message: TaskMessage, key: TaskKey, attempts: int) -> list[TaskOutcome]:
+        inventoried = self.store.get_coverage(message.account_id, TaskKind.INVENTORY, key.service)
+        if inventoried is None or not inventoried.succeeded:
+            raise PermanentTaskError(
+                f"not-inventoried: no successful {key.service} inventory of this account; "
+                "run an inventory (or scan with refresh) first"
+            )
         policies = [p for p in select(message.policy or "*") if p.service == message.service]
+        now = datetime.now(UTC)
         result = scan_account(
-            self.store,
-            message.account_id,
-            message.service,
-            policies,
-            message.job_id,
-            datetime.now(UTC),
+            self.store, message.account_id, message.service, policies, message.job_id, now
         )
         count("FindingsOpened", result.opened)
         count("FindingsResolved", result.resolved)
+        self._covered(key, message.job_id, now, result.as_counts())
         return [TaskOutcome(key, TaskStatus.SUCCEEDED, "", attempts, result.as_counts())]
+
+    def _covered(self, key: TaskKey, job_id: str, when: datetime, counts: dict[str, int]) -> None:
+        self.store.record_coverage(
+            Coverage(key.account_id, key.kind, key.service, job_id, timestamp(when), counts)
+        )
+
+    def _uncovered(self, key: TaskKey, job_id: str, reason: str) -> None:
+        """Why this (account, service) could not be looked at (kept beside its last success)."""
+        try:
+            self.store.record_coverage(
+                Coverage(
+                    key.account_id,
+                    key.kind,
+                    key.service,
+                    failed_job_id=job_id,
+                    failed_at=now_iso(),
+                    failure=reason[:500],
+                )
+            )
+        except Exception:  # the task's own outcome matters more than this note
+            logger.exception("could not record the failure of %s", key)
 
     def _inventory(self, message: TaskMessage, key: TaskKey, attempts: int) -> list[TaskOutcome]:
         session = self.sessions.for_account(message.account_id)
@@ -177,6 +218,7 @@ class TaskWorker:
         count("ResourcesDeleted", counts.deleted)
         if counts.failed_scopes:
             return self._failed(message, key, counts.reason(), attempts, counts.as_counts())
+        self._covered(key, message.job_id, datetime.now(UTC), counts.as_counts())
         if message.scan_policy:
             scan = message.model_copy(
                 update={
@@ -199,6 +241,7 @@ class TaskWorker:
         counts: dict[str, int] | None = None,
     ) -> list[TaskOutcome]:
         logger.warning("task failed: %s", reason)
+        self._uncovered(key, message.job_id, reason)
         outcomes = [TaskOutcome(key, TaskStatus.FAILED, reason, attempts, counts or {})]
         if message.scan_policy:  # the scan stage of a refresh job cannot run now
             outcomes += dependents_of([key], reason)
@@ -219,6 +262,19 @@ class TaskWorker:
             logger.info("job finished: %s", completion.final_status)
             count("JobsFinished")
         return own.status.value.lower()
+
+    def _misrouted(self, delivery: Delivery, message: TaskMessage) -> str:
+        reason = f"wrong queue: a {message.kind} task on the {self.kind.value} queue"
+        outcome = self._bad_message(delivery, f"malformed task message: {reason}")
+        job = self.jobs.get(message.job_id)
+        if job is not None and job.running:
+            outcomes = [TaskOutcome.failed(message.key, reason, delivery.receive_count)]
+            if message.scan_policy:
+                outcomes += dependents_of([message.key], reason)
+            completion = self.store.complete_tasks(message.job_id, outcomes)
+            if message.key in completion.applied:
+                count("TasksFailed")
+        return outcome
 
     def _bad_message(self, delivery: Delivery, error: str) -> str:
         logger.error("bad task message %s: %s", delivery.message_id, error)

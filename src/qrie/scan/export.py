@@ -17,9 +17,10 @@ lazily and memory stays flat however many findings an organization has.
     ``finding_info.uid`` (stable: account, policy, ARN) and order by ``time``.
   * ``time``: when the state was last established (LastSeen while open, ResolvedAt once
     resolved), epoch milliseconds like every OCSF timestamp.
-  * ``status_id``: 1 New (open) / 4 Resolved; ``compliance.status_id``: 3 Fail (open) / 1 Pass
-    (resolved as compliant); a finding resolved because its resource was deleted carries no
-    compliance status (the check has nothing left to pass or fail), only ``status_detail``.
+  * ``status_id``: 1 New (open) / 3 Suppressed (muted, still failing) / 4 Resolved;
+    ``compliance.status_id``: 3 Fail (open or muted) / 1 Pass (resolved as compliant); a
+    finding resolved because its resource was deleted carries no compliance status (the check
+    has nothing left to pass or fail), only ``status_detail``.
   * ``severity_id``: low 2, medium 3, high 4, critical 5 (1 Informational is unused).
   * ``compliance.standards`` (required in 1.1.0) names the CIS AWS Foundations Benchmark
     versions the policy maps to; ``requirements`` lists their control ids ("CIS v3.0 2.1.4");
@@ -70,6 +71,7 @@ ACTIVITY_CLOSE = 3
 ACTIVITY_NAMES = {ACTIVITY_CREATE: "Create", ACTIVITY_CLOSE: "Close"}
 SEVERITY_IDS = {"low": 2, "medium": 3, "high": 4, "critical": 5}
 STATUS_NEW = 1
+STATUS_SUPPRESSED = 3  # a muted finding: still failing, accepted for a while
 STATUS_RESOLVED = 4
 COMPLIANCE_PASS = 1
 COMPLIANCE_FAIL = 3
@@ -163,11 +165,17 @@ def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
 
 
+def _status_id(finding: Finding) -> int:
+    if finding.is_muted:
+        return STATUS_SUPPRESSED
+    return STATUS_NEW if finding.is_open else STATUS_RESOLVED
+
+
 def ocsf_event(finding: Finding, policies: Mapping[str, Policy]) -> dict[str, Any]:
     """One OCSF 1.1.0 Compliance Finding event for a finding (mapping: module doc)."""
     policy_id = finding.policy_id
     policy = policies.get(policy_id)
-    is_open = finding.is_open
+    is_open = finding.is_failing  # OPEN or MUTED: the check still fails
     reason = finding.resolved_reason or ""
     activity_id = ACTIVITY_CREATE if is_open else ACTIVITY_CLOSE
     severity = finding.severity.value
@@ -206,8 +214,10 @@ def ocsf_event(finding: Finding, policies: Mapping[str, Policy]) -> dict[str, An
         "type_name": f"{CLASS_NAME}: {ACTIVITY_NAMES[activity_id]}",
         "severity_id": SEVERITY_IDS.get(severity, 0),
         "severity": severity.capitalize() if severity in SEVERITY_IDS else "Unknown",
-        "status_id": STATUS_NEW if is_open else STATUS_RESOLVED,
-        "status": "New" if is_open else "Resolved",
+        "status_id": _status_id(finding),
+        "status": {STATUS_NEW: "New", STATUS_SUPPRESSED: "Suppressed"}.get(
+            _status_id(finding), "Resolved"
+        ),
         "time": time_ms,
         "message": title,
         "metadata": {"version": OCSF_VERSION, "product": dict(PRODUCT), "profiles": ["cloud"]},

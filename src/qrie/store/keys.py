@@ -10,6 +10,9 @@
 | finding   | FINDING#<account>          | <policy_id>#<arn>                | OPEN#<policy_id> / <sev>#<acct>#<arn>  |
 |           |                            |                                  |   (only while the finding is open)     |
 | summary   | SUMMARY                    | <account>#<policy_id>            | -                                      |
+| coverage  | COVERAGE#<account>         | <kind>#<service>                 | -                                      |
+| evaluation| EVAL#<account>             | <policy_id>#<arn>                | -                                      |
+| mute      | MUTE                       | <mute_id>                        | -                                      |
 | bad msg   | BADMSG                     | <received_at>#<message_id>       | -                                      |
 
 Access patterns:
@@ -23,6 +26,10 @@ Access patterns:
 - open findings of a policy:               Query GSI1 OPEN#policy (sparse: resolved ones drop out)
 - open findings by severity:               the policies of that severity, one GSI1 query each
 - dashboard summary:                       Query SUMMARY (one small item per account x policy)
+- has the account's service an inventory:  GetItem COVERAGE#acct / inventory#svc (scan's evidence)
+- an account's last inventory and scan:    Query COVERAGE#acct
+- every verdict of an account (by policy):  Query EVAL#acct (SK begins_with <policy>#)
+- the mute list:                           Query MUTE (small: a team's accepted risks)
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ JOBS_GSI_PK = "JOBS"
 ACCOUNT_PK = "ACCOUNT"
 SUMMARY_PK = "SUMMARY"
 BADMSG_PK = "BADMSG"
+MUTE_PK = "MUTE"
 
 
 def task_sk(account_id: str, kind: str, service: str) -> str:
@@ -71,3 +79,15 @@ def finding_sk(policy_id: str, arn: str) -> str:
 
 def open_finding_gsi_pk(policy_id: str) -> str:
     return f"OPEN#{policy_id}"
+
+
+def coverage_pk(account_id: str) -> str:
+    return f"COVERAGE#{account_id}"
+
+
+def coverage_sk(kind: str, service: str) -> str:
+    return f"{kind}#{service}"
+
+
+def evaluation_pk(account_id: str) -> str:
+    return f"EVAL#{account_id}"

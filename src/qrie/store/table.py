@@ -24,15 +24,19 @@ from botocore.exceptions import ClientError
 from qrie.aws import Clients, backoff, error_code
 from qrie.domain import (
     Account,
+    Coverage,
+    Evaluation,
     Finding,
     FindingState,
     Job,
     JobStatus,
-    OpenCount,
+    Mute,
+    PolicyTally,
     Resource,
     Severity,
     Task,
     TaskKey,
+    TaskKind,
     TaskOutcome,
     TaskStatus,
     final_status,
@@ -439,6 +443,36 @@ class Store:
             if self.db.delete_if(item["PK"], item["SK"], unseen, seen)
         }
 
+    # ---------------------------------------------------------------- coverage
+    def record_coverage(self, coverage: Coverage) -> None:
+        """Record the task of a kind for an (account, service): its success (``at`` set) or its
+        failure (``failed_at`` set); the other of the two is kept."""
+        expression, names, vals = (
+            items.coverage_failure_update(coverage)
+            if coverage.at is None
+            else items.coverage_success_update(coverage)
+        )
+        self.db.client.update_item(
+            TableName=self.table_name,
+            Key=serialize(
+                {
+                    "PK": keys.coverage_pk(coverage.account_id),
+                    "SK": keys.coverage_sk(coverage.kind.value, coverage.service),
+                }
+            ),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values(**vals),
+        )
+
+    def get_coverage(self, account_id: str, kind: TaskKind, service: str) -> Coverage | None:
+        item = self.db.get(keys.coverage_pk(account_id), keys.coverage_sk(kind.value, service))
+        return items.coverage_of(item) if item else None
+
+    def iter_coverage(self, account_id: str) -> Iterator[Coverage]:
+        for item in self.db.query(keys.coverage_pk(account_id)):
+            yield items.coverage_of(item)
+
     # ---------------------------------------------------------------- findings
     def iter_findings(
         self,
@@ -487,12 +521,46 @@ class Store:
     def put_findings(self, findings: Sequence[Finding]) -> int:
         return self.db.batch_write(puts=[items.finding_item(f) for f in findings])
 
-    def put_summary(self, counts: Iterable[OpenCount]) -> int:
-        """Overwrite open-finding counts (one item per account x policy; idempotent)."""
-        return self.db.batch_write(puts=[items.summary_item(c) for c in counts])
+    def put_summary(self, tallies: Iterable[PolicyTally]) -> int:
+        """Overwrite per (account, policy) tallies (one item each; idempotent)."""
+        return self.db.batch_write(puts=[items.summary_item(t) for t in tallies])
 
-    def summary(self) -> list[OpenCount]:
+    def summary(self) -> list[PolicyTally]:
         return [items.summary_of(item) for item in self.db.query(keys.SUMMARY_PK)]
+
+    def account_summary(self, account_id: str) -> list[PolicyTally]:
+        found = self.db.query(keys.SUMMARY_PK, sk_prefix=f"{account_id}#")
+        return [items.summary_of(item) for item in found]
+
+    # ---------------------------------------------------------------- evaluations
+    def iter_evaluations(
+        self, account_id: str, policy_id: str | None = None
+    ) -> Iterator[Evaluation]:
+        """Every recorded verdict of an account (of one policy), page by page."""
+        for item in self.db.query(
+            keys.evaluation_pk(account_id), sk_prefix=f"{policy_id}#" if policy_id else None
+        ):
+            yield items.evaluation_of(item)
+
+    def put_evaluations(self, evaluations: Sequence[Evaluation]) -> int:
+        return self.db.batch_write(puts=[items.evaluation_item(e) for e in evaluations])
+
+    def delete_evaluations(self, account_id: str, policy_arns: Iterable[tuple[str, str]]) -> int:
+        deletes = [
+            {"PK": keys.evaluation_pk(account_id), "SK": keys.finding_sk(policy_id, arn)}
+            for policy_id, arn in policy_arns
+        ]
+        return self.db.batch_write(deletes=deletes) if deletes else 0
+
+    # ---------------------------------------------------------------- mutes
+    def put_mute(self, mute: Mute) -> None:
+        self.db.batch_write(puts=[items.mute_item(mute)])
+
+    def delete_mute(self, mute_id: str) -> bool:
+        return self.db.delete_if(keys.MUTE_PK, mute_id, "attribute_exists(PK)")
+
+    def list_mutes(self) -> list[Mute]:
+        return [items.mute_of(item) for item in self.db.query(keys.MUTE_PK)]
 
 
 __all__ = ["BadMessage", "Completion", "Store"]
