@@ -55,7 +55,7 @@ CHECKOV_FLAGS := --framework cloudformation --quiet --compact --skip-download
 # No telemetry, no credentials needed for validate/lint; a fixed region so nothing asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
 
-.PHONY: help install lint unit integration test build deploy invoke demo bench bench-quick \
+.PHONY: help install lint unit integration test docs build deploy invoke demo bench bench-quick \
 	chaos clean distclean
 
 help: ## Show this help
@@ -109,6 +109,9 @@ integration: $(VENV_STAMP) ## Integration tests (the local stack end to end)
 	$(BIN)/pytest tests/integration -q
 
 test: install lint unit integration ## Everything CI runs: install, lint, unit, integration
+
+docs: $(VENV_STAMP) ## Regenerate docs/policies.md and docs/aws-calls.md from the policies and collectors
+	$(BIN)/python -m qrie_cli.docs
 
 # --- AWS -------------------------------------------------------------------------------------
 

@@ -1,9 +1,13 @@
-"""Fixtures of the unit tests: the collectors' member-account sessions, and the CLI run
-against the moto stack."""
+"""Fixtures for the unit tests: the collectors' local AWS (moto, fake credentials), throw-away
+packages for the registries to discover, and the CLI run against the moto stack."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from moto import mock_aws
@@ -42,3 +46,26 @@ def moto_target(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> MotoTarget:
 def run(moto_target: MotoTarget) -> Run:
     """``run("jobs", "list", "--json")``: the CLI against the moto stack."""
     return runner_for(moto_target)
+
+
+@pytest.fixture
+def make_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[dict[str, str]], str]]:
+    """Writes a package of the given modules (``{name: source}``; ``{package}`` in a source is
+    the package's name) where Python imports from, and returns its name. Forgotten after."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"fake_{uuid.uuid4().hex}"
+
+    def make(modules: dict[str, str]) -> str:
+        package = tmp_path / name
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        for module, source in modules.items():
+            text = textwrap.dedent(source).replace("{package}", name)
+            (package / f"{module}.py").write_text(text)
+        return name
+
+    yield make
+    for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+        del sys.modules[module]
