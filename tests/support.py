@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,9 +12,6 @@ from typing import Any
 
 import boto3
 
-from qrie.config import Settings
-from qrie.store.table import Store
-from qrie_cli.target import Target
 from qrie_local import server
 from qrie_local.events import LambdaContext, sqs_event
 from qrie_local.members import deploy_member_role
@@ -160,35 +156,63 @@ def pump(
         yield response
 
 
-class MotoTarget(Target):
-    """The CLI's (and console's) target over the moto stack: the real job handler, in process."""
+# ---------------------------------------------------------------------------- README commands
+@dataclass(frozen=True)
+class ReadmeCommand:
+    """A ``qrie`` command line of README.md: its section, and its arguments after ``qrie``."""
 
-    description = "moto"
+    section: str
+    args: tuple[str, ...]
+    in_code_block: bool
 
-    def __init__(self, stack: Stack) -> None:
-        self.settings = Settings.from_env()
-        self.store = Store(stack.table)
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        from qrie.handlers.job_handler import lambda_handler
-
-        with contextlib.redirect_stdout(sys.stderr):
-            return dict(lambda_handler(event, LambdaContext("JobHandlerFunction", 120)))
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+    def __str__(self) -> str:
+        return "qrie " + " ".join(self.args)
 
 
-def drain(stack: Stack) -> None:
-    """Deliver every queued task to its worker, as Lambda's event source mappings do."""
-    from qrie.handlers import inventory_worker, scan_worker
+# placeholders of commands quoted in the README's prose, and what stands for them in tests
+README_PLACEHOLDERS = {
+    "N": "3",
+    "FN": "JobHandlerFunction",
+    "EVENT_FILE": "events/JobHandlerFunction/list.json",
+    "ID": "123456789012",
+    "JOB_ID": "inv-all-20250101T000000Z-0a1b2c",
+}
 
-    for url, handler in (
-        (stack.inventory_queue, inventory_worker.lambda_handler),
-        (stack.scan_queue, scan_worker.lambda_handler),
-    ):
-        for _ in pump(url, handler):
-            pass
+
+def readme_commands(readme: str) -> list[ReadmeCommand]:
+    """Every ``qrie`` command of the README: the lines of its ``bash`` code blocks that run
+    ``qrie`` or ``.venv/bin/qrie`` (comments dropped, quotes honoured), and the commands quoted
+    in its prose (placeholders replaced by :data:`README_PLACEHOLDERS`)."""
+    import re
+    import shlex
+
+    found: list[ReadmeCommand] = []
+    section = ""
+    fence: str | None = None  # the language of the code block we are in
+    prose: list[str] = []
+
+    def quoted_in_prose() -> None:
+        for quoted in re.findall(r"`(qrie [^`]+)`", " ".join(prose)):
+            words = [README_PLACEHOLDERS.get(w, w) for w in shlex.split(quoted)]
+            found.append(ReadmeCommand(section, tuple(words[1:]), False))
+        prose.clear()
+
+    for line in readme.splitlines():
+        if line.startswith("```"):
+            fence = line[3:].strip() if fence is None else None
+            continue
+        if fence is not None:
+            if fence == "bash" and line.split()[:1] in (["qrie"], [".venv/bin/qrie"]):
+                words = shlex.split(line, comments=True)
+                found.append(ReadmeCommand(section, tuple(words[1:]), True))
+            continue
+        if line.startswith("#"):
+            quoted_in_prose()
+            section = line.lstrip("#").strip()
+            continue
+        prose.append(line)
+    quoted_in_prose()
+    return found
 
 
 @contextlib.contextmanager

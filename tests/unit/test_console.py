@@ -38,7 +38,8 @@ from qrie_cli.console.app import create_app
 from qrie_cli.console.connection import Connection, explain
 from qrie_cli.console.security import CONTENT_SECURITY_POLICY, Secrets, allowed_hosts
 from qrie_cli.target import DeployedTarget, Target, TargetError
-from tests.support import MotoTarget, Stack, drain, onboard
+from tests.support import Stack, onboard
+from tests.unit.cli_support import MotoTarget, drain
 
 PORT = 8123
 BASE = f"http://127.0.0.1:{PORT}"

@@ -41,7 +41,8 @@ from qrie_cli.console import exports, findings, queries
 from qrie_cli.console.compliance import cis_ids
 from qrie_cli.console.connection import Connection, Problem, explain
 from qrie_cli.console.security import CSRF_FIELD, Guard, Secrets
-from qrie_cli.render import format_eta, short_time
+from qrie_cli.render import short_time
+from qrie_cli.watch import format_eta
 
 log = logging.getLogger("qrie.console")
 

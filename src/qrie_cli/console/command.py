@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from qrie_cli.console.connection import Connection
+from qrie_cli.context import Cli, with_global_options
 from qrie_cli.target import LocalTarget, Target, TargetError, resolve_target
 
 if TYPE_CHECKING:
@@ -68,9 +69,9 @@ def seed_if_empty(target: Target, accounts: int) -> dict[str, Any] | None:
         raise TargetError("--seed-if-empty works on the local stack only", exit_code=2)
     if target.store.list_accounts():
         return None
-    from qrie_cli import demo  # noqa: PLC0415
+    from qrie_cli.local import seed_accounts  # noqa: PLC0415
 
-    demo.seed_accounts(target.stack, accounts, DEMO_SEED)
+    seed_accounts(target.stack, accounts, DEMO_SEED)
     return target.invoke({"operation": "scan", "policy": "*", "refresh": True})
 
 
@@ -107,16 +108,12 @@ def serve(
         connection.close()
 
 
+def register(root: typer.Typer) -> None:
+    root.command("console")(with_global_options(console, "stack"))
+
+
 def console(
-    stack_name: Annotated[
-        str | None,
-        typer.Option(
-            "--stack-name",
-            envvar="QRIE_STACK_NAME",
-            help="A deployed qrie stack (default: the running local stack).",
-        ),
-    ] = None,
-    region: Annotated[str | None, typer.Option("--region", help="Region of --stack-name.")] = None,
+    cli: Cli,
     host: Annotated[
         str,
         typer.Option(
@@ -148,8 +145,12 @@ def console(
             file=sys.stderr,
         )
         raise typer.Exit(2) from exc
+    opts = cli.options
+    stack_name = opts.stack_name
     label = f"stack {stack_name}" if stack_name else "the local stack"
-    connection = Connection(lambda: resolve_target(False, stack_name, region), label)
+    connection = Connection(
+        lambda: resolve_target(opts.local, stack_name, opts.region, opts.state_dir), label
+    )
     if not ipaddress.ip_address(host).is_loopback:
         print(
             f"warning: listening on {host}: anyone who can reach it and has the link can use "
