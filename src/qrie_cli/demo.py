@@ -25,8 +25,10 @@ import typer
 from rich.text import Text
 
 from qrie.domain import SERVICES, JobStatus
+from qrie.scan.compliance import ComplianceReport
 from qrie.store.table import Store
 from qrie_cli import render
+from qrie_cli.compliance import print_report
 from qrie_cli.context import Cli, with_global_options
 from qrie_cli.local import (
     RUNNER_LOG,
@@ -182,6 +184,7 @@ def run_demo(
                 registered = [a.account_id for a in target.store.list_accounts()]
                 resources = resource_counts(target.store, sorted(registered))
                 findings = summary(target.store)
+                compliance = _compliance(target.store)
             runner_stats = runner.stats()
             with phases.phase("runner_stop"):  # in-flight invocations finish, slots stop
                 running.close()
@@ -194,12 +197,13 @@ def run_demo(
     report = build_report(
         accounts, seed, endpoint, seeded, inventory, scan, resources, findings, phases
     )
+    report["compliance"] = compliance.to_dict()
     report["runner"] = runner_stats
     report["kept"] = keep
     report["timings"]["total"] = phases.total()
     report_path.write_text(json.dumps(render.jsonable(report), indent=2) + "\n", encoding="utf-8")
     if not out.json:
-        print_demo_summary(out, report, report_path, keep, state_dir)
+        print_demo_summary(out, report, report_path, keep, state_dir, compliance)
     for name, result in (("inventory", inventory), ("scan", scan)):
         status = result["job"].get("status")
         if status in {JobStatus.FAILED, JobStatus.CANCELLED}:
@@ -210,6 +214,15 @@ def run_demo(
             "tasks failed in accounts that should have worked: " + ", ".join(unexpected)
         )
     return report
+
+
+def _compliance(store: Store) -> ComplianceReport:
+    """The CIS v3.0 report over every demo account (the summary's compliance part)."""
+    from qrie.policies.registry import all_policies  # noqa: PLC0415
+    from qrie.scan.compliance import compliance_report, framework_controls  # noqa: PLC0415
+
+    policies = all_policies()
+    return compliance_report(store, "cis-3.0", framework_controls("cis-3.0", policies), policies)
 
 
 def build_report(
@@ -318,7 +331,12 @@ DEMO_JOB_COLUMNS = (
 
 
 def print_demo_summary(
-    out: Output, report: Mapping[str, Any], report_path: Path, keep: bool, state_dir: Path
+    out: Output,
+    report: Mapping[str, Any],
+    report_path: Path,
+    keep: bool,
+    state_dir: Path,
+    compliance: ComplianceReport | None = None,
 ) -> None:
     accounts = report["accounts"]
     out.print(Text("\nqrie demo: summary", style="bold underline"))
@@ -358,6 +376,9 @@ def print_demo_summary(
             for t in report["failed_tasks"]
         ]
         render.print_failures(out, failures, "Failed tasks (expected: the unassumable account)")
+    if compliance is not None:
+        out.print(Text("\nCIS AWS Foundations v3.0 compliance", style="bold underline"))
+        print_report(out, compliance)
     print_table(out, "Jobs", DEMO_JOB_COLUMNS, report["jobs"].values())
     out.print(
         "timings (s): "

@@ -27,6 +27,7 @@ from qrie_cli.output import Output, dumps
 OK = 0
 FAILED = 1
 USAGE = 2
+FINDINGS = 3  # --fail-on: an open finding at or above the severity exists (as Prowler)
 
 
 class CliError(Exception):

@@ -23,6 +23,7 @@ import typer
 from qrie_cli import render
 from qrie_cli.context import Cli, CommandGroup
 from qrie_cli.errors import CliError, usage_error
+from qrie_cli.gate import FailOnOpt, gate, open_at_least
 from qrie_cli.options import (
     AccountFilterOpt,
     PolicyFilterOpt,
@@ -75,6 +76,7 @@ def findings_list(
         int, typer.Option("--limit", min=0, help="At most this many (0: every one).")
     ] = DEFAULT_LIMIT,
     wide: WideOpt = False,
+    fail_on: FailOnOpt = None,
 ) -> None:
     """List findings (open by default); says how many match when it shows fewer."""
     out = cli.output(wide=wide)
@@ -97,6 +99,12 @@ def findings_list(
             else f"{len(findings) + rest:,}"
         )
         out.note(f"showing {len(findings)} of {total} — use --limit 0 for all")
+    if fail_on is not None:
+        with cli.session() as target:
+            accounts = [account] if account else None
+            code = gate(out, open_at_least(target, fail_on, accounts, policy), fail_on)
+        if code:
+            raise typer.Exit(code)
 
 
 @app.command("summary")

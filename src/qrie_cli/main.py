@@ -22,7 +22,18 @@ from collections.abc import Callable
 
 import typer
 
-from qrie_cli import accounts, demo, findings, inventory, jobs, local, policies, scan
+from qrie_cli import (
+    accounts,
+    compliance,
+    demo,
+    findings,
+    inventory,
+    jobs,
+    local,
+    mutes,
+    policies,
+    scan,
+)
 from qrie_cli.console import command as console_command
 from qrie_cli.context import GlobalOptions, set_root_options
 from qrie_cli.errors import JsonErrorsGroup
@@ -34,6 +45,8 @@ COMMANDS: tuple[Callable[[typer.Typer], None], ...] = (
     scan.app.register,
     jobs.app.register,
     findings.app.register,
+    compliance.app.register,
+    mutes.app.register,
     policies.app.register,
     local.app.register,
     demo.register,

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from qrie_cli.context import Cli, CommandGroup
+from qrie_cli.errors import usage_error
+from qrie_cli.gate import FailOnOpt
 from qrie_cli.jobs import job_request, report_running
 from qrie_cli.options import (
     AccountsOpt,
@@ -38,12 +40,17 @@ def scan_start(
     ] = False,
     watch: WatchOpt = False,
     no_progress: NoProgressOpt = False,
+    fail_on: FailOnOpt = None,
 ) -> None:
-    """Start a scan job: evaluate policies over the stored inventory."""
+    """Start a scan job: evaluate policies over the stored inventory (`--watch --fail-on high`
+    in a pipeline: exit 3 when it leaves an open high or critical finding)."""
     cli.output(progress=not no_progress)
+    with cli.guarded():
+        if fail_on is not None and not watch:
+            raise usage_error("--fail-on needs --watch (the job's findings exist when it ends)")
     event = job_request("scan", accounts, allow_unregistered, policy=policy, refresh=refresh)
     with cli.session() as target:
-        start_job(cli.out, target, event, watch)
+        start_job(cli.out, target, event, watch, fail_on)
 
 
 @app.command("status")

@@ -206,8 +206,15 @@ def exit_code_of(state: str | None) -> int:
     return OK if state == JobStatus.COMPLETED else FAILED
 
 
-def follow(target: Target, out: Output, job_id: str, label: str | None = None) -> int:
-    """Watch a job to its end and print its result; returns the exit code it deserves."""
+def follow(
+    target: Target,
+    out: Output,
+    job_id: str,
+    label: str | None = None,
+    fail_on: str | None = None,
+) -> int:
+    """Watch a job to its end and print its result; returns the exit code it deserves (with
+    ``fail_on``: 3 when it completed but left an open finding of that severity or worse)."""
     try:
         job = watch_job(target.store, job_id, out, label=label, stalled=target.stall_hint)
     except KeyboardInterrupt:
@@ -218,7 +225,13 @@ def follow(target: Target, out: Output, job_id: str, label: str | None = None) -
         out.emit(result)
     else:
         print_job_result(out, result)
-    return exit_code_of(result["job"].get("status"))
+    code = exit_code_of(result["job"].get("status"))
+    if code == OK and fail_on is not None:
+        from qrie_cli.gate import gate, job_scope, open_at_least  # noqa: PLC0415
+
+        accounts, policy = job_scope(target, job_id)
+        code = gate(out, open_at_least(target, fail_on, accounts, policy), fail_on)
+    return code
 
 
 # ---------------------------------------------------------------------------- starting
@@ -240,7 +253,13 @@ def print_started(out: Output, response: Mapping[str, Any]) -> None:
 UNREGISTERED_HINT = "check the ids (`qrie accounts list`); --allow-unregistered runs them anyway"
 
 
-def start_job(out: Output, target: Target, event: dict[str, Any], watch: bool) -> None:
+def start_job(
+    out: Output,
+    target: Target,
+    event: dict[str, Any],
+    watch: bool,
+    fail_on: str | None = None,
+) -> None:
     """Ask the job handler for a job, then report it or (``watch``) follow it to its end."""
     try:
         response = target.call(event)
@@ -259,4 +278,4 @@ def start_job(out: Output, target: Target, event: dict[str, Any], watch: bool) -
         return
     if not out.json:
         print_started(out, response)
-    raise typer.Exit(follow(target, out, str(response["job_id"])))
+    raise typer.Exit(follow(target, out, str(response["job_id"]), fail_on=fail_on))
