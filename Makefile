@@ -47,6 +47,8 @@ VENV_STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+# The browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+CHROMIUM ?= /usr/bin/chromium
 # Only the Python folders that exist (ruff fails on a missing path).
 PY_DIRS := $(wildcard src tests bench)
 CFN_TEMPLATES := template.yaml $(wildcard onboarding/*.yaml)
@@ -56,13 +58,13 @@ CHECKOV_FLAGS := --framework cloudformation --quiet --compact --skip-download
 # No telemetry, no credentials needed for validate/lint; a fixed region so nothing asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
 
-.PHONY: help install lint unit integration test build deploy rehearse invoke demo bench bench-quick \
-	chaos clean distclean
+.PHONY: help install lint unit integration browser chromium test docs build deploy rehearse \
+	invoke demo console screenshots bench bench-quick bench-console chaos clean distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
 	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "; print "Usage: make <target> [VAR=value]\n\nTargets:"} \
-		/^[a-zA-Z_-]+:.*## / {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
+		/^[a-zA-Z_-]+:.*## / {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 	@printf "\nVariables: PYTHON=%s ENV=%s REGION=%s FN=%s EVENT=%s ACCOUNTS=%s\n" \
 		"$(PYTHON)" "$(ENV)" "$(REGION)" "$(FN)" "$(EVENT)" "$(ACCOUNTS)"
 
@@ -109,7 +111,20 @@ unit: $(VENV_STAMP) ## Unit tests (moto, in parallel)
 integration: $(VENV_STAMP) ## Integration tests (the local stack end to end)
 	$(BIN)/pytest tests/integration -q
 
-test: install lint unit integration ## Everything CI runs: install, lint, unit, integration
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests (apt-get)"
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+
+chromium: $(CHROMIUM) ## Install Debian's chromium (for the browser tests) when it is missing
+
+browser: $(VENV_STAMP) $(CHROMIUM) ## Browser tests of the web console (Playwright + chromium, local stack)
+	$(BIN)/pytest tests/browser -q
+
+test: install lint unit integration browser ## Everything CI runs: install, lint, unit, integration, browser
+
+docs: $(VENV_STAMP) ## Regenerate docs/policies.md and docs/aws-calls.md from the policies and collectors
+	$(BIN)/python -m qrie_cli.docs
 
 # --- AWS -------------------------------------------------------------------------------------
 
@@ -142,8 +157,19 @@ invoke: $(VENV_STAMP) $(SAM_STAMP) ## Invoke FN with EVENT (sam local invoke, or
 demo: $(VENV_STAMP) ## Seed ACCOUNTS member accounts locally and run inventory + scan end to end
 	$(BIN)/qrie demo --accounts $(ACCOUNTS)
 
-bench: $(VENV_STAMP) ## Benchmarks (full; bench 6 sizes the python3.13 arm64 package)
+console: $(VENV_STAMP) ## Web console on the local stack (started, and seeded with ACCOUNTS if empty)
+	$(BIN)/qrie local up
+	$(BIN)/qrie console --seed-if-empty $(ACCOUNTS)
+
+screenshots: $(VENV_STAMP) $(CHROMIUM) ## Browser tests, writing the console's screenshots to docs/console
+	QRIE_CONSOLE_SHOTS=docs/console $(BIN)/pytest tests/browser -q
+
+bench: $(VENV_STAMP) ## Benchmarks (full; bench 6 sizes the python3.13 arm64 package), console pages
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.console_pages
+
+bench-console: $(VENV_STAMP) ## The console's findings pages over a store of 10,000+ findings
+	$(BIN)/python -m bench.console_pages
 
 bench-quick: $(VENV_STAMP) ## Benchmarks (quick)
 	$(BIN)/python -m bench.run --quick

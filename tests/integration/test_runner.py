@@ -327,6 +327,9 @@ def test_delivery_hooks_replace_the_payload_and_deliver_again(
         wait_for(lambda: queue_depth(stack, "WorkQueue") == 0)
         originals = [d for d in hook.seen if not d.injected]
         wait_for(lambda: len(read_records(tmp_path, "marked")) == len(originals))
+        # the runner counts an invocation when its slot answers, just after the handler wrote
+        expected = len(originals) + len([d for d in hook.seen if d.injected])
+        wait_for(lambda: runner.stats()["TestFunction"]["invocations"] >= expected)
         stats = runner.stats()["TestFunction"]
     # THEN every record reached the handler once in an original delivery; each delivery's first
     # record once more, in its own invocation, whose payload the hook replaced

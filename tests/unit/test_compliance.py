@@ -21,6 +21,8 @@ from qrie.domain import (
     timestamp,
 )
 from qrie.policies.base import Policy, Verdict
+from qrie.policies.frameworks import Frameworks, parse_framework
+from qrie.policies.registry import all_policies
 from qrie.scan.compliance import (
     Control,
     compliance_report,
@@ -51,7 +53,6 @@ def flag(attribute: str) -> Policy:
         frozenset({"s3.bucket"}),
         f"Bucket {attribute}",
         Severity.HIGH,
-        cis={"v3.0": ("2.1.1",) if attribute == "encrypted" else ("2.1.2",)},
         evaluate=evaluate,
     )
 
@@ -184,11 +185,56 @@ def test_exports_csv_json_and_ocsf_with_passes(store: Store) -> None:
     assert {e["compliance"]["requirements"][0] for e in events} >= {"CIS v3.0 2.1.2"}
 
 
-def test_the_frameworks_controls_come_from_the_policies() -> None:
-    controls = framework_controls("cis-3.0", POLICIES)
-    assert [(c.control_id, c.policy_ids) for c in controls] == [
-        ("2.1.1", ("s3.encrypted",)),
-        ("2.1.2", ("s3.versioned",)),
+def test_the_frameworks_controls_come_from_its_file() -> None:
+    # GIVEN a CIS v3.0 file with a manual control and two controls these policies implement
+    # (one also names a policy that is not among them)
+    v3 = parse_framework(
+        {
+            "id": "cis-aws-3.0",
+            "name": "CIS AWS Foundations Benchmark",
+            "abbreviation": "CIS",
+            "version": "v3.0",
+            "release": "3.0.0",
+            "scope": "a test",
+            "sections": {"1": "IAM", "2": "Storage", "2.1": "S3"},
+            "controls": {
+                "2.1.2": control("2.1", ["s3.versioned"]),
+                "1.1": control("1", [], automated=False),
+                "2.1.1": control("2.1", ["s3.encrypted", "s3.elsewhere"]),
+            },
+        },
+        "cis-aws-3.0.json",
+    )
+    # WHEN the report's controls are built from it
+    controls = framework_controls("cis-3.0", POLICIES, Frameworks((v3,)))
+    # THEN every control is listed in the benchmark's order, with its top-level section and
+    # only the given policies; the manual one has none (listed, never scored)
+    assert [(c.control_id, c.section, c.policy_ids, c.automated) for c in controls] == [
+        ("1.1", "1", (), False),
+        ("2.1.1", "2", ("s3.encrypted",), True),
+        ("2.1.2", "2", ("s3.versioned",), True),
     ]
+    assert controls[1].title == "control in 2.1"
     with pytest.raises(ValueError, match="unknown framework"):
         framework_controls("nist", POLICIES)
+
+
+def test_the_shipped_cis_files_give_the_reports_controls() -> None:
+    # GIVEN the registered policies and the shipped CIS v5.0 file
+    controls = framework_controls("cis-5.0", all_policies())
+    by_id = {c.control_id: c for c in controls}
+    # THEN every listed control is there, manual ones unscored, with today's policies
+    assert by_id["1.4"].policy_ids == ("iam.root_mfa",)
+    assert by_id["5.1.1"].section == "5"
+    assert by_id["1.10"].policy_ids == ()
+    assert not by_id["1.10"].automated
+
+
+def control(section: str, policies: list[str], automated: bool = True) -> dict[str, object]:
+    return {
+        "title": f"control in {section}",
+        "section": section,
+        "profile": "Level 1",
+        "automated": automated,
+        "policies": policies,
+    }

@@ -102,7 +102,6 @@ ENCRYPTED = Policy(
     resource_types=BUCKET,
     title="Bucket is not encrypted",
     severity=Severity.HIGH,
-    cis={"v3.0": ("2.1.1",)},
     evaluate=flag_check("encrypted"),
 )
 VERSIONED = Policy(

@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from qrie.domain import Coverage, PolicyTally, ResultStatus, TaskKind, parse_timestamp
 from qrie.policies.base import Policy
+from qrie.policies.frameworks import Framework, Frameworks, load_frameworks
 from qrie.store.table import Store
 
 SCORED = (ResultStatus.PASS, ResultStatus.FAIL, ResultStatus.UNKNOWN)
@@ -242,40 +243,46 @@ def _manifest(
     unassessed = [r for r in results if r.status is ResultStatus.NOT_ASSESSED]
     if not unassessed:
         return ManifestEntry(account_id, "assessed")
-    failures = sorted(
-        {
-            f"{s}: {inventoried[s].failure}"
-            for s in needed
-            if s in inventoried and inventoried[s].failing and inventoried[s].failure
-        }
-    )
+    by_failure: dict[str, list[str]] = defaultdict(list)
+    for service in sorted(needed):
+        coverage = inventoried.get(service)
+        if coverage is not None and coverage.failing and coverage.failure:
+            # the same error for several services (a denied role) is said once
+            by_failure[coverage.failure.replace(f"{service} ", "", 1)].append(service)
+    failures = [f"{', '.join(services)}: {failure}" for failure, services in by_failure.items()]
     reason = "; ".join(failures) or unassessed[0].reason
     state = "not-assessed" if len(unassessed) == len(results) else "partly-assessed"
     return ManifestEntry(account_id, state, reason)
 
 
 # ---------------------------------------------------------------- the framework's controls
-FRAMEWORKS = {"cis-3.0": "v3.0", "cis-5.0": "v5.0"}
+# The names reports take (--framework) and the framework files they read
+# (qrie.policies.frameworks).
+FRAMEWORKS = {"cis-3.0": "cis-aws-3.0", "cis-5.0": "cis-aws-5.0"}
 
 
-def framework_controls(framework: str, policies: Mapping[str, Policy]) -> list[Control]:
-    """The controls of ``framework`` that qrie's policies map to (from the policies' CIS
-    ids), ordered by control id."""
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework[:40]!r} (one of {', '.join(FRAMEWORKS)})")
-    version = FRAMEWORKS[framework]
-    by_control: dict[str, list[Policy]] = defaultdict(list)
-    for policy in policies.values():
-        for control_id in policy.cis.get(version, ()):
-            by_control[control_id].append(policy)
+def framework(name: str, frameworks: Frameworks | None = None) -> Framework:
+    """The framework version ``name`` (``cis-3.0``) names, or ValueError naming the valid ones."""
+    if name not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {name[:40]!r} (one of {', '.join(FRAMEWORKS)})")
+    return (frameworks if frameworks is not None else load_frameworks()).get(FRAMEWORKS[name])
+
+
+def framework_controls(
+    name: str, policies: Mapping[str, Policy], frameworks: Frameworks | None = None
+) -> list[Control]:
+    """Every control of the framework file, in the benchmark's order, with those of
+    ``policies`` that implement it (a control none implements is listed, never scored). A
+    control's section is its top-level section ("2" for 2.1.4)."""
     return [
         Control(
-            control_id,
-            "; ".join(sorted({p.title for p in members})),
-            control_id.split(".", 1)[0],
-            tuple(sorted(p.id for p in members)),
+            control.id,
+            control.title,
+            control.id.split(".", 1)[0],
+            tuple(p for p in control.policies if p in policies),
+            control.automated,
         )
-        for control_id, members in sorted(by_control.items(), key=lambda kv: _natural(kv[0]))
+        for control in framework(name, frameworks).controls
     ]
 
 
@@ -371,7 +378,8 @@ def ocsf_events(
     resource verdict) with compliance status Pass / Fail / Unknown, and one per (control,
     account) not assessed (status Unknown, the reason as detail)."""
     controls = {c.control_id: c for c in report.controls}
-    version = FRAMEWORKS.get(report.framework, report.framework)
+    known = report.framework in FRAMEWORKS
+    version = framework(report.framework).version if known else report.framework
     by_account: dict[str, list[ControlResult]] = defaultdict(list)
     for result in report.results:
         by_account[result.account_id].append(result)

@@ -22,8 +22,9 @@ lazily and memory stays flat however many findings an organization has.
     finding resolved because its resource was deleted carries no compliance status (the check
     has nothing left to pass or fail), only ``status_detail``.
   * ``severity_id``: low 2, medium 3, high 4, critical 5 (1 Informational is unused).
-  * ``compliance.standards`` (required in 1.1.0) names the CIS AWS Foundations Benchmark
-    versions the policy maps to; ``requirements`` lists their control ids ("CIS v3.0 2.1.4");
+  * ``compliance.standards`` (required in 1.1.0) names the framework versions with a control
+    the policy answers (the CIS AWS Foundations Benchmark versions of
+    :mod:`qrie.policies.frameworks`); ``requirements`` lists those controls ("CIS v3.0 2.1.4");
     ``control`` is the qrie policy id.
   * The affected resource is ``resource`` (a ``resource_details`` object): OCSF 1.1.0 Compliance
     Finding has the singular attribute; ``resources`` only exists from 1.3.0 on.
@@ -41,6 +42,7 @@ from typing import Any, TextIO
 from qrie.domain import Finding, parse_timestamp
 from qrie.domain.findings import REASON_COMPLIANT
 from qrie.policies.base import Policy
+from qrie.policies.frameworks import Frameworks, load_frameworks
 
 FORMATS = ("json", "csv", "ocsf")
 CSV_HEADER: tuple[str, ...] = (
@@ -84,19 +86,22 @@ def export(
     fmt: str,
     out: TextIO,
     policies: Mapping[str, Policy],
+    frameworks: Frameworks | None = None,
 ) -> int:
     """Write ``findings`` to ``out`` in ``fmt`` (json, csv or ocsf), one at a time; returns how
-    many were written. ``policies`` (by id) supplies CIS ids, standards and titles."""
+    many were written. ``policies`` (by id) supplies titles; ``frameworks`` (default: the
+    shipped ones) the CIS ids and standards."""
+    mappings = frameworks if frameworks is not None else load_frameworks()
     if fmt == "json":
         return _json_array((finding.to_dict() for finding in findings), out)
     if fmt == "ocsf":
-        return _json_array((ocsf_event(finding, policies) for finding in findings), out)
+        return _json_array((ocsf_event(f, policies, mappings) for f in findings), out)
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         written = 0
         for finding in findings:
-            writer.writerow(csv_row(finding, policies))
+            writer.writerow(csv_row(finding, mappings))
             written += 1
         return written
     raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -119,12 +124,8 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def _cis_ids(finding: Finding, policies: Mapping[str, Policy]) -> list[str]:
-    policy = policies.get(finding.policy_id)
-    return policy.cis_ids() if policy is not None else []
-
-
-def csv_row(finding: Finding, policies: Mapping[str, Policy]) -> list[str]:
+def csv_row(finding: Finding, frameworks: Frameworks | None = None) -> list[str]:
+    mappings = frameworks if frameworks is not None else load_frameworks()
     values = (
         finding.account_id,
         finding.policy_id,
@@ -139,7 +140,7 @@ def csv_row(finding: Finding, policies: Mapping[str, Policy]) -> list[str]:
         finding.last_seen,
         finding.resolved_at,
         finding.resolved_reason,
-        "; ".join(_cis_ids(finding, policies)),
+        "; ".join(mappings.requirements(finding.policy_id)),
     )
     return [_cell(v) for v in values]
 
@@ -171,8 +172,11 @@ def _status_id(finding: Finding) -> int:
     return STATUS_NEW if finding.is_open else STATUS_RESOLVED
 
 
-def ocsf_event(finding: Finding, policies: Mapping[str, Policy]) -> dict[str, Any]:
+def ocsf_event(
+    finding: Finding, policies: Mapping[str, Policy], frameworks: Frameworks | None = None
+) -> dict[str, Any]:
     """One OCSF 1.1.0 Compliance Finding event for a finding (mapping: module doc)."""
+    mappings = frameworks if frameworks is not None else load_frameworks()
     policy_id = finding.policy_id
     policy = policies.get(policy_id)
     is_open = finding.is_failing  # OPEN or MUTED: the check still fails
@@ -186,15 +190,10 @@ def ocsf_event(finding: Finding, policies: Mapping[str, Policy]) -> dict[str, An
     when = finding.last_seen if is_open else finding.resolved_at
     time_ms = _epoch_ms(when or finding.last_seen or finding.first_seen) or 0
 
-    standards = (
-        [f"CIS AWS Foundations Benchmark {version}" for version in sorted(policy.cis)]
-        if policy is not None and policy.cis
-        else [NO_STANDARD]
-    )
     compliance: dict[str, Any] = {
         "control": policy_id,
-        "standards": standards,
-        "requirements": _cis_ids(finding, policies),
+        "standards": mappings.standards(policy_id) or [NO_STANDARD],
+        "requirements": mappings.requirements(policy_id),
     }
     if is_open:
         compliance.update(status="Fail", status_id=COMPLIANCE_FAIL, status_detail=evidence)
