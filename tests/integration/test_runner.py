@@ -255,6 +255,8 @@ def test_handler_exception_returns_the_whole_batch(deploy: Deploy, tmp_path: Pat
     # WHEN the runner runs
     with Runner(stack, time_scale=1 / 60) as runner:
         wait_for(lambda: queue_depth(stack, "WorkQueue") == 0, timeout=60)
+        # the runner counts a delete when SQS answers it, just after the queue empties
+        wait_for(lambda: runner.stats()["TestFunction"]["records_deleted"] >= 4, timeout=30)
         stats = runner.stats()["TestFunction"]
     # THEN nothing was deleted after the exception: every record came back and succeeded
     records = [r for call in read_records(tmp_path, "raise_once") for r in call["records"]]
@@ -271,6 +273,8 @@ def test_a_crashed_environment_is_replaced_and_its_batch_returns(
     ids = send(stack, [{"n": n} for n in range(4)])
     with Runner(stack, time_scale=1 / 60) as runner:
         wait_for(lambda: queue_depth(stack, "WorkQueue") == 0, timeout=60)
+        # the runner counts a delete when SQS answers it, just after the queue empties
+        wait_for(lambda: runner.stats()["TestFunction"]["records_deleted"] >= 4, timeout=30)
         stats = runner.stats()["TestFunction"]
     records = [r for call in read_records(tmp_path, "crash_once") for r in call["records"]]
     assert sorted(r["id"] for r in records if r["receive_count"] == 2) == sorted(ids)
