@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from qrie.aws import client_config, error_code
 from qrie.domain import Account, AccountStatus
 from qrie.store.table import Store
+from qrie_local import endpoints
 from qrie_local.identity import ACCOUNT_ID
 from qrie_local.members import deploy_member_role, member_session
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
@@ -336,6 +337,7 @@ def seed(
     """Create and register ``accounts`` demo member accounts on the local stack."""
     if accounts < 1:
         raise ValueError("accounts must be >= 1")
+    endpoints.install()  # S3 Control's account host label on the loopback
     started = time.monotonic()
     with_suspended = accounts >= 5
     ids = account_ids(accounts, seed, extra=1 if with_suspended else 0)

@@ -32,6 +32,7 @@ from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from qrie_local import endpoints
 from qrie_local.events import LambdaContext
 from qrie_local.functions import FunctionSpec
 from qrie_local.private import FILE_MODE
@@ -94,6 +95,7 @@ def _slot_main(
         os.close(fd)
     os.environ.clear()
     os.environ.update(env)
+    endpoints.install()  # S3 Control's account host label on the loopback
     try:
         handler = _import_handler(handler_path)
     except BaseException as exc:
