@@ -198,16 +198,25 @@ def count_resources(s3: Any, iam: Any, ec2: dict[str, Any]) -> dict[str, int]:
             for instance in reservation["Instances"]
             if instance.get("State", {}).get("Name") != "terminated"
         )
-        volumes = pages(client, "describe_volumes", "Volumes")
-        groups = pages(client, "describe_security_groups", "SecurityGroups")
-        ec2_total += instances + volumes + groups + 1  # + the EBS default-encryption setting
+        listed = sum(
+            pages(client, operation, key)
+            for operation, key in (
+                ("describe_volumes", "Volumes"),
+                ("describe_security_groups", "SecurityGroups"),
+                ("describe_network_acls", "NetworkAcls"),
+                ("describe_vpcs", "Vpcs"),
+            )
+        )
+        ec2_total += instances + listed + 2  # + the EBS and IMDS default settings
     iam_total = (
         pages(iam, "list_users", "Users")
         + pages(iam, "list_policies", "Policies", Scope="Local")
         + pages(iam, "list_roles", "Roles")
         + 2  # the account summary and the password policy
     )
-    return {"s3": len(s3.list_buckets().get("Buckets", [])), "ec2": ec2_total, "iam": iam_total}
+    buckets = len(s3.list_buckets().get("Buckets", []))
+    # + the account's own S3 settings (one s3.account resource)
+    return {"s3": buckets + 1, "ec2": ec2_total, "iam": iam_total}
 
 
 def tiny_seed(stack: LocalStack, accounts: int, seed: int) -> dict[str, dict[str, int]]:
