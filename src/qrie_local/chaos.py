@@ -48,7 +48,7 @@ from qrie_local.invariants import (
 from qrie_local.members import trust_policy
 from qrie_local.moto_patches import BOOTSTRAP_ROLE
 from qrie_local.runner import Runner
-from qrie_local.seed import account_ids
+from qrie_local.seed import account_ids, ec2_resources
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
 __all__ = [
@@ -189,25 +189,7 @@ def count_resources(s3: Any, iam: Any, ec2: dict[str, Any]) -> dict[str, int]:
     def pages(client: Any, operation: str, key: str, **kwargs: Any) -> int:
         return sum(len(p[key]) for p in client.get_paginator(operation).paginate(**kwargs))
 
-    ec2_total = 0
-    for client in ec2.values():
-        instances = sum(
-            1
-            for page in client.get_paginator("describe_instances").paginate()
-            for reservation in page["Reservations"]
-            for instance in reservation["Instances"]
-            if instance.get("State", {}).get("Name") != "terminated"
-        )
-        listed = sum(
-            pages(client, operation, key)
-            for operation, key in (
-                ("describe_volumes", "Volumes"),
-                ("describe_security_groups", "SecurityGroups"),
-                ("describe_network_acls", "NetworkAcls"),
-                ("describe_vpcs", "Vpcs"),
-            )
-        )
-        ec2_total += instances + listed + 2  # + the EBS and IMDS default settings
+    ec2_total = sum(ec2_resources(client) for client in ec2.values())
     iam_total = (
         pages(iam, "list_users", "Users")
         + pages(iam, "list_policies", "Policies", Scope="Local")

@@ -41,7 +41,7 @@ from qrie_local.identity import ACCOUNT_ID
 from qrie_local.members import deploy_member_role, member_session
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
-__all__ = ["SeedReport", "account_ids", "seed"]
+__all__ = ["SeedReport", "account_ids", "ec2_resources", "seed"]
 
 MEMBER_ROLE = "QrieReadOnly"
 ACCOUNT_BASE = 200_000_000_000
@@ -108,6 +108,33 @@ def _public_read_statement(bucket: str) -> dict[str, Any]:
         "Action": "s3:GetObject",
         "Resource": f"arn:aws:s3:::{bucket}/*",
     }
+
+
+def ec2_resources(ec2: Any) -> int:
+    """What qrie's EC2 collector finds in one region, read with an admin client: instances
+    (not terminated), volumes, security groups, network ACLs, VPCs, and the EBS and IMDS
+    default settings."""
+
+    def pages(operation: str, key: str) -> int:
+        return sum(len(page[key]) for page in ec2.get_paginator(operation).paginate())
+
+    instances = sum(
+        1
+        for page in ec2.get_paginator("describe_instances").paginate()
+        for reservation in page["Reservations"]
+        for instance in reservation["Instances"]
+        if instance.get("State", {}).get("Name") != "terminated"
+    )
+    listed = sum(
+        pages(operation, key)
+        for operation, key in (
+            ("describe_volumes", "Volumes"),
+            ("describe_security_groups", "SecurityGroups"),
+            ("describe_network_acls", "NetworkAcls"),
+            ("describe_vpcs", "Vpcs"),
+        )
+    )
+    return instances + listed + 2
 
 
 def _public_acl_bucket(s3: Any, name: str) -> None:
@@ -210,7 +237,7 @@ class _AccountSeeder:
                 if exposure < 0.4:
                     policy = {"Version": "2012-10-17", "Statement": [_public_read_statement(name)]}
                     s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
-                elif exposure < 0.6:
+                elif exposure < 0.8:
                     _public_acl_bucket(s3, name)
                 continue
             versioning: dict[str, Any] = {"Status": "Enabled"}
@@ -380,32 +407,7 @@ class _AccountSeeder:
             self.non_compliant["ec2"] += 1
 
     def ec2_count(self) -> int:
-        total = 0
-        for region in self.regions:
-            ec2 = self.client("ec2", region)
-
-            def pages(client: Any, operation: str, key: str) -> int:
-                return sum(len(page[key]) for page in client.get_paginator(operation).paginate())
-
-            instances = sum(
-                1
-                for page in ec2.get_paginator("describe_instances").paginate()
-                for reservation in page["Reservations"]
-                for instance in reservation["Instances"]
-                if instance.get("State", {}).get("Name") != "terminated"
-            )
-            listed = sum(
-                pages(ec2, operation, key)
-                for operation, key in (
-                    ("describe_volumes", "Volumes"),
-                    ("describe_security_groups", "SecurityGroups"),
-                    ("describe_network_acls", "NetworkAcls"),
-                    ("describe_vpcs", "Vpcs"),
-                )
-            )
-            total += instances + listed + 2  # + the EBS and IMDS default settings
-
-        return total
+        return sum(ec2_resources(self.client("ec2", region)) for region in self.regions)
 
     # ------------------------------------------------------------------ IAM
     def iam(self) -> None:

@@ -77,6 +77,17 @@ def _unread(resource: Resource, attribute: str) -> Verdict:
     return Verdict.unknown(attribute, f"unexpected value {resource.config[attribute]!r}")
 
 
+def _public_unless(resource: Resource, why: str, flag: str, effect: str = "") -> Verdict:
+    """A public grant (``why``) is a violation unless the Block Public Access ``flag`` that
+    neutralizes it is on at the bucket or the account level; unknown when that cannot be told."""
+    on, level = effective_flag(resource, flag)
+    if on:
+        return Verdict.compliant(f"{why}, but {flag} is on ({level} level){effect}")
+    if on is None:
+        return _unread(resource, level)
+    return Verdict.violation(why)
+
+
 @policy(
     id="s3.public_access_block",
     resource_types=BUCKET,
@@ -170,15 +181,12 @@ def public_bucket_policy(resource: Resource, _now: datetime) -> Verdict | None:
             "no statement allows everyone without a restricting condition "
             f"(policy_is_public={aws_says!r})"
         )
-    restricted, level = effective_flag(resource, "RestrictPublicBuckets")
-    if restricted:
-        return Verdict.compliant(
-            f"{why}, but RestrictPublicBuckets is on ({level} level): only AWS services and "
-            "the bucket owner's account can use it"
-        )
-    if restricted is None:
-        return _unread(resource, level)
-    return Verdict.violation(why)
+    return _public_unless(
+        resource,
+        why,
+        "RestrictPublicBuckets",
+        ": only AWS services and the bucket owner's account can use it",
+    )
 
 
 @policy(
@@ -215,13 +223,7 @@ def public_bucket_acl(resource: Resource, _now: datetime) -> Verdict | None:
     ]
     if not public:
         return Verdict.compliant("acl_grants: nothing granted to AllUsers or AuthenticatedUsers")
-    why = f"acl_grants: {', '.join(public)}"
-    ignored, level = effective_flag(resource, "IgnorePublicAcls")
-    if ignored:
-        return Verdict.compliant(f"{why}, but IgnorePublicAcls is on ({level} level)")
-    if ignored is None:
-        return _unread(resource, level)
-    return Verdict.violation(why)
+    return _public_unless(resource, f"acl_grants: {', '.join(public)}", "IgnorePublicAcls")
 
 
 @policy(
