@@ -327,6 +327,21 @@ def test_imdsv2_change_not_yet_applied_fails() -> None:
     assert "metadata_state='pending'" in verdict.evidence
 
 
+def test_imdsv2_instance_launching_with_required_tokens_passes() -> None:
+    # GIVEN an instance being launched (state pending) with IMDSv2 required, options pending
+    target = resource(
+        "ec2.instance",
+        state="pending",
+        http_tokens="required",
+        http_endpoint="enabled",
+        metadata_state="pending",
+    )
+    # WHEN evaluated / THEN it passes: it starts with the options it is launched with
+    verdict = evaluate("ec2.imdsv2_required", target)
+    assert verdict is not None
+    assert verdict.outcome == Outcome.COMPLIANT
+
+
 def test_default_sg_policy_not_applicable_to_other_groups() -> None:
     # GIVEN a non-default group with rules
     # WHEN the default-group policy evaluates it

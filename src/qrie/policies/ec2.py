@@ -237,8 +237,9 @@ def imdsv2_required(resource: Resource, _now: datetime) -> Verdict | None:
 
     Stopped instances count, as in the benchmark's audit (which lists every instance): one that
     allows IMDSv1 starts again with IMDSv1. Not applicable (None) only to instances shutting
-    down or terminated. A change still ``pending`` is not in effect yet and fails until it is
-    applied.
+    down or terminated. A change of a running or stopped instance's options still ``pending``
+    is not in effect yet and fails until it is applied (an instance being launched with them
+    passes).
     """
     if missing := require(resource, "state"):
         return missing
@@ -247,7 +248,8 @@ def imdsv2_required(resource: Resource, _now: datetime) -> Verdict | None:
     config = resource.config
     tokens_missing = require(resource, "http_tokens")
     endpoint_missing = require(resource, "http_endpoint")
-    applied = config.get("metadata_state") != "pending"
+    # options still "pending" are not in effect, unless the instance itself is launching with them
+    applied = config.get("metadata_state") != "pending" or config["state"] == "pending"
     where = f" (state={config['state']!r})"
     if tokens_missing is None and config["http_tokens"] == "required":
         if applied:
