@@ -16,6 +16,8 @@ AWS_SERVICES: frozenset[str] = frozenset(
         "sqs",  # the task queues and the dead-letter queue (qrie.queue)
         "sts",  # AssumeRole into member accounts (qrie.aws)
         "s3",  # collector
+        "s3control",  # collector: the account-level S3 Block Public Access (s3 service)
+        "cloudtrail",  # collector: trails that log S3 object-level events (s3 service)
         "ec2",  # collector
         "iam",  # collector
         "organizations",  # account sync (qrie.accounts)

@@ -46,15 +46,20 @@ VERDICTS = """\
 - **unknown**: an attribute the policy needs could not be read (`config["unknown"][attr]`), was
   not collected, or holds None where None is not a value. Evidence:
   `<attribute> could not be read: <reason>`. Missing data is never a pass.
-- **not applicable** (`evaluate` returns None): MFA delete on a bucket that was never versioned,
-  IMDSv2 on an instance that is not running, the default-group policy on other groups, console
-  policies for users without a console password, volumes being deleted."""
+- **not applicable** (`evaluate` returns None): IMDSv2 on an instance shutting down or
+  terminated, the default-group policy on other groups, console policies for users without a
+  console password, volumes being deleted. (A never-versioned bucket fails MFA delete and a
+  stopped instance that allows IMDSv1 fails IMDSv2, as the benchmark's audits read them.)"""
 
 EXTRA_KEYS = """\
 ## Inventory keys the policies read beyond `schema.py`
 
 - `ec2.security-group`: `attached_public_instances: list[str]`, instance ids with a public IP
   that use the group.
+- `s3.bucket`: `account_public_access_block` (the account-level settings, the same in every
+  bucket of the account) and `acl_grants` (not read when ACLs are disabled); `s3.account`: the
+  account-level `public_access_block` and the `trails` with their S3 data event selectors
+  (both in `schema.py` too).
 - `<attr>_statements_dropped` (set by the collectors' `store_document` for over-size `policy` /
   `document`) and `access_keys[].unknown.last_used` / `unknown["access_keys.last_used"]` (set by
   the IAM collector)."""

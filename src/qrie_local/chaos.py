@@ -48,7 +48,7 @@ from qrie_local.invariants import (
 from qrie_local.members import trust_policy
 from qrie_local.moto_patches import BOOTSTRAP_ROLE
 from qrie_local.runner import Runner
-from qrie_local.seed import account_ids
+from qrie_local.seed import account_ids, ec2_resources
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
 __all__ = [
@@ -189,25 +189,16 @@ def count_resources(s3: Any, iam: Any, ec2: dict[str, Any]) -> dict[str, int]:
     def pages(client: Any, operation: str, key: str, **kwargs: Any) -> int:
         return sum(len(p[key]) for p in client.get_paginator(operation).paginate(**kwargs))
 
-    ec2_total = 0
-    for client in ec2.values():
-        instances = sum(
-            1
-            for page in client.get_paginator("describe_instances").paginate()
-            for reservation in page["Reservations"]
-            for instance in reservation["Instances"]
-            if instance.get("State", {}).get("Name") != "terminated"
-        )
-        volumes = pages(client, "describe_volumes", "Volumes")
-        groups = pages(client, "describe_security_groups", "SecurityGroups")
-        ec2_total += instances + volumes + groups + 1  # + the EBS default-encryption setting
+    ec2_total = sum(ec2_resources(client) for client in ec2.values())
     iam_total = (
         pages(iam, "list_users", "Users")
         + pages(iam, "list_policies", "Policies", Scope="Local")
         + pages(iam, "list_roles", "Roles")
         + 2  # the account summary and the password policy
     )
-    return {"s3": len(s3.list_buckets().get("Buckets", [])), "ec2": ec2_total, "iam": iam_total}
+    buckets = len(s3.list_buckets().get("Buckets", []))
+    # + the account's own S3 settings (one s3.account resource)
+    return {"s3": buckets + 1, "ec2": ec2_total, "iam": iam_total}
 
 
 def tiny_seed(stack: LocalStack, accounts: int, seed: int) -> dict[str, dict[str, int]]:

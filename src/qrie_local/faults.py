@@ -96,6 +96,9 @@ DEFAULT_THROTTLE = ("Throttling", 400)
 SERVER_ERRORS = {"s3": ("InternalError", 500), "ec2": ("InternalError", 500)}
 DEFAULT_SERVER_ERROR = ("InternalFailure", 500)
 DENIED_ERRORS = {"ec2": ("UnauthorizedOperation", 403)}
+# Services whose calls a task of another service makes (SigV4 signing name -> task service):
+# the S3 task reads CloudTrail trails (S3 Control already signs as "s3").
+TASK_SERVICES = {"cloudtrail": "s3"}
 DEFAULT_DENIED = ("AccessDenied", 403)
 QUERY_NAMESPACES = {
     "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
@@ -285,7 +288,8 @@ class FaultHook:
             with self._lock:
                 self.counts["hub_requests"] += 1
             return None
-        account, service = member.account_id, info.service
+        # faults are planned per task: a call belongs to the task of the service that makes it
+        account, service = member.account_id, TASK_SERVICES.get(info.service, info.service)
         pair = f"{account}:{service}"
         call = f"{account}|{service}|{info.operation}|{info.method}|{info.path}"
         with self._lock:
@@ -295,14 +299,14 @@ class FaultHook:
         request_id = f"qrie-fault-{hashlib.blake2b(call.encode(), digest_size=6).hexdigest()}"
         planned = config.task_fault(account, service)
         if planned == "deny":
-            code, status = DENIED_ERRORS.get(service, DEFAULT_DENIED)
+            code, status = DENIED_ERRORS.get(info.service, DEFAULT_DENIED)
             with self._lock:
                 self.counts["denied"] += 1
                 self.denied_tasks.add(pair)
             return _error_reply(
-                service, code, status, "qrie fault injection: access denied", request_id
+                info.service, code, status, "qrie fault injection: access denied", request_id
             )
-        if planned == "burst" and self._is_listing(service, info):
+        if planned == "burst" and self._is_listing(info.service, info):
             with self._lock:
                 bursting = self._bursts[pair] < config.burst_length
                 if bursting:
@@ -311,7 +315,9 @@ class FaultHook:
                     self.burst_tasks.add(pair)
             if bursting:
                 throttle = draw(config.seed, "burst-kind", account, service)
-                return self._transient(service, throttle < config.burst_throttle_share, request_id)
+                return self._transient(
+                    info.service, throttle < config.burst_throttle_share, request_id
+                )
         if config.throttle_rate > 0:
             value = draw(
                 config.seed, "req", account, service, info.operation, info.path, occurrence
@@ -320,7 +326,9 @@ class FaultHook:
                 with self._lock:
                     self.counts["throttled"] += 1
                 # two thirds throttling errors, one third 5xx
-                return self._transient(service, value < config.throttle_rate * 2 / 3, request_id)
+                return self._transient(
+                    info.service, value < config.throttle_rate * 2 / 3, request_id
+                )
         return None
 
     @staticmethod

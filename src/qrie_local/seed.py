@@ -2,11 +2,17 @@
 
 :func:`seed` creates ``accounts`` member accounts (12-digit ids drawn from ``seed``), onboards
 each with the read-only member role (except ``unassumable`` of them, whose AssumeRole the local
-AWS then refuses, as AWS would), fills each with S3 buckets, EC2 instances/volumes/security
-groups and the EBS default-encryption setting in two regions, IAM users, keys, a password policy
-and customer-managed policies, and registers them all in qrie's table (plus one SUSPENDED
-account when ``accounts >= 5``). Resources are created through the Organizations bootstrap role
-(``OrganizationAccountAccessRole``), as an administrator would.
+AWS then refuses, as AWS would), fills each with S3 buckets (some public through a policy or an
+ACL, some with MFA delete), account-level Block Public Access in some, a CloudTrail trail with
+or without S3 data events; in two regions EC2 instances (some stopped), volumes, security groups
+(SSH/RDP/CIFS open to the world in some, over IPv4, IPv6 or ranges that add up to it), the
+default security group and network ACL (hardened in some), VPC flow logs, the EBS
+default-encryption and instance metadata defaults; IAM users, keys, a password policy and
+customer-managed policies; and registers them all in qrie's table (plus one SUSPENDED account
+when ``accounts >= 5``). Resources are created through the Organizations bootstrap role
+(``OrganizationAccountAccessRole``), as an administrator would; the local AWS behaves as AWS
+does (new buckets blocked from the public, Block Public Access refusing public policies), so a
+public bucket is made the way it is on AWS: its Block Public Access turned off first.
 
 The report counts what qrie's collectors will find per account and service, read back from the
 local AWS after seeding (e.g. moto gives every instance a root volume and every region a
@@ -30,11 +36,12 @@ from botocore.exceptions import ClientError
 from qrie.aws import client_config, error_code
 from qrie.domain import Account, AccountStatus
 from qrie.store.table import Store
+from qrie_local import endpoints
 from qrie_local.identity import ACCOUNT_ID, STACK_NAME
 from qrie_local.members import deploy_member_role, member_session
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
-__all__ = ["SeedReport", "account_ids", "seed", "seed_organization"]
+__all__ = ["SeedReport", "account_ids", "ec2_resources", "seed", "seed_organization"]
 
 MEMBER_ROLE = "QrieReadOnly"
 ACCOUNT_BASE = 200_000_000_000
@@ -103,12 +110,70 @@ def _public_read_statement(bucket: str) -> dict[str, Any]:
     }
 
 
+def ec2_resources(ec2: Any) -> int:
+    """What qrie's EC2 collector finds in one region, read with an admin client: instances
+    (not terminated), volumes, security groups, network ACLs, VPCs, and the EBS and IMDS
+    default settings."""
+
+    def pages(operation: str, key: str) -> int:
+        return sum(len(page[key]) for page in ec2.get_paginator(operation).paginate())
+
+    instances = sum(
+        1
+        for page in ec2.get_paginator("describe_instances").paginate()
+        for reservation in page["Reservations"]
+        for instance in reservation["Instances"]
+        if instance.get("State", {}).get("Name") != "terminated"
+    )
+    listed = sum(
+        pages(operation, key)
+        for operation, key in (
+            ("describe_volumes", "Volumes"),
+            ("describe_security_groups", "SecurityGroups"),
+            ("describe_network_acls", "NetworkAcls"),
+            ("describe_vpcs", "Vpcs"),
+        )
+    )
+    return instances + listed + 2
+
+
+def _public_acl_bucket(s3: Any, name: str) -> None:
+    """Make ``name`` public-read through its ACL, as one must on AWS: ACLs enabled (Object
+    Ownership), Block Public Access off, then the ACL."""
+    s3.put_bucket_ownership_controls(
+        Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+    )
+    s3.put_bucket_acl(Bucket=name, ACL="public-read")
+
+
+# What a _DryClient answers: the keys the seeder reads from the calls whose results it uses.
+_DRY_ANSWER: dict[str, Any] = {
+    "GroupId": "sg-dry",
+    "Vpcs": [{"VpcId": "vpc-dry"}],
+    "NetworkAcls": [{"NetworkAclId": "acl-dry"}],
+    "SecurityGroups": [{"GroupId": "sg-dry", "IpPermissionsEgress": []}],
+    "Instances": [{"InstanceId": "i-dry"}],
+}
+# S3 data events for every bucket, read and write: the console's "Log all events" template.
+LOG_ALL_S3_EVENTS = [
+    {
+        "Name": "All S3 object events",
+        "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+        ],
+    }
+]
+ADMIN_DENIES = [(protocol, port) for port in (22, 3389) for protocol in ("6", "17")]
+DEMO_MFA = "arn:aws:iam::{account}:mfa/root-account-mfa-device 123456"
+
+
 class _DryClient:
     """Stands in for a client when an account was seeded before: every call is skipped, so the
     seeded random choices (and the non-compliant counts) replay without creating anything."""
 
     def __getattr__(self, _name: str) -> Any:
-        return lambda **_kwargs: {"GroupId": "sg-dry"}
+        return lambda **_kwargs: _DRY_ANSWER
 
 
 class _AccountSeeder:
@@ -156,60 +221,93 @@ class _AccountSeeder:
 
     # ------------------------------------------------------------------ S3
     def s3(self) -> None:
+        s3 = self.client("s3")  # one client: the local S3 needs no regional endpoint
         for index in range(self.rng.randint(2, 6)):
             region = self.rng.choice(self.regions)
             name = f"qrie-demo-{self.account}-{index}"
-            s3 = self.client("s3")  # one client: the local S3 needs no regional endpoint
             kwargs: dict[str, Any] = {"Bucket": name}
             if region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-            s3.create_bucket(**kwargs)
+            s3.create_bucket(**kwargs)  # encrypted, blocked from the public, ACLs disabled
             if self.bad():
                 self.non_compliant["s3"] += 1
-                # no public access block, no default encryption, no versioning; some public
-                if self.rng.random() < 0.5:
+                # Block Public Access off, no versioning, no TLS-only policy; some public
+                s3.delete_public_access_block(Bucket=name)
+                exposure = self.rng.random()
+                if exposure < 0.4:
                     policy = {"Version": "2012-10-17", "Statement": [_public_read_statement(name)]}
                     s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+                elif exposure < 0.8:
+                    _public_acl_bucket(s3, name)
                 continue
-            s3.put_public_access_block(
-                Bucket=name,
-                PublicAccessBlockConfiguration={
-                    "BlockPublicAcls": True,
-                    "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "RestrictPublicBuckets": True,
-                },
-            )
-            s3.put_bucket_encryption(
-                Bucket=name,
-                ServerSideEncryptionConfiguration={
-                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-                },
-            )
-            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            versioning: dict[str, Any] = {"Status": "Enabled"}
+            if self.rng.random() < 0.3:  # MFA delete, set by the root user with its device
+                versioning["MFADelete"] = "Enabled"
+                s3.put_bucket_versioning(
+                    Bucket=name,
+                    VersioningConfiguration=versioning,
+                    MFA=DEMO_MFA.format(account=self.account),
+                )
+            else:
+                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)
             policy = {"Version": "2012-10-17", "Statement": [_tls_only_statement(name)]}
             s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+        self.trail(s3)
+        if self.rng.random() < 0.5:
+            # account-level Block Public Access: every bucket protected, whatever its own
+            self.client("s3control").put_public_access_block(
+                AccountId=self.account,
+                PublicAccessBlockConfiguration=dict.fromkeys(
+                    (
+                        "BlockPublicAcls",
+                        "IgnorePublicAcls",
+                        "BlockPublicPolicy",
+                        "RestrictPublicBuckets",
+                    ),
+                    True,
+                ),
+            )
+
+    def trail(self, s3: Any) -> None:
+        """A multi-region trail logging every S3 object event, only writes, or none; or no
+        trail at all."""
+        choice = self.rng.random()
+        if choice < 0.2:
+            self.non_compliant["s3"] += 1
+            return
+        bucket = f"qrie-demo-{self.account}-trail"
+        s3.create_bucket(Bucket=bucket)
+        cloudtrail = self.client("cloudtrail")
+        cloudtrail.create_trail(Name="demo-trail", S3BucketName=bucket, IsMultiRegionTrail=True)
+        cloudtrail.start_logging(Name="demo-trail")
+        if choice < 0.4:
+            self.non_compliant["s3"] += 1  # management events only
+        elif choice < 0.6:
+            self.non_compliant["s3"] += 1  # writes only: reads go unlogged
+            selector = {
+                "ReadWriteType": "WriteOnly",
+                "IncludeManagementEvents": True,
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]}],
+            }
+            cloudtrail.put_event_selectors(TrailName="demo-trail", EventSelectors=[selector])
+        else:
+            cloudtrail.put_event_selectors(
+                TrailName="demo-trail", AdvancedEventSelectors=LOG_ALL_S3_EVENTS
+            )
 
     def s3_count(self) -> int:
-        return len(self.client("s3").list_buckets().get("Buckets", []))
+        # the buckets, and the account's own S3 settings (one s3.account resource)
+        return len(self.client("s3").list_buckets().get("Buckets", [])) + 1
 
     # ------------------------------------------------------------------ EC2
     def ec2(self) -> None:
         for region in self.regions:
             ec2 = self.client("ec2", region)
-            for _ in range(self.rng.randint(1, 3)):
-                bad = self.bad()
-                self.non_compliant["ec2"] += int(bad)
-                ec2.run_instances(
-                    ImageId=DEMO_IMAGE_ID,
-                    MinCount=1,
-                    MaxCount=1,
-                    InstanceType="t3.micro",
-                    MetadataOptions={
-                        "HttpTokens": "optional" if bad else "required",
-                        "HttpEndpoint": "enabled",
-                    },
-                )
+            if self.rng.random() < 0.5:
+                ec2.modify_instance_metadata_defaults(HttpTokens="required")
+            else:
+                self.non_compliant["ec2"] += 1
+            self.instances(ec2)
             for _ in range(self.rng.randint(1, 2)):
                 encrypted = not self.bad()
                 self.non_compliant["ec2"] += int(not encrypted)
@@ -217,49 +315,99 @@ class _AccountSeeder:
                     AvailabilityZone=f"{region}a", Size=8, Encrypted=encrypted, VolumeType="gp3"
                 )
             for index in range(self.rng.randint(1, 2)):
-                open_ssh = self.bad()
-                self.non_compliant["ec2"] += int(open_ssh)
-                group = ec2.create_security_group(
-                    GroupName=f"qrie-demo-{index}",
-                    Description="qrie demo security group",
-                )["GroupId"]
-                port, cidr = (22, "0.0.0.0/0") if open_ssh else (443, "10.0.0.0/8")
-                ec2.authorize_security_group_ingress(
-                    GroupId=group,
-                    IpPermissions=[
-                        {
-                            "IpProtocol": "tcp",
-                            "FromPort": port,
-                            "ToPort": port,
-                            "IpRanges": [{"CidrIp": cidr}],
-                        }
-                    ],
-                )
+                self.security_group(ec2, index)
+            self.network(ec2)
             if self.bad():
                 self.non_compliant["ec2"] += 1
             else:
                 ec2.enable_ebs_encryption_by_default()
 
+    def instances(self, ec2: Any) -> None:
+        for _ in range(self.rng.randint(1, 3)):
+            bad = self.bad()
+            self.non_compliant["ec2"] += int(bad)
+            launched = ec2.run_instances(
+                ImageId=DEMO_IMAGE_ID,
+                MinCount=1,
+                MaxCount=1,
+                InstanceType="t3.micro",
+                MetadataOptions={
+                    "HttpTokens": "optional" if bad else "required",
+                    "HttpEndpoint": "enabled",
+                },
+            )
+            if bad and self.rng.random() < 0.5:  # stopped: it starts again with IMDSv1
+                ec2.stop_instances(InstanceIds=[launched["Instances"][0]["InstanceId"]])
+
+    def security_group(self, ec2: Any, index: int) -> None:
+        """A group open to the world on SSH (IPv4), RDP (IPv6), CIFS, or SSH from two halves of
+        the Internet (the same as 0.0.0.0/0); or open to a private range only."""
+        group = ec2.create_security_group(
+            GroupName=f"qrie-demo-{index}", Description="qrie demo security group"
+        )["GroupId"]
+        permission: dict[str, Any] = {"IpProtocol": "tcp"}
+        if self.bad():
+            self.non_compliant["ec2"] += 1
+            port, ranges = self.rng.choice(
+                [
+                    (22, {"IpRanges": [{"CidrIp": "0.0.0.0/0"}]}),
+                    (3389, {"Ipv6Ranges": [{"CidrIpv6": "::/0"}]}),
+                    (445, {"IpRanges": [{"CidrIp": "0.0.0.0/0"}]}),
+                    (22, {"IpRanges": [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}]}),
+                ]
+            )
+        else:
+            port, ranges = 443, {"IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+        permission.update({"FromPort": port, "ToPort": port, **ranges})
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[permission])
+
+    def network(self, ec2: Any) -> None:
+        """The default VPC: a flow log, the default network ACL denying SSH/RDP before it
+        allows everything, the default security group without rules -- each in some regions
+        (AWS creates all three open, and no flow log)."""
+        vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+        vpc_id = vpc["VpcId"]
+        if self.bad():
+            self.non_compliant["ec2"] += 1
+        else:
+            ec2.create_flow_logs(
+                ResourceIds=[vpc_id],
+                ResourceType="VPC",
+                TrafficType="REJECT",
+                LogDestinationType="s3",
+                LogDestination=f"arn:aws:s3:::qrie-demo-{self.account}-0",
+            )
+        filters = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "default", "Values": ["true"]}]
+        if self.rng.random() < 0.5:
+            acl = ec2.describe_network_acls(Filters=filters)["NetworkAcls"][0]
+            for number, (protocol, port) in enumerate(ADMIN_DENIES, start=10):
+                ec2.create_network_acl_entry(
+                    NetworkAclId=acl["NetworkAclId"],
+                    RuleNumber=number,
+                    Protocol=protocol,
+                    RuleAction="deny",
+                    Egress=False,
+                    CidrBlock="0.0.0.0/0",
+                    PortRange={"From": port, "To": port},
+                )
+        else:
+            self.non_compliant["ec2"] += 1
+        if self.rng.random() < 0.5:
+            group = ec2.describe_security_groups(
+                Filters=[
+                    {"Name": "vpc-id", "Values": [vpc_id]},
+                    {"Name": "group-name", "Values": ["default"]},
+                ]
+            )["SecurityGroups"][0]
+            if group["IpPermissionsEgress"]:
+                ec2.revoke_security_group_egress(
+                    GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"]
+                )
+        else:
+            self.non_compliant["ec2"] += 1
+
     def ec2_count(self) -> int:
-        total = 0
-        for region in self.regions:
-            ec2 = self.client("ec2", region)
-            instances = sum(
-                1
-                for page in ec2.get_paginator("describe_instances").paginate()
-                for reservation in page["Reservations"]
-                for instance in reservation["Instances"]
-                if instance.get("State", {}).get("Name") != "terminated"
-            )
-            volumes = sum(
-                len(page["Volumes"]) for page in ec2.get_paginator("describe_volumes").paginate()
-            )
-            groups = sum(
-                len(page["SecurityGroups"])
-                for page in ec2.get_paginator("describe_security_groups").paginate()
-            )
-            total += instances + volumes + groups + 1  # + the ebs-default setting
-        return total
+        return sum(ec2_resources(self.client("ec2", region)) for region in self.regions)
 
     # ------------------------------------------------------------------ IAM
     def iam(self) -> None:
@@ -352,6 +500,7 @@ def _onboard_and_fill(
         return counts
 
     non_compliant: dict[str, dict[str, int]] = {}
+    endpoints.install()  # S3 Control's account host label on the loopback
     shared = boto3.Session()
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         resources = dict(zip(members, pool.map(one, members), strict=True))

@@ -38,6 +38,7 @@ from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from qrie_local import endpoints
 from qrie_local.events import LambdaContext
 from qrie_local.functions import FunctionSpec
 from qrie_local.private import FILE_MODE
@@ -131,6 +132,7 @@ def _slot_main(
         os.close(fd)
     os.environ.clear()
     os.environ.update(env)
+    endpoints.install()  # S3 Control's account host label on the loopback
     try:
         handler = _import_handler(handler_path, code_dir)
     except BaseException as exc:

@@ -5,12 +5,14 @@ message that reaches the dead-letter queue; then every invariant (qrie_local.inv
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from qrie_local import faults
 from qrie_local.chaos import ChaosReport, ChaosSettings, run_chaos
+from qrie_local.server import RequestInfo
 from qrie_local.sources import Delivery
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,3 +175,22 @@ def test_fault_decisions_are_deterministic() -> None:
     assert 0.15 < first.count("burst") / len(pairs) < 0.25
     # a disabled layer plans nothing
     assert faults.FaultConfig().task_fault(*pairs[0]) is None
+
+
+def test_a_denied_s3_task_is_denied_its_cloudtrail_calls_too() -> None:
+    # GIVEN a fault layer that denies every member task, and a member role's session
+    hook = faults.FaultHook(faults.FaultConfig(enabled=True, seed=3, deny_rate=1.0))
+    member = "200000000007"
+    hook._members["AKIAMEMBER"] = faults._Member(member, "QrieReadOnly")
+    environ = {
+        "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=AKIAMEMBER/20260101/us-east-1/"
+        "cloudtrail/aws4_request, SignedHeaders=host, Signature=x"
+    }
+    # WHEN the S3 task's CloudTrail read (DescribeTrails) comes in
+    info = RequestInfo("cloudtrail", "DescribeTrails", "POST", "/", "us-east-1", environ)
+    reply = hook(info)
+    # THEN it is denied as part of the account's s3 task, in CloudTrail's JSON error format
+    assert reply is not None
+    assert reply.status == 403
+    assert json.loads(reply.body)["__type"] == "AccessDenied"
+    assert hook.denied_tasks == {f"{member}:s3"}

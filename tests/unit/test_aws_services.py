@@ -88,10 +88,10 @@ def test_every_client_the_lambda_code_creates_is_for_a_packaged_service() -> Non
 @pytest.mark.parametrize(
     "source",
     [
-        'trail = session.client("cloudtrail", region)',
-        'SERVICE = "cloudtrail"\ndef f(session):\n    return session.client(SERVICE, "us-east-1")',
-        'x = self.clients.get("cloudtrail")',
-        'x = self._hub.get(service_name="cloudtrail")',
+        'trail = session.client("guardduty", region)',
+        'SERVICE = "guardduty"\ndef f(session):\n    return session.client(SERVICE, "us-east-1")',
+        'x = self.clients.get("guardduty")',
+        'x = self._hub.get(service_name="guardduty")',
     ],
 )
 def test_a_client_for_a_new_service_is_seen(source: str) -> None:
@@ -99,7 +99,7 @@ def test_a_client_for_a_new_service_is_seen(source: str) -> None:
     # WHEN its source is read
     services, unreadable = services_called(source, "new.py")
     # THEN the service is found, so the test above would fail until the list names it
-    assert services == {"cloudtrail"}
+    assert services == {"guardduty"}
     assert not unreadable
 
 
@@ -114,8 +114,8 @@ def test_hub_clients_refuse_a_service_the_package_does_not_carry() -> None:
     # GIVEN the hub's client factory
     clients = Clients()
     # WHEN a client for a service outside the list is asked for
-    with pytest.raises(ValueError, match=r"'cloudtrail'.*qrie/aws_services\.py"):
-        clients.get("cloudtrail")
+    with pytest.raises(ValueError, match=r"'guardduty'.*qrie/aws_services\.py"):
+        clients.get("guardduty")
     # THEN nothing was created (no session either: the check comes first)
     assert clients._clients == {}
     assert clients._session is None
@@ -130,8 +130,8 @@ def test_member_clients_refuse_before_assuming_the_role() -> None:
     sessions = AccountSessions("QrieReadOnly", "external-id-1234", hub=NoHub())
     # WHEN a member client for a service outside the list is asked for
     # THEN it is refused before any call
-    with pytest.raises(ValueError, match="'cloudtrail'"):
-        sessions.client("111111111111", "cloudtrail", "us-east-1")
+    with pytest.raises(ValueError, match="'guardduty'"):
+        sessions.client("111111111111", "guardduty", "us-east-1")
 
 
 def test_the_list_names_only_services_botocore_knows() -> None:

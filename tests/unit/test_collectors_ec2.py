@@ -347,3 +347,175 @@ def test_rule_protocols_are_normalized(protocol: str, expected: str) -> None:
     # THEN the protocol is the named form policies compare against
     assert rule["protocol"] == expected
     assert rule["ipv4"] == ["10.0.0.0/8"]
+
+
+# ---- network ACLs, VPCs and flow logs, instance metadata defaults --------------------------------
+def test_network_acls_are_normalized(sessions: AccountSessions) -> None:
+    # GIVEN the default VPC's default ACL (allows everything, as AWS creates it) and a custom ACL
+    # that denies SSH from anywhere and allows RDP from ::/0
+    member = sessions.for_account(ACCOUNT_A)
+    client = member.client("ec2", US)
+    vpc = default_vpc(client)
+    custom = str(client.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"])
+    client.create_network_acl_entry(
+        NetworkAclId=custom,
+        RuleNumber=50,
+        Protocol="6",
+        RuleAction="deny",
+        Egress=False,
+        CidrBlock="0.0.0.0/0",
+        PortRange={"From": 22, "To": 22},
+    )
+    client.create_network_acl_entry(
+        NetworkAclId=custom,
+        RuleNumber=60,
+        Protocol="6",
+        RuleAction="allow",
+        Egress=False,
+        Ipv6CidrBlock="::/0",
+        PortRange={"From": 3389, "To": 3389},
+    )
+    session = HookedSession(member)
+
+    # WHEN the region is collected
+    acls = {r.name: r for r in by_type(list(ec2.COLLECTOR.collect(session, US)))["ec2.network-acl"]}
+
+    # THEN each ACL is addressed per the schema, with its entries by direction
+    (default_acl,) = [a for a in acls.values() if a.config["is_default"]]
+    assert default_acl.arn == f"arn:aws:ec2:{US}:{ACCOUNT_A}:network-acl/{default_acl.name}"
+    assert default_acl.config["vpc_id"] == vpc
+    assert default_acl.config["subnets"]  # the default VPC's subnets
+    assert {
+        "rule_number": 100,
+        "action": "allow",
+        "protocol": "-1",
+        "from_port": None,
+        "to_port": None,
+        "cidr": "0.0.0.0/0",
+    } in default_acl.config["ingress"]
+    rules = {e["rule_number"]: e for e in acls[custom].config["ingress"]}
+    assert rules[50] == {
+        "rule_number": 50,
+        "action": "deny",
+        "protocol": "tcp",
+        "from_port": 22,
+        "to_port": 22,
+        "cidr": "0.0.0.0/0",
+    }
+    assert rules[60]["cidr"] == "::/0"
+    assert acls[custom].config["is_default"] is False
+    assert session.calls["DescribeNetworkAcls"] == 1
+
+
+def test_vpcs_carry_their_own_flow_logs(sessions: AccountSessions) -> None:
+    # GIVEN the default VPC with a VPC flow log, a second VPC whose only flow log is a subnet's
+    member = sessions.for_account(ACCOUNT_B)
+    client = member.client("ec2", EU)
+    member.client("s3", EU).create_bucket(
+        Bucket="flow-logs", CreateBucketConfiguration={"LocationConstraint": EU}
+    )
+    logged = default_vpc(client)
+    flow = client.create_flow_logs(
+        ResourceIds=[logged],
+        ResourceType="VPC",
+        TrafficType="REJECT",
+        LogDestinationType="s3",
+        LogDestination="arn:aws:s3:::flow-logs",
+    )["FlowLogIds"][0]
+    other = str(client.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"])
+    subnet = client.create_subnet(VpcId=other, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    client.create_flow_logs(
+        ResourceIds=[subnet],
+        ResourceType="Subnet",
+        TrafficType="ALL",
+        LogDestinationType="s3",
+        LogDestination="arn:aws:s3:::flow-logs",
+    )
+
+    # WHEN the region is collected
+    vpcs = {r.name: r for r in by_type(list(ec2.COLLECTOR.collect(member, EU)))["ec2.vpc"]}
+
+    # THEN the default VPC has its flow log, the other none (a subnet's does not cover a VPC)
+    assert vpcs[logged].arn == f"arn:aws:ec2:{EU}:{ACCOUNT_B}:vpc/{logged}"
+    assert vpcs[logged].config["is_default"] is True
+    assert vpcs[logged].config["flow_logs"] == [
+        {
+            "id": flow,
+            "status": "ACTIVE",
+            "deliver_status": "SUCCESS",
+            "traffic_type": "REJECT",
+            "destination_type": "s3",
+        }
+    ]
+    assert vpcs[other].config["flow_logs"] == []
+    assert vpcs[other].config["cidr_blocks"] == ["10.1.0.0/16"]
+
+
+def test_denied_flow_logs_are_unknown_on_every_vpc(sessions: AccountSessions) -> None:
+    # GIVEN a role that may not call DescribeFlowLogs
+    session = HookedSession(
+        sessions.for_account(ACCOUNT_C),
+        {"before-call.ec2.DescribeFlowLogs": deny("DescribeFlowLogs", "UnauthorizedOperation")},
+    )
+    # WHEN the region is collected
+    vpcs = by_type(list(ec2.COLLECTOR.collect(session, US)))["ec2.vpc"]
+    # THEN the VPCs are still inventoried, their flow logs unknown (not "none")
+    assert vpcs
+    for vpc in vpcs:
+        assert vpc.config["flow_logs"] is None
+        assert vpc.unknown("flow_logs") == "UnauthorizedOperation"
+
+
+def test_instance_metadata_defaults_per_region(sessions: AccountSessions) -> None:
+    # GIVEN IMDSv2 required by default in eu-west-1, nothing set in us-east-1
+    member = sessions.for_account(ACCOUNT_A)
+    member.client("ec2", EU).modify_instance_metadata_defaults(
+        HttpTokens="required", HttpPutResponseHopLimit=2
+    )
+    # WHEN both regions are collected
+    (in_eu,) = by_type(list(ec2.COLLECTOR.collect(member, EU)))["ec2.imds-default"]
+    (in_us,) = by_type(list(ec2.COLLECTOR.collect(member, US)))["ec2.imds-default"]
+    # THEN each region has its own defaults; unset fields read "no-preference"
+    assert in_eu.arn == f"arn:aws:ec2:{EU}:{ACCOUNT_A}:instance-metadata-defaults"
+    assert in_eu.config == {
+        "http_tokens": "required",
+        "http_endpoint": "no-preference",
+        "hop_limit": 2,
+        "managed_by": None,
+    }
+    assert in_us.config["http_tokens"] == "no-preference"
+
+
+def test_denied_instance_metadata_defaults_are_unknown(sessions: AccountSessions) -> None:
+    # GIVEN a role that may not call GetInstanceMetadataDefaults
+    session = HookedSession(
+        sessions.for_account(ACCOUNT_B),
+        {
+            "before-call.ec2.GetInstanceMetadataDefaults": deny(
+                "GetInstanceMetadataDefaults", "UnauthorizedOperation"
+            )
+        },
+    )
+    # WHEN the region is collected
+    (defaults,) = by_type(list(ec2.COLLECTOR.collect(session, US)))["ec2.imds-default"]
+    # THEN every attribute is unknown with the reason
+    assert defaults.config["http_tokens"] is None
+    assert defaults.unknown("http_tokens") == "UnauthorizedOperation"
+    assert defaults.unknown("http_endpoint") == "UnauthorizedOperation"
+
+
+def test_stopped_instances_are_inventoried_with_their_metadata_state(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN a stopped instance that allows IMDSv1
+    client = sessions.for_account(ACCOUNT_A).client("ec2", US)
+    (stopped,) = launch(client, MetadataOptions={"HttpTokens": "optional"})
+    client.stop_instances(InstanceIds=[stopped])
+    # WHEN collected
+    (instance,) = by_type(list(ec2.COLLECTOR.collect(sessions.for_account(ACCOUNT_A), US)))[
+        "ec2.instance"
+    ]
+    # THEN it is reported stopped, with its metadata options and their state
+    assert instance.config["state"] == "stopped"
+    assert instance.config["http_tokens"] == "optional"
+    assert instance.config["metadata_state"] == "applied"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -48,24 +48,36 @@ def create_bucket(session: AccountSession, name: str, region: str = "us-east-1")
 
 
 def by_name(resources: list[Resource]) -> dict[str, Resource]:
-    return {r.name: r for r in resources}
+    return {r.name: r for r in resources if r.type == "s3.bucket"}
 
 
+def buckets_of(resources: Iterable[Resource]) -> list[Resource]:
+    """The buckets among a collection (which starts with the account's ``s3.account``)."""
+    return [r for r in resources if r.type == "s3.bucket"]
+
+
+def account_of(resources: list[Resource]) -> Resource:
+    (account,) = [r for r in resources if r.type == "s3.account"]
+    return account
+
+
+ALL_ON = dict.fromkeys(
+    ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+)
+ALL_OFF = dict.fromkeys(ALL_ON, False)
+# A new bucket as S3 creates it since 2023 (the local AWS too): SSE-S3, Block Public Access on,
+# ACLs disabled; nothing configured at the account level.
 DEFAULT_BUCKET_CONFIG: dict[str, Any] = {
     "region": "us-east-1",
-    "public_access_block": {
-        "BlockPublicAcls": False,
-        "IgnorePublicAcls": False,
-        "BlockPublicPolicy": False,
-        "RestrictPublicBuckets": False,
-    },
+    "account_public_access_block": ALL_OFF,
+    "public_access_block": ALL_ON,
     "policy": None,
     "policy_is_public": False,
     "versioning": "Disabled",
     "mfa_delete": "Disabled",
-    "encryption": [],
+    "encryption": ["AES256"],
     "logging_target": None,
-    "object_ownership": None,
+    "object_ownership": "BucketOwnerEnforced",
 }
 
 
@@ -113,37 +125,68 @@ def test_each_account_inventory_holds_only_its_own_buckets(sessions: AccountSess
         # WHEN the account's S3 inventory is collected through its assumed role
         resources = list(s3.COLLECTOR.collect(sessions.for_account(account), GLOBAL))
         # THEN it holds exactly that account's buckets, typed and addressed per the schema
-        assert sorted(r.name for r in resources) == sorted(names)
+        buckets = buckets_of(resources)
+        assert sorted(r.name for r in buckets) == sorted(names)
         assert {r.account_id for r in resources} == {account}
-        assert {r.type for r in resources} == {"s3.bucket"}
         assert {r.scope for r in resources} == {GLOBAL}
-        assert sorted(r.arn for r in resources) == sorted(f"arn:aws:s3:::{n}" for n in names)
+        assert sorted(r.arn for r in buckets) == sorted(f"arn:aws:s3:::{n}" for n in names)
+        # AND, first, the account's own S3 settings
+        assert resources[0].type == "s3.account"
+        assert resources[0].arn == f"arn:aws:s3::{account}:account"
+        assert len(resources) == len(names) + 1
 
 
-def test_missing_configurations_are_data(sessions: AccountSessions) -> None:
-    # GIVEN a bucket with nothing configured (no PAB, policy, versioning, encryption, ...)
+def test_a_new_bucket_has_s3s_defaults(sessions: AccountSessions) -> None:
+    # GIVEN a bucket created with nothing configured (S3 encrypts it, blocks public access and
+    # disables ACLs by default)
     session = HookedSession(sessions.for_account(ACCOUNT_A))
     create_bucket(sessions.for_account(ACCOUNT_A), "plain-bucket")
     session.calls.clear()
 
     # WHEN collected
-    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(session, GLOBAL))
 
-    # THEN every "not configured" answer is the schema's absent value, and nothing is unknown
+    # THEN its config holds those defaults, and nothing is unknown
     config = dict(bucket.config)
     assert config.pop("created", "").endswith("Z")
     assert config == DEFAULT_BUCKET_CONFIG
     assert bucket.unknown("public_access_block") is None
-    # AND with no bucket policy there is nothing for GetBucketPolicyStatus to report
+    # AND with no bucket policy there is nothing for GetBucketPolicyStatus to report, and with
+    # ACLs disabled no ACL to read
     assert session.calls["GetBucketPolicyStatus"] == 0
+    assert session.calls["GetBucketAcl"] == 0
     assert session.calls["GetBucketPolicy"] == 1
+
+
+def test_missing_configurations_are_data(sessions: AccountSessions) -> None:
+    # GIVEN a bucket whose Block Public Access and ownership controls were removed
+    member = sessions.for_account(ACCOUNT_A)
+    client = create_bucket(member, "bare-bucket")
+    client.delete_public_access_block(Bucket="bare-bucket")
+    client.delete_bucket_ownership_controls(Bucket="bare-bucket")
+
+    # WHEN collected
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(member, GLOBAL))
+
+    # THEN "not configured" answers are the schema's absent values, and the ACL is read
+    assert bucket.config["public_access_block"] == ALL_OFF
+    assert bucket.config["object_ownership"] is None
+    grants = bucket.config["acl_grants"]
+    assert [(g["type"], g["permission"]) for g in grants] == [("CanonicalUser", "FULL_CONTROL")]
+    assert "unknown" not in bucket.config
 
 
 def test_configured_bucket_is_normalized(sessions: AccountSessions) -> None:
     # GIVEN a eu-west-1 bucket with every setting configured, and a public one next to it
     member = sessions.for_account(ACCOUNT_B)
     client = create_bucket(member, "locked-down", "eu-west-1")
-    create_bucket(member, "locked-down-logs", "eu-west-1").put_bucket_acl(
+    logs = create_bucket(member, "locked-down-logs", "eu-west-1")
+    # S3 refuses ACLs on a bucket whose ACLs are disabled: enable them first
+    logs.put_bucket_ownership_controls(
+        Bucket="locked-down-logs",
+        OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]},
+    )
+    logs.put_bucket_acl(
         Bucket="locked-down-logs",
         GrantWrite=LOG_DELIVERY,
         GrantReadACP=LOG_DELIVERY,
@@ -192,6 +235,8 @@ def test_configured_bucket_is_normalized(sessions: AccountSessions) -> None:
             }
         ],
     }
+    # Block Public Access (on for a new bucket) refuses a public policy: turn it off first
+    member.client("s3").delete_public_access_block(Bucket="open-site")
     member.client("s3").put_bucket_policy(Bucket="open-site", Policy=json.dumps(public))
 
     # WHEN collected
@@ -208,6 +253,10 @@ def test_configured_bucket_is_normalized(sessions: AccountSessions) -> None:
     assert locked["logging_target"] == "locked-down-logs"
     assert locked["object_ownership"] == "BucketOwnerEnforced"
     assert "unknown" not in locked
+    # AND the log bucket's ACL grants are read, groups by name
+    grants = buckets["locked-down-logs"].config["acl_grants"]
+    assert {"grantee": "LogDelivery", "type": "Group", "permission": "WRITE"} in grants
+    assert "acl_grants" not in locked  # ACLs disabled: not read
     # AND a policy that grants everyone access is reported public, with its document parsed
     assert buckets["open-site"].config["policy_is_public"] is True
     assert buckets["open-site"].config["policy"] == public
@@ -226,7 +275,7 @@ def test_denied_per_bucket_call_is_unknown_not_a_pass(sessions: AccountSessions)
     )
 
     # WHEN collected
-    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(session, GLOBAL))
 
     # THEN that attribute is None with the reason recorded, and the rest is still read
     assert bucket.config["policy_is_public"] is None
@@ -246,7 +295,7 @@ def test_denied_versioning_marks_both_of_its_attributes_unknown(
         member, {"before-call.s3.GetBucketVersioning": deny("GetBucketVersioning")}
     )
     # WHEN collected
-    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(session, GLOBAL))
     # THEN versioning and MFA delete (one call feeds both) are unknown, not "Disabled"
     assert bucket.config["versioning"] is None
     assert bucket.config["mfa_delete"] is None
@@ -254,19 +303,16 @@ def test_denied_versioning_marks_both_of_its_attributes_unknown(
 
 
 def test_mfa_delete_is_read_from_versioning(sessions: AccountSessions) -> None:
-    # GIVEN a versioned bucket whose GetBucketVersioning answer carries MFADelete=Enabled
-    # (moto 5.2 does not keep MFADelete, so S3's answer is completed after the real call)
+    # GIVEN a versioned bucket with MFA delete enabled (with the MFA device's code, as S3 asks)
     member = sessions.for_account(ACCOUNT_A)
     create_bucket(member, "mfa-bucket").put_bucket_versioning(
-        Bucket="mfa-bucket", VersioningConfiguration={"Status": "Enabled"}
+        Bucket="mfa-bucket",
+        VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"},
+        MFA="arn:aws:iam::111111111111:mfa/root-account-mfa-device 123456",
     )
-
-    def with_mfa_delete(parsed: dict[str, Any], **_: Any) -> None:
-        parsed["MFADelete"] = "Enabled"
-
-    session = HookedSession(member, {"after-call.s3.GetBucketVersioning": with_mfa_delete})
+    session = HookedSession(member)
     # WHEN collected
-    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(session, GLOBAL))
     # THEN both settings come from the one call
     assert (bucket.config["versioning"], bucket.config["mfa_delete"]) == ("Enabled", "Enabled")
     assert session.calls["GetBucketVersioning"] == 1
@@ -286,12 +332,13 @@ def test_list_buckets_is_paginated(sessions: AccountSessions) -> None:
     resources = list(collector.collect(session, GLOBAL))
 
     # THEN every bucket is there, fetched in three ListBuckets pages of at most 10
-    assert sorted(r.name for r in resources) == names
+    assert sorted(r.name for r in buckets_of(resources)) == names
     assert session.calls["ListBuckets"] == 3
     assert sent == [10, 10, 10]
-    # AND each bucket got its per-bucket reads (8 calls minus the skipped policy status)
+    # AND each bucket got its per-bucket reads (minus the policy status and the disabled ACL)
     assert session.calls["GetBucketLocation"] == 25
     assert session.calls["GetBucketOwnershipControls"] == 25
+    assert session.calls["GetBucketAcl"] == 0
 
 
 def test_collect_streams_buckets(sessions: AccountSessions) -> None:
@@ -300,9 +347,12 @@ def test_collect_streams_buckets(sessions: AccountSessions) -> None:
     for i in range(12):
         create_bucket(member, f"stream-bucket-{i:02d}")
     session = HookedSession(member)
-    # WHEN only the first resource is taken from the generator, one bucket read at a time
-    first = next(iter(s3.S3Collector(page_size=5, threads=1).collect(session, GLOBAL)))
+    # WHEN only the account and the first bucket are taken from the generator, one bucket read
+    # at a time
+    collected = iter(s3.S3Collector(page_size=5, threads=1).collect(session, GLOBAL))
+    account, first = next(collected), next(collected)
     # THEN only the first page was listed and only that bucket was read
+    assert account.type == "s3.account"
     assert first.name == "stream-bucket-00"
     assert session.calls["ListBuckets"] == 1
     assert session.calls["GetBucketVersioning"] == 1
@@ -315,7 +365,8 @@ def test_collect_reads_buckets_concurrently_a_window_ahead(sessions: AccountSess
         create_bucket(member, f"window-bucket-{i:02d}")
     session = HookedSession(member)
     collected = s3.S3Collector(page_size=5, threads=2).collect(session, GLOBAL)
-    # WHEN the first resource is taken
+    # WHEN the account and the first bucket are taken
+    assert next(collected).type == "s3.account"
     first = next(collected)
     # THEN it is the first bucket, and no more than the window (2 x 2 threads) was read ahead
     assert first.name == "window-bucket-00"
@@ -339,7 +390,7 @@ def test_bucket_region_from_the_listing_saves_get_bucket_location(
 
     session = HookedSession(member, {"after-call.s3.ListBuckets": add_region})
     # WHEN collected
-    (bucket,) = list(s3.COLLECTOR.collect(session, GLOBAL))
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(session, GLOBAL))
     # THEN the listed region is used and GetBucketLocation is not called
     assert bucket.config["region"] == "eu-west-1"
     assert session.calls["GetBucketLocation"] == 0
@@ -378,7 +429,7 @@ def test_bucket_deleted_while_listing_is_skipped(sessions: AccountSessions) -> N
 
     session = HookedSession(member, {"before-call.s3.GetBucketLocation": gone})
     # WHEN collected
-    names = [r.name for r in s3.COLLECTOR.collect(session, GLOBAL)]
+    names = [r.name for r in buckets_of(s3.COLLECTOR.collect(session, GLOBAL))]
     # THEN the deleted bucket is not reported (with unknown attributes) and reads stop early
     assert names == ["still-here"]
     assert session.calls["GetBucketVersioning"] == 1
@@ -404,7 +455,7 @@ def test_oversized_bucket_policy_is_reduced(sessions: AccountSessions) -> None:
     )
 
     # WHEN collected
-    (bucket,) = list(s3.COLLECTOR.collect(member, GLOBAL))
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(member, GLOBAL))
 
     # THEN the stored policy is bounded, marked truncated and keeps only the deciding keys
     policy = bucket.config["policy"]
@@ -414,3 +465,188 @@ def test_oversized_bucket_policy_is_reduced(sessions: AccountSessions) -> None:
     kept = len(policy["Statement"]) + bucket.config.get("policy_statements_dropped", 0)
     assert kept == 50
     assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::100000000000:root"}
+
+
+# ---- the account's S3 settings: account-level Block Public Access, CloudTrail trails ------------
+def trail_client(session: AccountSession, region: str, name: str, multi_region: bool) -> Any:
+    """A started trail (its log bucket created beside it) and the region's CloudTrail client."""
+    client = session.client("cloudtrail", region)
+    create_bucket(session, f"{name}-logs")
+    client.create_trail(Name=name, S3BucketName=f"{name}-logs", IsMultiRegionTrail=multi_region)
+    client.start_logging(Name=name)
+    return client
+
+
+def test_account_level_block_public_access_reaches_every_bucket(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN an account that blocks public policies at the account level, and two buckets
+    member = sessions.for_account(ACCOUNT_B)
+    member.client("s3control").put_public_access_block(
+        AccountId=ACCOUNT_B,
+        PublicAccessBlockConfiguration={"BlockPublicPolicy": True, "RestrictPublicBuckets": True},
+    )
+    create_bucket(member, "first")
+    create_bucket(member, "second", "eu-west-1")
+    session = HookedSession(member)
+
+    # WHEN collected
+    resources = list(s3.COLLECTOR.collect(session, GLOBAL))
+
+    # THEN the account's settings are read once, with the member's account id
+    expected = {**ALL_OFF, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    assert account_of(resources).config["public_access_block"] == expected
+    assert session.calls["GetPublicAccessBlock"] == 1 + 2  # the account, then each bucket
+    # AND each bucket carries them beside its own
+    for bucket in buckets_of(resources):
+        assert bucket.config["account_public_access_block"] == expected
+        assert bucket.config["public_access_block"] == ALL_ON
+
+
+def test_denied_account_level_block_public_access_is_unknown_everywhere(
+    sessions: AccountSessions,
+) -> None:
+    # GIVEN a role that may not read the account-level settings
+    member = sessions.for_account(ACCOUNT_A)
+    create_bucket(member, "some-bucket")
+    session = HookedSession(
+        member, {"before-call.s3-control.GetPublicAccessBlock": deny("GetPublicAccessBlock")}
+    )
+    # WHEN collected
+    resources = list(s3.COLLECTOR.collect(session, GLOBAL))
+    # THEN the account's and every bucket's copy are unknown with the reason, not "off"
+    assert account_of(resources).unknown("public_access_block") == "AccessDenied"
+    (bucket,) = buckets_of(resources)
+    assert bucket.config["account_public_access_block"] is None
+    assert bucket.unknown("account_public_access_block") == "AccessDenied"
+    assert bucket.config["public_access_block"] == ALL_ON
+
+
+def test_trails_and_their_s3_data_event_selectors(sessions: AccountSessions) -> None:
+    # GIVEN a multi-region trail at home in eu-west-1 with basic S3 data event selectors, a
+    # multi-region trail with advanced selectors, and a single-region trail
+    member = sessions.for_account(ACCOUNT_C)
+    basic = trail_client(member, "eu-west-1", "basic-trail", multi_region=True)
+    basic.put_event_selectors(
+        TrailName="basic-trail",
+        EventSelectors=[
+            {
+                "ReadWriteType": "WriteOnly",
+                "IncludeManagementEvents": True,
+                "DataResources": [
+                    {"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]},
+                    {"Type": "AWS::Lambda::Function", "Values": ["arn:aws:lambda"]},
+                ],
+            }
+        ],
+    )
+    advanced = trail_client(member, "us-east-1", "advanced-trail", multi_region=True)
+    advanced.put_event_selectors(
+        TrailName="advanced-trail",
+        AdvancedEventSelectors=[
+            {
+                "Name": "s3 reads",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Data"]},
+                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                    {"Field": "readOnly", "Equals": ["true"]},
+                    {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::"]},
+                ],
+            }
+        ],
+    )
+    advanced.stop_logging(Name="advanced-trail")
+    trail_client(member, "us-east-1", "local-trail", multi_region=False)
+    session = HookedSession(member)
+
+    # WHEN collected
+    account = account_of(list(s3.COLLECTOR.collect(session, GLOBAL)))
+
+    # THEN every trail is listed; the multi-region ones with their S3 selectors and status
+    trails = {t["name"]: t for t in account.config["trails"]}
+    assert set(trails) == {"basic-trail", "advanced-trail", "local-trail"}
+    assert trails["basic-trail"]["home_region"] == "eu-west-1"
+    assert trails["basic-trail"]["multi_region"] is True
+    assert trails["basic-trail"]["logging"] is True
+    assert trails["basic-trail"]["event_selectors"] == [
+        {
+            "read_write_type": "WriteOnly",
+            "data_resources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}],
+        }
+    ]
+    assert trails["advanced-trail"]["logging"] is False
+    assert trails["advanced-trail"]["advanced_event_selectors"] == [
+        {
+            "name": "s3 reads",
+            "field_selectors": [
+                {"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                {"field": "readOnly", "equals": ["true"]},
+                {"field": "resources.ARN", "starts_with": ["arn:aws:s3:::"]},
+            ],
+        }
+    ]
+    # AND a single-region trail cannot satisfy the controls: nothing more is read for it
+    assert trails["local-trail"]["multi_region"] is False
+    assert trails["local-trail"]["event_selectors"] is None
+    assert session.calls["GetEventSelectors"] == session.calls["GetTrailStatus"] == 2
+    # AND each trail is read in its home region, by ARN
+    assert ("GetEventSelectors", "eu-west-1") in session.regions
+    assert ("DescribeTrails", "us-east-1") in session.regions
+    json.dumps(account.config)
+
+
+@pytest.mark.parametrize(
+    ("operation", "where"),
+    [
+        ("DescribeTrails", "trails"),
+        ("GetEventSelectors", "selectors"),
+        ("GetTrailStatus", "logging"),
+    ],
+)
+def test_denied_trail_reads_are_unknown(
+    sessions: AccountSessions, operation: str, where: str
+) -> None:
+    # GIVEN a multi-region trail, and a role that may not call one of the CloudTrail reads
+    member = sessions.for_account(ACCOUNT_A)
+    trail_client(member, "us-east-1", "main-trail", multi_region=True)
+    session = HookedSession(member, {f"before-call.cloudtrail.{operation}": deny(operation)})
+    # WHEN collected
+    account = account_of(list(s3.COLLECTOR.collect(session, GLOBAL)))
+    # THEN what it would have read is unknown with the reason; nothing is taken as "off"
+    if where == "trails":
+        assert account.config["trails"] is None
+        assert account.unknown("trails") == "AccessDenied"
+        return
+    (trail,) = account.config["trails"]
+    assert trail["unknown"] == {where: "AccessDenied"}
+    attribute = "event_selectors" if where == "selectors" else "logging"
+    assert trail[attribute] is None
+
+
+def test_a_public_acl_is_read_with_its_groups(sessions: AccountSessions) -> None:
+    # GIVEN a bucket with ACLs enabled and without Block Public Access, made public-read
+    member = sessions.for_account(ACCOUNT_A)
+    client = member.client("s3")
+    client.create_bucket(Bucket="old-style", ObjectOwnership="ObjectWriter")
+    client.delete_public_access_block(Bucket="old-style")
+    client.put_bucket_acl(Bucket="old-style", ACL="public-read")
+    # WHEN collected
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(member, GLOBAL))
+    # THEN its grants name the AllUsers group
+    assert {"grantee": "AllUsers", "type": "Group", "permission": "READ"} in bucket.config[
+        "acl_grants"
+    ]
+    assert bucket.config["object_ownership"] == "ObjectWriter"
+
+
+def test_denied_acl_read_is_unknown(sessions: AccountSessions) -> None:
+    # GIVEN a bucket with ACLs enabled and a role that may not read ACLs
+    member = sessions.for_account(ACCOUNT_A)
+    member.client("s3").create_bucket(Bucket="acl-enabled", ObjectOwnership="ObjectWriter")
+    session = HookedSession(member, {"before-call.s3.GetBucketAcl": deny("GetBucketAcl")})
+    # WHEN collected
+    (bucket,) = buckets_of(s3.COLLECTOR.collect(session, GLOBAL))
+    # THEN the grants are unknown, not "none"
+    assert bucket.config["acl_grants"] is None
+    assert bucket.unknown("acl_grants") == "AccessDenied"

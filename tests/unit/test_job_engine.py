@@ -83,12 +83,13 @@ def test_fifty_account_s3_inventory_with_duplicates_and_a_denied_role(stack: Sta
     assert failed["account_id"] == denied
     assert "AccessDenied" in failed["reason"]
     assert "AssumeRole" in failed["reason"]
-    # AND each onboarded account's buckets are in the inventory, and nothing else is
+    # AND each onboarded account's bucket and S3 settings are in the inventory, nothing else
     store = runtime().store
     for account in ACCOUNTS[:5]:
-        arns = [r.arn for r in store.iter_resources(account, "s3")]
-        assert arns == [f"arn:aws:s3:::bucket-{account}"]
-    assert list(store.iter_resources(ACCOUNTS[10], "s3")) == []
+        arns = sorted(r.arn for r in store.iter_resources(account, "s3"))
+        assert arns == [f"arn:aws:s3::{account}:account", f"arn:aws:s3:::bucket-{account}"]
+    # (an account without buckets still has its S3 settings)
+    assert [r.type for r in store.iter_resources(ACCOUNTS[10], "s3")] == ["s3.account"]
     # AND the job is no longer running
     assert store.running_job_ids() == []
 

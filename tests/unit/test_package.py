@@ -163,7 +163,7 @@ def _site(tmp_path: Path, services: list[str]) -> Path:
 
 def test_pruning_keeps_the_listed_services_and_botocores_own_data(tmp_path: Path) -> None:
     # GIVEN an installed botocore and boto3 with the listed services and two more
-    site = _site(tmp_path, [*sorted(AWS_SERVICES), "cloudtrail", "lambda"])
+    site = _site(tmp_path, [*sorted(AWS_SERVICES), "guardduty", "lambda"])
     # WHEN the layer is finished
     assert main(["layer", str(site)]) == 0
     # THEN only the listed services' models remain, with endpoints and partitions, no scripts
@@ -177,12 +177,12 @@ def test_pruning_keeps_the_listed_services_and_botocores_own_data(tmp_path: Path
 
 def test_pruning_refuses_a_listed_service_without_a_model(tmp_path: Path) -> None:
     # GIVEN a botocore without the model of one listed service
-    site = _site(tmp_path, ["sqs", "cloudtrail"])
+    site = _site(tmp_path, ["sqs", "guardduty"])
     # WHEN it is pruned
     with pytest.raises(BuildError, match=r"no model for .*dynamodb"):
         prune_models(site)
     # THEN nothing was removed
-    assert (site / "botocore/data/cloudtrail").is_dir()
+    assert (site / "botocore/data/guardduty").is_dir()
 
 
 def test_pruning_refuses_a_folder_without_botocore(tmp_path: Path) -> None:

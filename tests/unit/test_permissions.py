@@ -34,6 +34,7 @@ ACTION_NAMES = {
     ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
     ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
     ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",
+    ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
 }
 DECLARED: list[tuple[str, AwsCall]] = [
     (service, call) for service, c in all_collectors().items() for call in c.calls.calls
@@ -130,6 +131,8 @@ def seed_s3(session: AccountSession) -> dict[str, Callable[..., Any]]:
     client = session.client("s3", REGION)
     client.create_bucket(Bucket="plain")
     client.create_bucket(Bucket="with-policy")
+    # ACLs enabled (S3 disables them on new buckets): GetBucketAcl is read for this one
+    client.create_bucket(Bucket="with-acl", ObjectOwnership="ObjectWriter")
     statement = {
         "Effect": "Deny",
         "Principal": "*",
@@ -140,6 +143,10 @@ def seed_s3(session: AccountSession) -> dict[str, Callable[..., Any]]:
     client.put_bucket_policy(
         Bucket="with-policy",
         Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    # a multi-region trail: its event selectors and status are read
+    session.client("cloudtrail", REGION).create_trail(
+        Name="everywhere", S3BucketName="plain", IsMultiRegionTrail=True
     )
     return {"after-call.s3.ListBuckets": without_bucket_region}
 

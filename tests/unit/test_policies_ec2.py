@@ -20,6 +20,9 @@ KIND = {
     "ec2.ebs-default": "ebs-encryption-by-default",
     "ec2.instance": "instance/i-1",
     "ec2.security-group": "security-group/sg-1",
+    "ec2.imds-default": "instance-metadata-defaults",
+    "ec2.network-acl": "network-acl/acl-1",
+    "ec2.vpc": "vpc/vpc-1",
 }
 POLICY_TYPE = {policy.id: next(iter(policy.resource_types)) for policy in module_policies(ec2)}
 
@@ -137,14 +140,14 @@ OFFICE_SSH = rule("tcp", (22, 22), ipv4=("203.0.113.0/24",))
             "ec2.sg_open_admin_ports",
             sg(ingress=[OFFICE_SSH, WORLD_HTTPS]),
             Outcome.COMPLIANT,
-            "no ingress from 0.0.0.0/0 or ::/0 to ports 22 or 3389",
+            "no ingress from 0.0.0.0/0 (or ranges adding up to it) to 22 or 3389",
             id="admin-ports-restricted",
         ),
         pytest.param(
             "ec2.sg_open_admin_ports",
             sg(ingress=[WORLD_SSH]),
             Outcome.NON_COMPLIANT,
-            "ingress tcp 22 from 0.0.0.0/0 covers port 22",
+            "tcp 22 from 0.0.0.0/0 (ingress tcp 22)",
             id="ssh-open-ipv4",
         ),
         pytest.param(
@@ -186,7 +189,7 @@ OFFICE_SSH = rule("tcp", (22, 22), ipv4=("203.0.113.0/24",))
             "ec2.public_instance_open_sg",
             sg(ingress=[WORLD_HTTPS], **{ec2.ATTACHED_PUBLIC_INSTANCES: ["i-1"]}),
             Outcome.NON_COMPLIANT,
-            "ingress open to the world (tcp 443 from 0.0.0.0/0) and "
+            "ingress open to the world (tcp 443 open over ipv4) and "
             "attached_public_instances=['i-1']",
             id="open-sg-public-instance",
         ),
@@ -220,6 +223,11 @@ def test_verdicts(policy_id: str, target: Resource, outcome: Outcome, evidence: 
             {"state": "running", "http_tokens": "optional"},
         ),
         ("ec2.sg_open_admin_ports", "ingress", {}),
+        ("ec2.sg_open_admin_ports_ipv6", "ingress", {}),
+        ("ec2.sg_open_cifs", "ingress", {}),
+        ("ec2.nacl_open_admin_ports", "ingress", {}),
+        ("ec2.vpc_flow_logs", "flow_logs", {}),
+        ("ec2.imdsv2_account_default", "http_tokens", {"http_endpoint": "enabled"}),
         ("ec2.default_sg_restricts_traffic", "is_default", {}),
         ("ec2.default_sg_restricts_traffic", "egress", {"is_default": True, "ingress": []}),
         ("ec2.public_instance_open_sg", "ingress", {}),
@@ -277,17 +285,61 @@ def test_imdsv2_required_decides_even_if_endpoint_is_unknown() -> None:
     # WHEN the IMDSv2 policy evaluates it
     verdict = evaluate("ec2.imdsv2_required", target)
     # THEN the known attribute decides
-    assert verdict == Verdict.compliant("http_tokens='required'")
+    assert verdict == Verdict.compliant("http_tokens='required' (state='running')")
 
 
 # ---- not applicable -----------------------------------------------------------------------------
-@pytest.mark.parametrize("state", ["stopped", "pending", "stopping", "shutting-down"])
-def test_imdsv2_not_applicable_to_instances_not_running(state: str) -> None:
-    # GIVEN an instance that is not running, with IMDSv1 allowed
+@pytest.mark.parametrize("state", ["shutting-down", "terminated"])
+def test_imdsv2_not_applicable_to_instances_going_away(state: str) -> None:
+    # GIVEN an instance that will never run again, with IMDSv1 allowed
     target = resource("ec2.instance", state=state, http_tokens="optional", http_endpoint="enabled")
     # WHEN the IMDSv2 policy evaluates it
     # THEN it does not apply
     assert evaluate("ec2.imdsv2_required", target) is None
+
+
+@pytest.mark.parametrize("state", ["stopped", "pending", "stopping", "running"])
+def test_imdsv2_judges_every_instance_that_may_run(state: str) -> None:
+    # GIVEN an instance that allows IMDSv1 and is running, starting or stopped (it restarts with
+    # IMDSv1: CIS lists every instance)
+    target = resource("ec2.instance", state=state, http_tokens="optional", http_endpoint="enabled")
+    # WHEN the IMDSv2 policy evaluates it
+    verdict = evaluate("ec2.imdsv2_required", target)
+    # THEN it fails, naming the state
+    assert verdict is not None
+    assert verdict.outcome == Outcome.NON_COMPLIANT
+    assert f"state={state!r}" in verdict.evidence
+
+
+def test_imdsv2_change_not_yet_applied_fails() -> None:
+    # GIVEN an instance whose switch to required tokens is still pending
+    target = resource(
+        "ec2.instance",
+        state="running",
+        http_tokens="required",
+        http_endpoint="enabled",
+        metadata_state="pending",
+    )
+    # WHEN evaluated / THEN it fails until the change is applied (CIS: State applied)
+    verdict = evaluate("ec2.imdsv2_required", target)
+    assert verdict is not None
+    assert verdict.outcome == Outcome.NON_COMPLIANT
+    assert "metadata_state='pending'" in verdict.evidence
+
+
+def test_imdsv2_instance_launching_with_required_tokens_passes() -> None:
+    # GIVEN an instance being launched (state pending) with IMDSv2 required, options pending
+    target = resource(
+        "ec2.instance",
+        state="pending",
+        http_tokens="required",
+        http_endpoint="enabled",
+        metadata_state="pending",
+    )
+    # WHEN evaluated / THEN it passes: it starts with the options it is launched with
+    verdict = evaluate("ec2.imdsv2_required", target)
+    assert verdict is not None
+    assert verdict.outcome == Outcome.COMPLIANT
 
 
 def test_default_sg_policy_not_applicable_to_other_groups() -> None:
@@ -308,82 +360,198 @@ def test_volume_encryption_not_applicable_to_volumes_being_deleted(state: str) -
 
 # ---- security group rule edge cases -------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("ingress_rule", "evidence"),
+    ("ingress", "evidence"),
     [
+        pytest.param([rule("tcp", (3389, 3389), ipv4=("0.0.0.0/0",))], "tcp 3389", id="rdp"),
         pytest.param(
-            rule("tcp", (22, 22), ipv6=("::/0",)), "tcp 22 from ::/0 covers port 22", id="ipv6"
-        ),
-        pytest.param(rule("tcp", (3389, 3389), ipv4=("0.0.0.0/0",)), "covers port 3389", id="rdp"),
-        pytest.param(
-            rule("tcp", (0, 65535), ipv4=("0.0.0.0/0",)),
-            "tcp 0-65535 from 0.0.0.0/0 covers port 22,3389",
+            [rule("tcp", (0, 65535), ipv4=("0.0.0.0/0",))],
+            "tcp 22 from 0.0.0.0/0 (ingress tcp 0-65535); tcp 3389 from 0.0.0.0/0",
             id="full-range",
         ),
         pytest.param(
-            rule("tcp", (20, 23), ipv4=("0.0.0.0/0",)), "tcp 20-23 from 0.0.0.0/0", id="range-22"
+            [rule("tcp", (20, 23), ipv4=("0.0.0.0/0",))],
+            "tcp 22 from 0.0.0.0/0 (ingress tcp 20-23)",
+            id="range-holding-22",
         ),
         pytest.param(
-            rule("-1", (None, None), ipv4=("0.0.0.0/0",)),
-            "all traffic from 0.0.0.0/0 covers port 22,3389",
+            [rule("-1", (None, None), ipv4=("0.0.0.0/0",))],
+            "tcp 22 from 0.0.0.0/0 (ingress all traffic); udp 22 from 0.0.0.0/0",
             id="all-protocols",
         ),
         pytest.param(
-            rule("-1", (-1, -1), ipv6=("::/0",)), "all traffic from ::/0", id="all-protocols-ipv6"
+            [{"from_port": None, "to_port": None, "ipv4": ["0.0.0.0/0"]}],
+            "tcp 22 from 0.0.0.0/0 (ingress all traffic)",
+            id="no-protocol-key-is-all-traffic",
         ),
         pytest.param(
-            rule("udp", (3389, 3389), ipv4=("0.0.0.0/0",)), "udp 3389", id="udp-rdp-counts-for-cis"
+            [rule("all", (None, None), ipv4=("0.0.0.0/0",))], "(ingress all traffic)", id="all"
+        ),
+        pytest.param([rule("6", (22, 22), ipv4=("0.0.0.0/0",))], "tcp 22", id="protocol-number"),
+        pytest.param(
+            [rule("udp", (3389, 3389), ipv4=("0.0.0.0/0",))], "udp 3389", id="udp-counts-for-cis"
         ),
         pytest.param(
-            rule("tcp", (None, None), ipv4=("0.0.0.0/0",)),
-            "tcp all ports from 0.0.0.0/0",
+            [rule("tcp", (None, None), ipv4=("0.0.0.0/0",))],
+            "tcp 22 from 0.0.0.0/0 (ingress tcp all ports)",
             id="tcp-without-ports",
         ),
         pytest.param(
-            rule("tcp", (22, 22), ipv4=("10.0.0.0/8", "0.0.0.0/0"), ipv6=("::/0",)),
-            "from 0.0.0.0/0,::/0",
-            id="both-families",
+            [rule("tcp", (22, 22), ipv4=("10.0.0.0/8", "0.0.0.0/0"))],
+            "tcp 22 from 0.0.0.0/0",
+            id="world-among-others",
+        ),
+        pytest.param(
+            [
+                rule("tcp", (22, 22), ipv4=("0.0.0.0/1",)),
+                rule("tcp", (0, 1024), ipv4=("128.0.0.0/1",)),
+            ],
+            "tcp 22 from 0.0.0.0/1, 128.0.0.0/1 (together every address) (ingress tcp 22, "
+            "tcp 0-1024)",
+            id="halves-in-two-rules",
+        ),
+        pytest.param(
+            [
+                rule(
+                    "tcp",
+                    (22, 22),
+                    ipv4=(
+                        "1.0.0.0/8",
+                        "2.0.0.0/7",
+                        "4.0.0.0/6",
+                        "8.0.0.0/7",
+                        "11.0.0.0/8",
+                        "12.0.0.0/6",
+                        "16.0.0.0/4",
+                        "32.0.0.0/3",
+                        "64.0.0.0/2",
+                        "128.0.0.0/1",
+                    ),
+                )
+            ],
+            "(together every public address)",
+            id="everything-but-private-space",
         ),
     ],
 )
-def test_admin_ports_open_variants(ingress_rule: dict[str, Any], evidence: str) -> None:
-    # GIVEN a group with one world-open rule reaching an admin port
+def test_admin_ports_open_variants(ingress: list[dict[str, Any]], evidence: str) -> None:
+    # GIVEN a group whose IPv4 ingress opens an admin port to the whole Internet
     # WHEN the admin-ports policy evaluates it
-    verdict = evaluate("ec2.sg_open_admin_ports", sg(ingress=[ingress_rule]))
-    # THEN it is non-compliant with the rule in the evidence
+    verdict = evaluate("ec2.sg_open_admin_ports", sg(ingress=ingress))
+    # THEN it is non-compliant with the port, the sources and the rules in the evidence
     assert verdict is not None
     assert verdict.outcome == Outcome.NON_COMPLIANT
     assert evidence in verdict.evidence
 
 
 @pytest.mark.parametrize(
-    "ingress_rule",
+    "ingress",
     [
-        pytest.param(rule("tcp", (23, 3388), ipv4=("0.0.0.0/0",)), id="range-between-ports"),
-        pytest.param(rule("tcp", (3390, 65535), ipv4=("0.0.0.0/0",)), id="range-above"),
-        pytest.param(rule("icmp", (-1, -1), ipv4=("0.0.0.0/0",)), id="icmp"),
-        pytest.param(rule("tcp", (22, 22), ipv4=("10.0.0.0/8",)), id="private-cidr"),
-        pytest.param(rule("tcp", (22, 22), ipv6=("2001:db8::/32",)), id="ipv6-prefix"),
-        pytest.param({**rule("tcp", (22, 22)), "groups": ["sg-2"]}, id="group-reference"),
+        pytest.param([rule("tcp", (23, 3388), ipv4=("0.0.0.0/0",))], id="range-between-ports"),
+        pytest.param([rule("tcp", (3390, 65535), ipv4=("0.0.0.0/0",))], id="range-above"),
+        pytest.param([rule("icmp", (-1, -1), ipv4=("0.0.0.0/0",))], id="icmp"),
+        pytest.param([rule("50", (None, None), ipv4=("0.0.0.0/0",))], id="esp-has-no-ports"),
+        pytest.param([rule("tcp", (22, 22), ipv4=("10.0.0.0/8",))], id="private-cidr"),
+        pytest.param([rule("tcp", (22, 22), ipv4=("0.0.0.0/1",))], id="half-the-internet"),
+        pytest.param(
+            [
+                rule("tcp", (22, 22), ipv4=("0.0.0.0/1",)),
+                rule("udp", (22, 22), ipv4=("128.0.0.0/1",)),
+            ],
+            id="halves-on-different-protocols",
+        ),
+        pytest.param(
+            [
+                rule("tcp", (22, 22), ipv4=("0.0.0.0/1",)),
+                rule("tcp", (3389, 3389), ipv4=("128.0.0.0/1",)),
+            ],
+            id="halves-on-different-ports",
+        ),
+        pytest.param([rule("tcp", (22, 22), ipv6=("::/0",))], id="ipv6-is-the-other-control"),
+        pytest.param([{**rule("tcp", (22, 22)), "groups": ["sg-2"]}], id="group-reference"),
+        pytest.param(
+            [{**rule("tcp", (22, 22)), "prefix_lists": ["pl-1"]}], id="prefix-list-reference"
+        ),
     ],
 )
-def test_admin_ports_not_open_variants(ingress_rule: dict[str, Any]) -> None:
-    # GIVEN a group whose rule does not open 22/3389 to the world
+def test_admin_ports_not_open_variants(ingress: list[dict[str, Any]]) -> None:
+    # GIVEN a group whose IPv4 rules do not open 22/3389 to the whole Internet
     # WHEN the admin-ports policy evaluates it
-    verdict = evaluate("ec2.sg_open_admin_ports", sg(ingress=[ingress_rule]))
+    verdict = evaluate("ec2.sg_open_admin_ports", sg(ingress=ingress))
     # THEN it is compliant
     assert verdict is not None
     assert verdict.outcome == Outcome.COMPLIANT
 
 
-def test_admin_ports_lists_every_offending_rule() -> None:
-    # GIVEN two world-open admin rules
+def test_admin_ports_lists_every_offending_port() -> None:
+    # GIVEN world-open SSH and RDP, an HTTPS rule, and an IPv6 RDP rule
+    rdp = rule("tcp", (3389, 3389), ipv4=("0.0.0.0/0",))
     rdp6 = rule("tcp", (3389, 3389), ipv6=("::/0",))
-    # WHEN the admin-ports policy evaluates the group
-    verdict = evaluate("ec2.sg_open_admin_ports", sg(ingress=[WORLD_SSH, WORLD_HTTPS, rdp6]))
-    # THEN the evidence names both and not the HTTPS rule
+    # WHEN the IPv4 admin-ports policy evaluates the group
+    verdict = evaluate("ec2.sg_open_admin_ports", sg(ingress=[WORLD_SSH, WORLD_HTTPS, rdp, rdp6]))
+    # THEN the evidence names both IPv4 ports and neither HTTPS nor the IPv6 rule
     assert verdict == Verdict.violation(
-        "ingress tcp 22 from 0.0.0.0/0 covers port 22; ingress tcp 3389 from ::/0 covers port 3389"
+        "tcp 22 from 0.0.0.0/0 (ingress tcp 22); tcp 3389 from 0.0.0.0/0 (ingress tcp 3389)"
     )
+
+
+@pytest.mark.parametrize(
+    ("ingress", "outcome"),
+    [
+        pytest.param([rule("tcp", (22, 22), ipv6=("::/0",))], Outcome.NON_COMPLIANT, id="ssh"),
+        pytest.param(
+            [rule("-1", (-1, -1), ipv6=("::/0",))], Outcome.NON_COMPLIANT, id="all-traffic"
+        ),
+        pytest.param(
+            [
+                rule("tcp", (3389, 3389), ipv6=("::/1",)),
+                rule("tcp", (3389, 3389), ipv6=("8000::/1",)),
+            ],
+            Outcome.NON_COMPLIANT,
+            id="halves",
+        ),
+        pytest.param(
+            [rule("tcp", (22, 22), ipv6=("2000::/3",))],
+            Outcome.NON_COMPLIANT,
+            id="all-global-unicast",
+        ),
+        pytest.param(
+            [rule("tcp", (22, 22), ipv6=("2001:db8::/32",))], Outcome.COMPLIANT, id="one-prefix"
+        ),
+        pytest.param(
+            [rule("tcp", (22, 22), ipv4=("0.0.0.0/0",))], Outcome.COMPLIANT, id="ipv4-only"
+        ),
+    ],
+)
+def test_admin_ports_ipv6(ingress: list[dict[str, Any]], outcome: Outcome) -> None:
+    # GIVEN a group's IPv6 (or IPv4-only) ingress
+    # WHEN the IPv6 admin-ports policy evaluates it
+    verdict = evaluate("ec2.sg_open_admin_ports_ipv6", sg(ingress=ingress))
+    # THEN only IPv6 sources reaching the whole Internet fail it
+    assert verdict is not None
+    assert verdict.outcome == outcome
+
+
+@pytest.mark.parametrize(
+    ("ingress", "outcome"),
+    [
+        pytest.param(
+            [rule("tcp", (445, 445), ipv4=("0.0.0.0/0",))], Outcome.NON_COMPLIANT, id="v4"
+        ),
+        pytest.param([rule("tcp", (445, 445), ipv6=("::/0",))], Outcome.NON_COMPLIANT, id="v6"),
+        pytest.param(
+            [rule("udp", (400, 500), ipv4=("0.0.0.0/0",))], Outcome.NON_COMPLIANT, id="udp"
+        ),
+        pytest.param([rule("-1", (None, None), ipv6=("::/0",))], Outcome.NON_COMPLIANT, id="all"),
+        pytest.param([rule("tcp", (139, 139), ipv4=("0.0.0.0/0",))], Outcome.COMPLIANT, id="139"),
+        pytest.param([rule("tcp", (445, 445), ipv4=("10.0.0.0/8",))], Outcome.COMPLIANT, id="lan"),
+    ],
+)
+def test_cifs(ingress: list[dict[str, Any]], outcome: Outcome) -> None:
+    # GIVEN a group's ingress / WHEN the CIFS policy evaluates it
+    verdict = evaluate("ec2.sg_open_cifs", sg(ingress=ingress))
+    # THEN 445 open to the whole Internet, over IPv4 or IPv6, fails it
+    assert verdict is not None
+    assert verdict.outcome == outcome
 
 
 def test_public_instance_policy_counts_ipv6_world_rules() -> None:
@@ -397,5 +565,194 @@ def test_public_instance_policy_counts_ipv6_world_rules() -> None:
     # THEN it is non-compliant
     assert verdict is not None
     assert verdict.outcome == Outcome.NON_COMPLIANT
-    assert "all traffic from ::/0" in verdict.evidence
+    assert "tcp 0-65535 open over ipv6" in verdict.evidence
     assert "['i-1', 'i-2']" in verdict.evidence
+
+
+def test_public_instance_policy_adds_up_rules_per_port() -> None:
+    # GIVEN halves of the Internet on 8000-8100 in one rule and 8050-9000 in another, used by a
+    # public instance
+    target = sg(
+        ingress=[
+            rule("tcp", (8000, 8100), ipv4=("0.0.0.0/1",)),
+            rule("tcp", (8050, 9000), ipv4=("128.0.0.0/1",)),
+        ],
+        **{ec2.ATTACHED_PUBLIC_INSTANCES: ["i-1"]},
+    )
+    # WHEN evaluated / THEN only the overlap is open to the world
+    verdict = evaluate("ec2.public_instance_open_sg", target)
+    assert verdict is not None
+    assert verdict.outcome == Outcome.NON_COMPLIANT
+    assert "tcp 8050-8100 open over ipv4" in verdict.evidence
+
+
+# ---- network ACLs -------------------------------------------------------------------------------
+def entry(
+    number: int,
+    action: str,
+    cidr: str,
+    protocol: str = "-1",
+    ports: tuple[int | None, int | None] = (None, None),
+) -> dict[str, Any]:
+    return {
+        "rule_number": number,
+        "action": action,
+        "protocol": protocol,
+        "from_port": ports[0],
+        "to_port": ports[1],
+        "cidr": cidr,
+    }
+
+
+LAST = entry(32767, "deny", "0.0.0.0/0")
+ALLOW_ALL = entry(100, "allow", "0.0.0.0/0")
+
+
+def nacl(*ingress: dict[str, Any]) -> Resource:
+    return resource("ec2.network-acl", network_acl_id="acl-1", ingress=[*ingress, LAST])
+
+
+def deny_admin(first: int = 10) -> list[dict[str, Any]]:
+    return [
+        entry(first + i, "deny", "0.0.0.0/0", protocol, (port, port))
+        for i, (protocol, port) in enumerate(
+            (p, port) for port in (22, 3389) for p in ("tcp", "udp")
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("acl", "outcome", "evidence"),
+    [
+        pytest.param(
+            nacl(ALLOW_ALL),
+            Outcome.NON_COMPLIANT,
+            "tcp 22 from every address over ipv4 (rule 100)",
+            id="default-acl-allows-all",
+        ),
+        pytest.param(
+            nacl(*deny_admin(), ALLOW_ALL),
+            Outcome.COMPLIANT,
+            "no inbound rule",
+            id="admin-ports-denied-first",
+        ),
+        pytest.param(
+            nacl(ALLOW_ALL, *deny_admin(200)),
+            Outcome.NON_COMPLIANT,
+            "tcp 22",
+            id="denies-after-the-allow-come-too-late",
+        ),
+        pytest.param(
+            nacl(entry(10, "deny", "0.0.0.0/0", "tcp", (22, 22)), ALLOW_ALL),
+            Outcome.NON_COMPLIANT,
+            "udp 22 from every address over ipv4 (rule 100); tcp 3389",
+            id="ssh-tcp-denied-udp-and-rdp-open",
+        ),
+        pytest.param(
+            nacl(entry(100, "allow", "0.0.0.0/0", "tcp", (0, 1024))),
+            Outcome.NON_COMPLIANT,
+            "tcp 22 from every address over ipv4 (rule 100)",
+            id="port-range",
+        ),
+        pytest.param(
+            nacl(entry(100, "allow", "0.0.0.0/0", "tcp", (3390, 65535))),
+            Outcome.COMPLIANT,
+            "",
+            id="high-ports-only",
+        ),
+        pytest.param(
+            nacl(
+                entry(100, "allow", "0.0.0.0/1", "6", (22, 22)),
+                entry(110, "allow", "128.0.0.0/1", "6", (22, 22)),
+            ),
+            Outcome.NON_COMPLIANT,
+            "tcp 22 from every address over ipv4 (rule 100, 110)",
+            id="halves",
+        ),
+        pytest.param(
+            nacl(entry(50, "deny", "0.0.0.0/1"), ALLOW_ALL),
+            Outcome.COMPLIANT,
+            "",
+            id="half-denied-first",
+        ),
+        pytest.param(
+            nacl(entry(100, "allow", "10.0.0.0/8"), entry(110, "allow", "192.168.0.0/16")),
+            Outcome.COMPLIANT,
+            "",
+            id="private-sources",
+        ),
+        pytest.param(
+            nacl(entry(100, "allow", "::/0", "tcp", (3389, 3389))),
+            Outcome.NON_COMPLIANT,
+            "tcp 3389 from every address over ipv6 (rule 100)",
+            id="ipv6",
+        ),
+        pytest.param(
+            nacl(entry(120, "allow", "0.0.0.0/0", "tcp", (22, 22)), entry(90, "deny", "0.0.0.0/0")),
+            Outcome.COMPLIANT,
+            "",
+            id="rule-numbers-decide-not-list-order",
+        ),
+    ],
+)
+def test_network_acl_admin_ports(acl: Resource, outcome: Outcome, evidence: str) -> None:
+    # GIVEN a network ACL's inbound entries (with the final "*" deny)
+    # WHEN the NACL policy evaluates them in rule-number order
+    verdict = evaluate("ec2.nacl_open_admin_ports", acl)
+    # THEN the first matching rule decides, and allowed sources are added up
+    assert verdict is not None
+    assert verdict.outcome == outcome
+    assert evidence in verdict.evidence
+
+
+# ---- VPC flow logs ------------------------------------------------------------------------------
+def flow(
+    status: str = "ACTIVE", deliver: str | None = "SUCCESS", traffic: str = "REJECT"
+) -> dict[str, Any]:
+    return {
+        "id": "fl-1",
+        "status": status,
+        "deliver_status": deliver,
+        "traffic_type": traffic,
+        "destination_type": "s3",
+    }
+
+
+@pytest.mark.parametrize(
+    ("logs", "outcome", "evidence"),
+    [
+        ([flow()], Outcome.COMPLIANT, "flow log fl-1 ACTIVE, traffic REJECT, to s3"),
+        ([flow(traffic="ACCEPT")], Outcome.COMPLIANT, "traffic ACCEPT"),
+        ([flow(deliver=None)], Outcome.COMPLIANT, "ACTIVE"),
+        ([], Outcome.NON_COMPLIANT, "flow_logs=[]"),
+        ([flow(deliver="FAILED")], Outcome.NON_COMPLIANT, "delivery FAILED"),
+        ([flow(status="INACTIVE")], Outcome.NON_COMPLIANT, "no ACTIVE flow log"),
+    ],
+)
+def test_vpc_flow_logs(logs: list[dict[str, Any]], outcome: Outcome, evidence: str) -> None:
+    # GIVEN a VPC's own flow logs / WHEN evaluated
+    verdict = evaluate("ec2.vpc_flow_logs", resource("ec2.vpc", vpc_id="vpc-1", flow_logs=logs))
+    # THEN an active, delivering flow log passes
+    assert verdict is not None
+    assert verdict.outcome == outcome
+    assert evidence in verdict.evidence
+
+
+# ---- instance metadata defaults ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("tokens", "endpoint", "outcome"),
+    [
+        ("required", "no-preference", Outcome.COMPLIANT),
+        ("no-preference", "disabled", Outcome.COMPLIANT),
+        ("no-preference", "no-preference", Outcome.NON_COMPLIANT),
+        ("optional", "enabled", Outcome.NON_COMPLIANT),
+    ],
+)
+def test_imdsv2_account_default(tokens: str, endpoint: str, outcome: Outcome) -> None:
+    # GIVEN a region's instance metadata defaults / WHEN evaluated
+    target = resource("ec2.imds-default", http_tokens=tokens, http_endpoint=endpoint)
+    verdict = evaluate("ec2.imdsv2_account_default", target)
+    # THEN new instances must get IMDSv2 (or no metadata endpoint) by default
+    assert verdict is not None
+    assert verdict.outcome == outcome
+    assert REGION in verdict.evidence

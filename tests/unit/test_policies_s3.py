@@ -21,6 +21,7 @@ ALL_ON = {
     "BlockPublicPolicy": True,
     "RestrictPublicBuckets": True,
 }
+ALL_OFF = dict.fromkeys(ALL_ON, False)
 
 
 def bucket(**config: Any) -> Resource:
@@ -67,45 +68,71 @@ def doc(*statements: dict[str, Any]) -> dict[str, Any]:
     [
         pytest.param(
             "s3.public_access_block",
-            {"public_access_block": ALL_ON},
+            {"public_access_block": ALL_ON, "account_public_access_block": ALL_OFF},
             Outcome.COMPLIANT,
-            "all four flags True",
+            "all four settings on: BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, "
+            "RestrictPublicBuckets (bucket)",
             id="pab-all-on",
         ),
         pytest.param(
             "s3.public_access_block",
-            {"public_access_block": {**ALL_ON, "BlockPublicPolicy": False}},
+            {
+                "public_access_block": {**ALL_ON, "BlockPublicPolicy": False},
+                "account_public_access_block": ALL_OFF,
+            },
             Outcome.NON_COMPLIANT,
-            "public_access_block.BlockPublicPolicy=False",
+            "off at both the bucket and the account level: BlockPublicPolicy",
             id="pab-one-off",
         ),
         pytest.param(
             "s3.public_access_block",
-            {"public_access_block": dict.fromkeys(ALL_ON, False)},
+            {"public_access_block": ALL_OFF, "account_public_access_block": ALL_OFF},
             Outcome.NON_COMPLIANT,
-            "public_access_block.RestrictPublicBuckets=False",
+            "BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets",
             id="pab-not-configured",
         ),
         pytest.param(
             "s3.public_access_block",
-            {"public_access_block": {"BlockPublicAcls": True}},
+            {"public_access_block": {"BlockPublicAcls": True}, "account_public_access_block": {}},
             Outcome.NON_COMPLIANT,
-            "public_access_block.IgnorePublicAcls=None",
+            "IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets",
             id="pab-flag-missing",
         ),
         pytest.param(
-            "s3.public_bucket_policy",
-            {"policy_is_public": False},
+            "s3.public_access_block",
+            {"public_access_block": ALL_OFF, "account_public_access_block": ALL_ON},
             Outcome.COMPLIANT,
-            "policy_is_public=False",
-            id="public-policy-no",
+            "RestrictPublicBuckets (account)",
+            id="pab-protected-at-the-account-level",
         ),
         pytest.param(
-            "s3.public_bucket_policy",
-            {"policy_is_public": True},
+            "s3.public_access_block",
+            {
+                "public_access_block": {
+                    **ALL_OFF,
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                },
+                "account_public_access_block": {
+                    **ALL_OFF,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+            },
+            Outcome.COMPLIANT,
+            "BlockPublicAcls, IgnorePublicAcls (bucket); BlockPublicPolicy, RestrictPublicBuckets "
+            "(account)",
+            id="pab-levels-complete-each-other",
+        ),
+        pytest.param(
+            "s3.public_access_block",
+            {
+                "public_access_block": {**ALL_ON, "RestrictPublicBuckets": False},
+                "account_public_access_block": {**ALL_OFF, "BlockPublicAcls": True},
+            },
             Outcome.NON_COMPLIANT,
-            "policy_is_public=True",
-            id="public-policy-yes",
+            "off at both the bucket and the account level: RestrictPublicBuckets",
+            id="pab-the-same-flag-off-at-both-levels",
         ),
         pytest.param(
             "s3.default_encryption",
@@ -164,6 +191,20 @@ def doc(*statements: dict[str, Any]) -> dict[str, Any]:
             id="mfa-delete-off-suspended-still-holds-versions",
         ),
         pytest.param(
+            "s3.mfa_delete",
+            {"versioning": "Suspended", "mfa_delete": "Enabled"},
+            Outcome.NON_COMPLIANT,
+            "versioning='Suspended' (MFA delete needs versioning Enabled)",
+            id="mfa-delete-on-but-versioning-suspended",
+        ),
+        pytest.param(
+            "s3.mfa_delete",
+            {"versioning": "Disabled", "mfa_delete": "Disabled"},
+            Outcome.NON_COMPLIANT,
+            "versioning='Disabled'",
+            id="mfa-delete-never-versioned-fails",
+        ),
+        pytest.param(
             "s3.tls_only",
             {"policy": doc(deny_http())},
             Outcome.COMPLIANT,
@@ -202,7 +243,13 @@ def test_verdicts(policy_id: str, config: dict[str, Any], outcome: Outcome, evid
     ("policy_id", "attribute", "config"),
     [
         ("s3.public_access_block", "public_access_block", {}),
-        ("s3.public_bucket_policy", "policy_is_public", {}),
+        (
+            "s3.public_access_block",
+            "account_public_access_block",
+            {"public_access_block": {**ALL_ON, "IgnorePublicAcls": False}},
+        ),
+        ("s3.public_bucket_policy", "policy", {}),
+        ("s3.public_bucket_acl", "acl_grants", {"object_ownership": "ObjectWriter"}),
         ("s3.default_encryption", "encryption", {}),
         ("s3.versioning", "versioning", {}),
         ("s3.mfa_delete", "versioning", {"mfa_delete": "Enabled"}),
@@ -238,7 +285,7 @@ def test_uncollected_config_is_unknown_not_a_crash(policy_id: str) -> None:
     ("policy_id", "attribute"),
     [
         ("s3.public_access_block", "public_access_block"),
-        ("s3.public_bucket_policy", "policy_is_public"),
+        ("s3.public_bucket_acl", "acl_grants"),
         ("s3.default_encryption", "encryption"),
         ("s3.versioning", "versioning"),
     ],
@@ -251,15 +298,6 @@ def test_none_without_reason_is_unknown(policy_id: str, attribute: str) -> None:
     assert verdict is not None
     assert verdict.outcome == Outcome.UNKNOWN
     assert attribute in verdict.evidence
-
-
-# ---- not applicable -----------------------------------------------------------------------------
-def test_mfa_delete_not_applicable_to_never_versioned_bucket() -> None:
-    # GIVEN a bucket whose versioning was never configured
-    resource = bucket(versioning="Disabled", mfa_delete="Disabled")
-    # WHEN the MFA delete policy evaluates it
-    # THEN it does not apply
-    assert evaluate("s3.mfa_delete", resource) is None
 
 
 # ---- TLS-only bucket policy edge cases ----------------------------------------------------------
@@ -410,3 +448,530 @@ def test_bucket_name_falls_back_to_resource_name() -> None:
     # WHEN the name is derived
     # THEN the resource name is used
     assert s3.bucket_name(resource) == "data"
+
+
+def test_tls_only_accepts_conditions_every_http_request_meets() -> None:
+    # GIVEN denies on the TLS version that also match requests without TLS (which carry no
+    # s3:TlsVersion): ...IfExists, and Null
+    conditions = [
+        {"NumericLessThanIfExists": {"s3:TlsVersion": "1.2"}},
+        {"Null": {"s3:TlsVersion": "true"}},
+        {"Bool": {"aws:SecureTransport": "false"}, "Null": {"s3:TlsVersion": True}},
+    ]
+    for condition in conditions:
+        # WHEN the TLS policy evaluates a bucket denying with it
+        verdict = evaluate("s3.tls_only", bucket(policy=doc(deny_http(Condition=condition))))
+        # THEN it is compliant
+        assert verdict is not None
+        assert verdict.outcome == Outcome.COMPLIANT, condition
+
+
+def test_tls_only_a_plain_tls_version_deny_lets_http_through() -> None:
+    # GIVEN CIS v5.0's second example alone: Deny when s3:TlsVersion < 1.2 (a request without
+    # TLS has no TLS version, so the test is false for it and HTTP is not denied)
+    statement = deny_http(Condition={"NumericLessThan": {"s3:TlsVersion": 1.2}})
+    # WHEN the TLS policy evaluates it
+    verdict = evaluate("s3.tls_only", bucket(policy=doc(statement)))
+    # THEN it is non-compliant
+    assert verdict is not None
+    assert verdict.outcome == Outcome.NON_COMPLIANT
+
+
+# ---- public through the bucket policy (AWS's definition) ----------------------------------------
+def allow_all(**overrides: Any) -> dict[str, Any]:
+    """A public-read statement, with ``overrides`` applied (None removes a key)."""
+    statement: dict[str, Any] = {
+        "Sid": "PublicRead",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::data/*",
+    }
+    for key, value in overrides.items():
+        if value is None:
+            statement.pop(key, None)
+        else:
+            statement[key] = value
+    return statement
+
+
+def open_bucket(*statements: dict[str, Any], **config: Any) -> Resource:
+    """A bucket whose Block Public Access is off at both levels, with the given policy."""
+    base = {
+        "public_access_block": ALL_OFF,
+        "account_public_access_block": ALL_OFF,
+        "policy": doc(*statements),
+        "policy_is_public": False,
+    }
+    return bucket(**{**base, **config})
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(allow_all(), id="principal-star"),
+        pytest.param(allow_all(Principal={"AWS": "*"}), id="principal-aws-star"),
+        pytest.param(allow_all(Principal={"AWS": ["arn:aws:iam::1:root", "*"]}), id="star-in-list"),
+        pytest.param(allow_all(Principal={"AWS": "arn:aws:iam::*:root"}), id="wildcard-account"),
+        pytest.param(
+            allow_all(Principal=None, NotPrincipal={"AWS": "arn:aws:iam::1:root"}),
+            id="not-principal-everyone-else",
+        ),
+        pytest.param(
+            allow_all(Condition={"Bool": {"aws:SecureTransport": "true"}}),
+            id="condition-that-restricts-nobody",
+        ),
+        pytest.param(
+            allow_all(Condition={"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}), id="ip-world"
+        ),
+        pytest.param(
+            allow_all(Condition={"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}),
+            id="ip-ranges-adding-up-to-the-world",
+        ),
+        pytest.param(
+            allow_all(Condition={"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}}),
+            id="not-ip-everyone-else",
+        ),
+        pytest.param(
+            allow_all(Condition={"StringLike": {"aws:SourceVpce": "vpce-*"}}), id="vpce-wildcard"
+        ),
+        pytest.param(
+            allow_all(Condition={"StringEqualsIfExists": {"aws:SourceVpc": "vpc-1"}}),
+            id="if-exists-lets-others-in",
+        ),
+        pytest.param(
+            allow_all(Condition={"StringNotEquals": {"aws:PrincipalOrgID": "o-1"}}),
+            id="negated-key",
+        ),
+        pytest.param(
+            allow_all(Condition={"StringEquals": {"aws:PrincipalTag/team": "data"}}),
+            id="other-key",
+        ),
+    ],
+)
+def test_public_policy_by_awss_definition(statement: dict[str, Any]) -> None:
+    # GIVEN a bucket (no Block Public Access) whose policy lets everyone in, however written,
+    # though GetBucketPolicyStatus said it is not public
+    # WHEN the public-policy policy evaluates it
+    verdict = evaluate("s3.public_bucket_policy", open_bucket(statement))
+    # THEN it is a violation naming the statement
+    assert verdict is not None
+    assert verdict.outcome == Outcome.NON_COMPLIANT
+    assert "Statement[PublicRead]" in verdict.evidence
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(allow_all(Principal={"AWS": "arn:aws:iam::1:root"}), id="one-account"),
+        pytest.param(allow_all(Principal={"Service": "logging.s3.amazonaws.com"}), id="service"),
+        pytest.param(allow_all(Effect="Deny"), id="deny"),
+        pytest.param(
+            allow_all(Condition={"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.0/24"]}}),
+            id="ip-private-ranges",
+        ),
+        pytest.param(
+            allow_all(Condition={"IpAddress": {"aws:SourceIp": "0.0.0.0/1"}}), id="ip-half"
+        ),
+        pytest.param(
+            allow_all(Condition={"StringEquals": {"aws:SourceVpce": "vpce-1a2b"}}), id="vpce"
+        ),
+        pytest.param(
+            allow_all(Condition={"StringEquals": {"aws:SourceVpc": ["vpc-1", "vpc-2"]}}), id="vpc"
+        ),
+        pytest.param(
+            allow_all(Condition={"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}), id="org"
+        ),
+        pytest.param(
+            allow_all(Condition={"StringEquals": {"aws:SourceAccount": "111122223333"}}),
+            id="source-account",
+        ),
+        pytest.param(
+            allow_all(Condition={"StringEquals": {"aws:PrincipalAccount": "111122223333"}}),
+            id="principal-account",
+        ),
+        pytest.param(
+            allow_all(Condition={"ArnLike": {"aws:SourceArn": "arn:aws:cloudfront::1:x/E1"}}),
+            id="source-arn",
+        ),
+        pytest.param(
+            allow_all(
+                Condition={
+                    "Bool": {"aws:SecureTransport": "true"},
+                    "StringEquals": {"aws:SourceVpce": "vpce-1"},
+                }
+            ),
+            id="one-restricting-test-among-others",
+        ),
+        pytest.param(
+            allow_all(Condition={"StringLike": {"aws:userid": "AROAEXAMPLEID:*"}}),
+            id="role-sessions",
+        ),
+    ],
+)
+def test_not_public_when_the_principal_or_a_condition_restricts(statement: dict[str, Any]) -> None:
+    # GIVEN a bucket (no Block Public Access) whose grant names known callers only
+    # WHEN the public-policy policy evaluates it
+    verdict = evaluate("s3.public_bucket_policy", open_bucket(statement))
+    # THEN it is compliant
+    assert verdict is not None
+    assert verdict.outcome == Outcome.COMPLIANT
+
+
+def test_public_policy_is_compliant_under_restrict_public_buckets_at_either_level() -> None:
+    # GIVEN a public policy, with RestrictPublicBuckets on for the bucket, or for its account
+    for level in ("public_access_block", "account_public_access_block"):
+        resource = open_bucket(allow_all(), **{level: {**ALL_OFF, "RestrictPublicBuckets": True}})
+        # WHEN evaluated
+        verdict = evaluate("s3.public_bucket_policy", resource)
+        # THEN S3 limits it to the account and AWS services: compliant, and the evidence says why
+        assert verdict is not None
+        assert verdict.outcome == Outcome.COMPLIANT
+        assert "RestrictPublicBuckets is on" in verdict.evidence
+
+
+def test_public_policy_unknown_restriction_is_unknown() -> None:
+    # GIVEN a public policy and an account-level setting that could not be read
+    resource = open_bucket(
+        allow_all(),
+        account_public_access_block=None,
+        unknown={"account_public_access_block": "AccessDenied"},
+    )
+    # WHEN evaluated / THEN it is unknown, naming the account level
+    verdict = evaluate("s3.public_bucket_policy", resource)
+    assert verdict is not None
+    assert verdict.outcome == Outcome.UNKNOWN
+    assert verdict.evidence == "account_public_access_block could not be read: AccessDenied"
+
+
+@pytest.mark.parametrize(
+    ("config", "outcome", "evidence"),
+    [
+        ({"policy": None}, Outcome.COMPLIANT, "policy=None"),
+        ({"policy_is_public": True}, Outcome.NON_COMPLIANT, "GetBucketPolicyStatus"),
+        ({"policy": "{not json"}, Outcome.UNKNOWN, "document is not a JSON policy"),
+        (
+            {"policy": "{not json", "policy_is_public": True},
+            Outcome.NON_COMPLIANT,
+            "policy_is_public=True",
+        ),
+        (
+            {"policy_statements_dropped": 4, "policy_is_public": None},
+            Outcome.UNKNOWN,
+            "4 statement(s) dropped",
+        ),
+    ],
+)
+def test_public_policy_other_answers(
+    config: dict[str, Any], outcome: Outcome, evidence: str
+) -> None:
+    # GIVEN a bucket without a public statement of its own, and what else was read
+    resource = open_bucket(allow_all(Principal={"AWS": "arn:aws:iam::1:root"}), **config)
+    # WHEN evaluated / THEN no policy passes, AWS's public answer fails, unreadable is unknown
+    verdict = evaluate("s3.public_bucket_policy", resource)
+    assert verdict is not None
+    assert verdict.outcome == outcome
+    assert evidence in verdict.evidence
+
+
+# ---- public through the ACL ---------------------------------------------------------------------
+def grant(grantee: str, permission: str = "READ", kind: str = "Group") -> dict[str, str]:
+    return {"grantee": grantee, "type": kind, "permission": permission}
+
+
+OWNER_GRANT = grant("75aa57f09aa0c8caeab4f8c24e99d10f", "FULL_CONTROL", "CanonicalUser")
+
+
+@pytest.mark.parametrize(
+    ("config", "outcome", "evidence"),
+    [
+        pytest.param(
+            {"object_ownership": "BucketOwnerEnforced"},
+            Outcome.COMPLIANT,
+            "ACLs are disabled",
+            id="acls-disabled",
+        ),
+        pytest.param(
+            {"acl_grants": [OWNER_GRANT, grant("LogDelivery", "WRITE")]},
+            Outcome.COMPLIANT,
+            "nothing granted to AllUsers or AuthenticatedUsers",
+            id="owner-and-log-delivery",
+        ),
+        pytest.param(
+            {"acl_grants": [OWNER_GRANT, grant("AllUsers")]},
+            Outcome.NON_COMPLIANT,
+            "READ to AllUsers",
+            id="public-read",
+        ),
+        pytest.param(
+            {"acl_grants": [grant("AuthenticatedUsers", "WRITE")]},
+            Outcome.NON_COMPLIANT,
+            "WRITE to AuthenticatedUsers",
+            id="any-aws-account-may-write",
+        ),
+        pytest.param(
+            {
+                "acl_grants": [grant("AllUsers")],
+                "public_access_block": {**ALL_OFF, "IgnorePublicAcls": True},
+            },
+            Outcome.COMPLIANT,
+            "IgnorePublicAcls is on (bucket level)",
+            id="ignored-at-the-bucket-level",
+        ),
+        pytest.param(
+            {
+                "acl_grants": [grant("AllUsers")],
+                "account_public_access_block": {**ALL_OFF, "IgnorePublicAcls": True},
+            },
+            Outcome.COMPLIANT,
+            "IgnorePublicAcls is on (account level)",
+            id="ignored-at-the-account-level",
+        ),
+        pytest.param(
+            {
+                "acl_grants": [grant("AllUsers")],
+                "public_access_block": None,
+                "unknown": {"public_access_block": "AccessDenied"},
+            },
+            Outcome.UNKNOWN,
+            "public_access_block could not be read",
+            id="ignore-setting-unread",
+        ),
+    ],
+)
+def test_public_bucket_acl(config: dict[str, Any], outcome: Outcome, evidence: str) -> None:
+    # GIVEN a bucket with ACLs enabled unless said otherwise, Block Public Access off
+    base = {
+        "object_ownership": "ObjectWriter",
+        "public_access_block": ALL_OFF,
+        "account_public_access_block": ALL_OFF,
+    }
+    # WHEN the ACL policy evaluates it
+    verdict = evaluate("s3.public_bucket_acl", bucket(**{**base, **config}))
+    # THEN a grant to everyone or to any AWS account fails, unless S3 ignores it
+    assert verdict is not None
+    assert verdict.outcome == outcome
+    assert evidence in verdict.evidence
+
+
+# ---- object-level logging (CloudTrail data events, on the account's s3.account) ------------------
+def account(**config: Any) -> Resource:
+    return Resource(
+        arn="arn:aws:s3::111122223333:account",
+        account_id="111122223333",
+        service="s3",
+        type="s3.account",
+        scope="global",
+        config=config,
+        name="111122223333",
+    )
+
+
+def trail(
+    basic: list[dict[str, Any]] | None = None,
+    advanced: list[dict[str, Any]] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A multi-region, logging trail with the given selectors (normalized as collected)."""
+    return {
+        "name": "main",
+        "arn": "arn:aws:cloudtrail:us-east-1:111122223333:trail/main",
+        "home_region": "us-east-1",
+        "multi_region": True,
+        "organization": False,
+        "logging": True,
+        "event_selectors": basic if basic is not None else [],
+        "advanced_event_selectors": advanced if advanced is not None else [],
+        **overrides,
+    }
+
+
+def basic(kind: str, *values: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "read_write_type": kind,
+            "data_resources": [{"type": "AWS::S3::Object", "values": list(values)}],
+        }
+    ]
+
+
+def advanced(*fields: dict[str, Any]) -> list[dict[str, Any]]:
+    s3_data = [
+        {"field": "eventCategory", "equals": ["Data"]},
+        {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+    ]
+    return [{"name": "s3", "field_selectors": [*s3_data, *fields]}]
+
+
+READ_ONLY = {"field": "readOnly", "equals": ["true"]}
+WRITE_ONLY = {"field": "readOnly", "equals": ["false"]}
+
+
+@pytest.mark.parametrize(
+    ("trails", "write", "read"),
+    [
+        pytest.param([trail(basic("All", "arn:aws:s3"))], True, True, id="basic-all"),
+        pytest.param([trail(basic("All", "arn:aws:s3:::"))], True, True, id="basic-all-colons"),
+        pytest.param([trail(basic("WriteOnly", "arn:aws:s3"))], True, False, id="basic-write"),
+        pytest.param([trail(basic("ReadOnly", "arn:aws:s3"))], False, True, id="basic-read"),
+        pytest.param(
+            [trail(basic("All", "arn:aws:s3:::data/", "arn:aws:s3:::logs/"))],
+            False,
+            False,
+            id="basic-named-buckets-only",
+        ),
+        pytest.param([trail(advanced=advanced())], True, True, id="advanced-log-all-events"),
+        pytest.param([trail(advanced=advanced(READ_ONLY))], False, True, id="advanced-read"),
+        pytest.param([trail(advanced=advanced(WRITE_ONLY))], True, False, id="advanced-write"),
+        pytest.param(
+            [trail(advanced=advanced({"field": "resources.ARN", "starts_with": ["arn:aws:s3"]}))],
+            True,
+            True,
+            id="advanced-all-buckets-prefix",
+        ),
+        pytest.param(
+            [
+                trail(
+                    advanced=advanced(
+                        {"field": "resources.ARN", "starts_with": ["arn:aws:s3:::data/"]}
+                    )
+                )
+            ],
+            False,
+            False,
+            id="advanced-one-bucket",
+        ),
+        pytest.param(
+            [
+                trail(
+                    advanced=advanced(
+                        {"field": "resources.ARN", "not_starts_with": ["arn:aws:s3:::tmp/"]}
+                    )
+                )
+            ],
+            False,
+            False,
+            id="advanced-all-but-one-bucket",
+        ),
+        pytest.param(
+            [trail(advanced=advanced({"field": "eventName", "equals": ["PutObject"]}))],
+            False,
+            False,
+            id="advanced-some-events",
+        ),
+        pytest.param(
+            [
+                trail(
+                    advanced=[
+                        {
+                            "name": "mgmt",
+                            "field_selectors": [
+                                {"field": "eventCategory", "equals": ["Management"]}
+                            ],
+                        }
+                    ]
+                )
+            ],
+            False,
+            False,
+            id="advanced-management-only",
+        ),
+        pytest.param(
+            [trail(advanced=[*advanced(READ_ONLY), *advanced(WRITE_ONLY)])],
+            True,
+            True,
+            id="advanced-read-and-write-selectors",
+        ),
+        pytest.param(
+            [trail(basic("All", "arn:aws:s3"), multi_region=False)],
+            False,
+            False,
+            id="single-region",
+        ),
+        pytest.param(
+            [trail(basic("All", "arn:aws:s3"), logging=False)], False, False, id="stopped"
+        ),
+        pytest.param(
+            [
+                trail(basic("ReadOnly", "arn:aws:s3"), name="reads"),
+                trail(basic("WriteOnly", "arn:aws:s3"), name="writes"),
+            ],
+            True,
+            True,
+            id="two-trails-one-each",
+        ),
+        pytest.param([], False, False, id="no-trail"),
+    ],
+)
+def test_object_level_logging(trails: list[dict[str, Any]], write: bool, read: bool) -> None:
+    # GIVEN the account's trails
+    resource = account(trails=trails)
+    for policy_id, expected in (
+        ("s3.object_write_logging", write),
+        ("s3.object_read_logging", read),
+    ):
+        # WHEN each direction is evaluated
+        verdict = evaluate(policy_id, resource)
+        # THEN it passes only with a multi-region, logging trail covering every bucket
+        assert verdict is not None
+        wanted = Outcome.COMPLIANT if expected else Outcome.NON_COMPLIANT
+        assert verdict.outcome == wanted, (policy_id, verdict.evidence)
+
+
+@pytest.mark.parametrize(
+    ("trails", "evidence"),
+    [
+        (
+            [trail(basic("All", "arn:aws:s3"), logging=None, unknown={"logging": "AccessDenied"})],
+            "logging status could not be read: AccessDenied",
+        ),
+        (
+            [
+                trail(
+                    None,
+                    None,
+                    event_selectors=None,
+                    advanced_event_selectors=None,
+                    unknown={"selectors": "AccessDenied"},
+                )
+            ],
+            "event selectors could not be read: AccessDenied",
+        ),
+    ],
+)
+def test_object_level_logging_unread_trail_is_unknown(
+    trails: list[dict[str, Any]], evidence: str
+) -> None:
+    # GIVEN the only candidate trail's status or selectors could not be read
+    # WHEN evaluated / THEN the verdict is unknown, naming what could not be read
+    verdict = evaluate("s3.object_write_logging", account(trails=trails))
+    assert verdict is not None
+    assert verdict.outcome == Outcome.UNKNOWN
+    assert evidence in verdict.evidence
+
+
+def test_object_level_logging_one_good_trail_decides_despite_unread_ones() -> None:
+    # GIVEN one trail that could not be read and one that logs everything
+    unread = trail(
+        None,
+        None,
+        name="org",
+        event_selectors=None,
+        advanced_event_selectors=None,
+        unknown={"selectors": "AccessDenied"},
+    )
+    resource = account(trails=[unread, trail(basic("All", "arn:aws:s3"))])
+    # WHEN evaluated / THEN the readable trail's logging is enough
+    verdict = evaluate("s3.object_read_logging", resource)
+    assert verdict is not None
+    assert verdict.outcome == Outcome.COMPLIANT
+    assert "trail 'main'" in verdict.evidence
+
+
+def test_object_level_logging_trails_unread_is_unknown() -> None:
+    # GIVEN DescribeTrails denied
+    resource = account(trails=None, unknown={"trails": "AccessDenied"})
+    # WHEN evaluated / THEN unknown
+    verdict = evaluate("s3.object_read_logging", resource)
+    assert verdict is not None
+    assert verdict.evidence == "trails could not be read: AccessDenied"

@@ -33,6 +33,9 @@ REQUIRED = {
         "s3.mfa_delete",
         "s3.tls_only",
         "s3.public_bucket_policy",
+        "s3.public_bucket_acl",
+        "s3.object_write_logging",
+        "s3.object_read_logging",
     },
     "ec2": {
         "ec2.ebs_volume_encryption",
@@ -41,6 +44,11 @@ REQUIRED = {
         "ec2.sg_open_admin_ports",
         "ec2.default_sg_restricts_traffic",
         "ec2.public_instance_open_sg",
+        "ec2.sg_open_admin_ports_ipv6",
+        "ec2.sg_open_cifs",
+        "ec2.nacl_open_admin_ports",
+        "ec2.vpc_flow_logs",
+        "ec2.imdsv2_account_default",
     },
     "iam": {
         "iam.root_mfa",

@@ -4,15 +4,17 @@
 DescribeRegions call. ``collect(region)`` streams, in this order: ``ec2.instance``
 (DescribeInstances), ``ec2.volume`` (DescribeVolumes), ``ec2.security-group``
 (DescribeSecurityGroups; ``attached_instances`` and ``attached_public_instances`` come from
-the instance pass, which keeps group id -> instance ids maps for that one region) and one
-``ec2.ebs-default`` per region (GetEbsEncryptionByDefault). Config shapes:
+the instance pass, which keeps group id -> instance ids maps for that one region),
+``ec2.network-acl`` (DescribeNetworkAcls), ``ec2.vpc`` (DescribeVpcs, with the VPC flow logs of
+DescribeFlowLogs), and one ``ec2.ebs-default`` (GetEbsEncryptionByDefault) and one
+``ec2.imds-default`` (GetInstanceMetadataDefaults) per region. Config shapes:
 qrie.inventory.schema, plus ``attached_public_instances`` on security groups (ids of the
 attached instances with a public IPv4) and, when the capped id lists are cut,
-``attached_instance_count`` / ``attached_public_instance_count``.
+``attached_instance_count`` / ``attached_public_instance_count`` / ``subnet_count``.
 
-A failing Describe* call raises (the region is not swept); a failing
-GetEbsEncryptionByDefault marks ``enabled`` unknown. Terminated instances are skipped: they are
-gone, only still listed for a while.
+A failing Describe* listing raises (the region is not swept); a failing DescribeFlowLogs marks
+every VPC's ``flow_logs`` unknown, and a failing Get* call its attributes. Terminated
+instances are skipped: they are gone, only still listed for a while.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from qrie.aws import error_code
 from qrie.domain import Resource
 from qrie.inventory.base import Session, iso, member_resource, paginate, read_attribute
 from qrie.inventory.calls import AwsCall, CallSheet
-from qrie.inventory.schema import IpRule
+from qrie.inventory.iam import same_unknown
+from qrie.inventory.schema import FlowLog, IpRule, NaclEntry
 
 SERVICE = "ec2"
 PARTITION = "aws"
@@ -45,12 +48,13 @@ DEFAULT_MAX_PAGE_SIZE = 1000
 MAX_ATTACHED_INSTANCES = 100
 SKIPPED_STATES = frozenset({"terminated"})
 PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+NO_PREFERENCE = "no-preference"  # GetInstanceMetadataDefaults leaves unset fields out
 
 CALLS = CallSheet(
     scope="one scope per enabled region",
     notation=(
         "`R` regions inventoried, and per region `I` instances (really reservations), "
-        "`V` volumes, `G` security groups"
+        "`V` volumes, `G` security groups, `N` network ACLs, `P` VPCs, `F` flow logs"
     ),
     calls=(
         AwsCall(
@@ -81,15 +85,40 @@ CALLS = CallSheet(
             listing=True,
         ),
         AwsCall(
+            "DescribeNetworkAcls",
+            "ec2:DescribeNetworkAcls",
+            f"⌈N/{DEFAULT_MAX_PAGE_SIZE}⌉ per region",
+            listing=True,
+        ),
+        AwsCall(
+            "DescribeVpcs",
+            "ec2:DescribeVpcs",
+            f"⌈P/{DEFAULT_MAX_PAGE_SIZE}⌉ per region",
+            listing=True,
+        ),
+        AwsCall(
+            "DescribeFlowLogs",
+            "ec2:DescribeFlowLogs",
+            f"⌈F/{DEFAULT_MAX_PAGE_SIZE}⌉ per region",
+            "the VPCs' own flow logs; denied → every VPC's `flow_logs` unknown",
+        ),
+        AwsCall(
             "GetEbsEncryptionByDefault",
             "ec2:GetEbsEncryptionByDefault",
             "1 per region",
             "denied → `enabled` unknown",
         ),
+        AwsCall(
+            "GetInstanceMetadataDefaults",
+            "ec2:GetInstanceMetadataDefaults",
+            "1 per region",
+            "the region's IMDS defaults for new instances; denied → unknown",
+        ),
     ),
     total=(
-        "`1 + Σ_regions (⌈I/1000⌉ + ⌈V/500⌉ + ⌈G/1000⌉ + 1)`, i.e. at least `1 + 4·R`. "
-        "Example: 17 regions, mostly empty → 1 + 68 = 69 calls. No per-resource calls."
+        "`1 + Σ_regions (⌈I/1000⌉ + ⌈V/500⌉ + ⌈G/1000⌉ + ⌈N/1000⌉ + ⌈P/1000⌉ + ⌈F/1000⌉ + 2)`, "
+        "i.e. at least `1 + 8·R`. Example: 17 regions, mostly empty → 1 + 136 = 137 calls. No "
+        "per-resource calls."
     ),
 )
 
@@ -116,6 +145,30 @@ def ip_rule(permission: dict[str, Any]) -> IpRule:
     }
 
 
+def nacl_entry(entry: dict[str, Any]) -> NaclEntry:
+    """One network ACL entry in the schema's shape (ports only for TCP/UDP entries)."""
+    protocol = str(entry.get("Protocol", "-1")).lower()
+    ports = entry.get("PortRange") or {}
+    return {
+        "rule_number": int(entry.get("RuleNumber", 0)),
+        "action": str(entry.get("RuleAction", "")).lower(),
+        "protocol": PROTOCOL_NAMES.get(protocol, protocol),
+        "from_port": ports.get("From"),
+        "to_port": ports.get("To"),
+        "cidr": str(entry.get("CidrBlock") or entry.get("Ipv6CidrBlock") or ""),
+    }
+
+
+def flow_log(log: dict[str, Any]) -> FlowLog:
+    return {
+        "id": str(log.get("FlowLogId", "")),
+        "status": str(log.get("FlowLogStatus", "")),
+        "deliver_status": log.get("DeliverLogsStatus"),
+        "traffic_type": log.get("TrafficType"),
+        "destination_type": log.get("LogDestinationType"),
+    }
+
+
 def instance_security_groups(instance: dict[str, Any]) -> list[str]:
     """Group ids of the instance and of all its network interfaces, in order, without repeats."""
     ids = [g["GroupId"] for g in instance.get("SecurityGroups", []) if "GroupId" in g]
@@ -135,7 +188,8 @@ def has_public_ip(instance: dict[str, Any]) -> bool:
 
 
 class Ec2Collector:
-    """Instances, volumes, security groups and the EBS default-encryption setting per region."""
+    """Instances, volumes, security groups, network ACLs, VPCs (with their flow logs), and the
+    EBS default-encryption and instance metadata default settings, per region."""
 
     service = SERVICE
     calls = CALLS
@@ -205,7 +259,17 @@ class Ec2Collector:
         ):
             yield self._security_group(session, region, group, instances_by_group, public_by_group)
 
+        for acl in paginate(
+            client, "describe_network_acls", "NetworkAcls", **self._pages("describe_network_acls")
+        ):
+            yield self._network_acl(session, region, acl)
+
+        flow_logs, unread = self._flow_logs(client)
+        for vpc in paginate(client, "describe_vpcs", "Vpcs", **self._pages("describe_vpcs")):
+            yield self._vpc(session, region, vpc, flow_logs, unread)
+
         yield self._ebs_default(session, region, client)
+        yield self._imds_default(session, region, client)
 
     def _instance(self, session: Session, region: str, instance: dict[str, Any]) -> Resource | None:
         state = str((instance.get("State") or {}).get("Name", ""))
@@ -220,6 +284,7 @@ class Ec2Collector:
             "public_ip": instance.get("PublicIpAddress"),
             "http_tokens": metadata.get("HttpTokens"),
             "http_endpoint": metadata.get("HttpEndpoint"),
+            "metadata_state": metadata.get("State"),
             "security_groups": instance_security_groups(instance),
             "iam_instance_profile": (instance.get("IamInstanceProfile") or {}).get("Arn"),
             "vpc_id": instance.get("VpcId"),
@@ -270,6 +335,87 @@ class Ec2Collector:
             config["attached_public_instance_count"] = len(public)
         return self._resource(
             session, region, "ec2.security-group", f"security-group/{group_id}", config
+        )
+
+    def _network_acl(self, session: Session, region: str, acl: dict[str, Any]) -> Resource:
+        acl_id = str(acl["NetworkAclId"])
+        entries = acl.get("Entries", [])
+        subnets = [str(a["SubnetId"]) for a in acl.get("Associations", []) if "SubnetId" in a]
+        config: dict[str, Any] = {
+            "network_acl_id": acl_id,
+            "vpc_id": acl.get("VpcId"),
+            "is_default": bool(acl.get("IsDefault", False)),
+            "subnets": subnets[:MAX_ATTACHED_INSTANCES],
+            "ingress": [nacl_entry(e) for e in entries if not e.get("Egress")],
+            "egress": [nacl_entry(e) for e in entries if e.get("Egress")],
+        }
+        if len(subnets) > MAX_ATTACHED_INSTANCES:
+            config["subnet_count"] = len(subnets)
+        return self._resource(session, region, "ec2.network-acl", f"network-acl/{acl_id}", config)
+
+    def _flow_logs(self, client: Any) -> tuple[dict[str, list[FlowLog]], str | None]:
+        """The region's VPC flow logs by VPC id, or the error code that kept them unread."""
+        by_vpc: defaultdict[str, list[FlowLog]] = defaultdict(list)
+        try:
+            for log in paginate(
+                client, "describe_flow_logs", "FlowLogs", **self._pages("describe_flow_logs")
+            ):
+                resource_id = str(log.get("ResourceId", ""))
+                if resource_id.startswith("vpc-"):
+                    by_vpc[resource_id].append(flow_log(log))
+        except ClientError as exc:
+            return {}, error_code(exc)
+        return by_vpc, None
+
+    def _vpc(
+        self,
+        session: Session,
+        region: str,
+        vpc: dict[str, Any],
+        flow_logs: dict[str, list[FlowLog]],
+        unread: str | None,
+    ) -> Resource:
+        vpc_id = str(vpc["VpcId"])
+        config: dict[str, Any] = {
+            "vpc_id": vpc_id,
+            "is_default": bool(vpc.get("IsDefault", False)),
+            "state": vpc.get("State"),
+            "cidr_blocks": [
+                str(a["CidrBlock"])
+                for a in vpc.get("CidrBlockAssociationSet", [])
+                if "CidrBlock" in a
+            ],
+            "ipv6_cidr_blocks": [
+                str(a["Ipv6CidrBlock"])
+                for a in vpc.get("Ipv6CidrBlockAssociationSet", [])
+                if "Ipv6CidrBlock" in a
+            ],
+            "flow_logs": flow_logs.get(vpc_id, []) if unread is None else None,
+        }
+        if unread is not None:
+            config["unknown"] = {"flow_logs": unread}
+        return self._resource(session, region, "ec2.vpc", f"vpc/{vpc_id}", config)
+
+    def _imds_default(self, session: Session, region: str, client: Any) -> Resource:
+        config: dict[str, Any] = {}
+        defaults = read_attribute(
+            config,
+            "http_tokens",
+            lambda: client.get_instance_metadata_defaults().get("AccountLevel") or {},
+        )
+        if defaults is None:
+            same_unknown(config, "http_tokens", "http_endpoint", "hop_limit", "managed_by")
+        else:
+            config.update(
+                {
+                    "http_tokens": defaults.get("HttpTokens") or NO_PREFERENCE,
+                    "http_endpoint": defaults.get("HttpEndpoint") or NO_PREFERENCE,
+                    "hop_limit": defaults.get("HttpPutResponseHopLimit"),
+                    "managed_by": defaults.get("ManagedBy"),
+                }
+            )
+        return self._resource(
+            session, region, "ec2.imds-default", "instance-metadata-defaults", config
         )
 
     def _ebs_default(self, session: Session, region: str, client: Any) -> Resource:

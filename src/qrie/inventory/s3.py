@@ -1,25 +1,44 @@
 """S3 inventory (scope: ``global``; a bucket's location is ``config["region"]``).
 
-One paginated ListBuckets (``MaxBuckets`` = page size, so ``ContinuationToken`` paging applies
-and each entry carries ``BucketRegion``), then a few reads per bucket: :data:`CALLS` lists every
-call, its IAM action and how often it is made. Per-bucket calls go to a client in the bucket's
-region (cached per region by the session), which avoids S3's cross-region redirects. Config
-shape: ``S3Bucket`` in qrie.inventory.schema.
+First the account's S3 settings, one ``s3.account`` resource: account-level Block Public Access
+(s3control GetPublicAccessBlock) and the CloudTrail trails that may log S3 object-level events
+(DescribeTrails with shadow trails, then GetEventSelectors and GetTrailStatus of each
+multi-region trail, in its home region). Then one paginated ListBuckets (``MaxBuckets`` = page
+size, so ``ContinuationToken`` paging applies and each entry carries ``BucketRegion``) and a few
+reads per bucket; each bucket's config also carries the account-level Block Public Access
+settings, as S3 applies the stricter of the two levels. :data:`CALLS` lists every call, its IAM
+action and how often it is made. Per-bucket calls go to a client in the bucket's region (cached
+per region by the session), which avoids S3's cross-region redirects. Config shapes:
+``S3Account`` and ``S3Bucket`` in qrie.inventory.schema.
 
-A failing ListBuckets raises (the scope is not swept). A failing per-bucket call records the
-attribute as unknown; "not configured" answers are data (see the schema's absent values).
+Why trails are read here, not by a ``cloudtrail`` service of their own: CIS 3.8/3.9 judge S3
+object-level logging, and the account-level Block Public Access belongs to S3 too; a new service
+would add a task per account to every job (a third more orchestration for three calls) and a
+name to every ``--service`` choice. Only multi-region trails can satisfy the controls, and
+DescribeTrails in one region lists every one of them (as shadow trails outside their home).
+
+A failing ListBuckets raises (the scope is not swept). A failing per-bucket or per-account call
+records the attribute as unknown; "not configured" answers are data (see the schema's absent
+values).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from qrie.domain import Resource
 from qrie.inventory.base import GlobalCollector, Session, iso, read_attribute
 from qrie.inventory.calls import AwsCall, CallSheet
 from qrie.inventory.iam import same_unknown, store_document
-from qrie.inventory.schema import PublicAccessBlock
+from qrie.inventory.schema import (
+    AclGrant,
+    AdvancedEventSelector,
+    EventSelector,
+    FieldSelector,
+    PublicAccessBlock,
+    Trail,
+)
 
 SERVICE = "s3"
 PARTITION = "aws"
@@ -33,11 +52,52 @@ NO_POLICY = frozenset({"NoSuchBucketPolicy"})
 NO_ENCRYPTION = frozenset({"ServerSideEncryptionConfigurationNotFoundError"})
 NO_OWNERSHIP_CONTROLS = frozenset({"OwnershipControlsNotFoundError"})
 BUCKET_GONE = "NoSuchBucket"
+ACLS_DISABLED = "BucketOwnerEnforced"
+S3_OBJECT = "AWS::S3::Object"
+# GetEventSelectors' advanced field-selector tests, by their schema names.
+FIELD_TESTS = {
+    "Equals": "equals",
+    "StartsWith": "starts_with",
+    "EndsWith": "ends_with",
+    "NotEquals": "not_equals",
+    "NotStartsWith": "not_starts_with",
+    "NotEndsWith": "not_ends_with",
+}
 
 CALLS = CallSheet(
     scope="scope `global`",
-    notation="`B` buckets, `P_b` buckets that have a bucket policy",
+    notation=(
+        "`B` buckets, `P_b` buckets that have a bucket policy, `E_b` buckets whose ACLs are "
+        "disabled (Object Ownership `BucketOwnerEnforced`), `T` multi-region trails"
+    ),
     calls=(
+        AwsCall(
+            "GetPublicAccessBlock",
+            "s3:GetAccountPublicAccessBlock",
+            "1",
+            "the account-level settings, `AccountId` = the member account; "
+            "`NoSuchPublicAccessBlockConfiguration` → all four flags False",
+            client="s3control",
+        ),
+        AwsCall(
+            "DescribeTrails",
+            "cloudtrail:DescribeTrails",
+            "1",
+            "`includeShadowTrails=True` in us-east-1: every multi-region trail (organization "
+            "trails too); denied → `trails` unknown",
+        ),
+        AwsCall(
+            "GetEventSelectors",
+            "cloudtrail:GetEventSelectors",
+            "T",
+            "each multi-region trail, by ARN in its home region (basic and advanced selectors)",
+        ),
+        AwsCall(
+            "GetTrailStatus",
+            "cloudtrail:GetTrailStatus",
+            "T",
+            "each multi-region trail, by ARN in its home region (`IsLogging`)",
+        ),
         AwsCall(
             "ListBuckets",
             "s3:ListAllMyBuckets",
@@ -84,12 +144,18 @@ CALLS = CallSheet(
             "B",
             "`OwnershipControlsNotFoundError` → None",
         ),
+        AwsCall(
+            "GetBucketAcl",
+            "s3:GetBucketAcl",
+            "B - E_b",
+            "skipped when ACLs are disabled (`BucketOwnerEnforced`: S3 ignores them)",
+        ),
     ),
     total=(
-        "`⌈B/1000⌉ + 6·B + P_b` on AWS (with `BucketRegion` in the listing); at most "
-        "`⌈B/1000⌉ + 8·B` (1 ListBuckets per 1,000 buckets + 8 per bucket). Per-bucket calls go "
-        "to a client in the bucket's region (no cross-region redirects). Example: 500 buckets, "
-        "50 with a policy → 1 + 3,000 + 50 = 3,051 calls."
+        "`2 + 2·T + ⌈B/1000⌉ + 7·B + P_b - E_b` on AWS (with `BucketRegion` in the listing); at "
+        "most `2 + 2·T + ⌈B/1000⌉ + 9·B`. Per-bucket calls go to a client in the bucket's "
+        "region (no cross-region redirects). Example: 500 buckets, 50 with a policy, 400 with "
+        "ACLs disabled, one multi-region trail → 2 + 2 + 1 + 3,500 + 50 - 400 = 3,155 calls."
     ),
 )
 
@@ -130,9 +196,54 @@ def object_ownership(response: dict[str, Any]) -> str | None:
     return str(rules[0]["ObjectOwnership"]) if rules else None
 
 
+def acl_grants(response: dict[str, Any]) -> list[AclGrant]:
+    """GetBucketAcl's grants: a group by the last part of its URI (``AllUsers``), anyone else
+    by id or email."""
+    grants: list[AclGrant] = []
+    for grant in response.get("Grants") or []:
+        grantee = grant.get("Grantee") or {}
+        kind = str(grantee.get("Type", ""))
+        who = grantee.get("URI") or grantee.get("ID") or grantee.get("EmailAddress") or ""
+        if kind == "Group":
+            who = str(who).rstrip("/").rsplit("/", 1)[-1]
+        grants.append({"grantee": str(who), "type": kind, "permission": str(grant["Permission"])})
+    return grants
+
+
+def event_selectors(response: dict[str, Any]) -> list[EventSelector]:
+    """Basic event selectors, keeping their S3 object data resources."""
+    return [
+        {
+            "read_write_type": str(selector.get("ReadWriteType", "All")),
+            "data_resources": [
+                {"type": S3_OBJECT, "values": [str(v) for v in resource.get("Values") or []]}
+                for resource in selector.get("DataResources") or []
+                if resource.get("Type") == S3_OBJECT
+            ],
+        }
+        for selector in response.get("EventSelectors") or []
+    ]
+
+
+def advanced_event_selectors(response: dict[str, Any]) -> list[AdvancedEventSelector]:
+    selectors: list[AdvancedEventSelector] = []
+    for selector in response.get("AdvancedEventSelectors") or []:
+        fields: list[FieldSelector] = []
+        for field in selector.get("FieldSelectors") or []:
+            normalized: FieldSelector = {"field": str(field.get("Field", ""))}
+            for camel, snake in FIELD_TESTS.items():
+                if field.get(camel):
+                    normalized[snake] = [str(v) for v in field[camel]]  # type: ignore[literal-required]
+            fields.append(normalized)
+        name = selector.get("Name")
+        selectors.append({"name": str(name) if name else None, "field_selectors": fields})
+    return selectors
+
+
 class S3Collector(GlobalCollector):
-    """Buckets of one account, with their public-access, policy, versioning, encryption,
-    logging and ownership settings."""
+    """The account's S3 settings (account-level Block Public Access, CloudTrail trails) and its
+    buckets, with their public-access, policy, ACL, versioning, encryption, logging and
+    ownership settings."""
 
     service = SERVICE
     calls = CALLS
@@ -142,18 +253,86 @@ class S3Collector(GlobalCollector):
 
     def collect(self, session: Session, scope: str) -> Iterator[Resource]:
         self.check_scope(scope)
+        account = self._account(session)
+        yield account
+        # the account-level settings every bucket's config carries, and why they are unknown
+        shared = (account.config["public_access_block"], account.unknown("public_access_block"))
         client = session.client("s3", LISTING_REGION)
         buckets = self.pages(client, "list_buckets", "Buckets")
-        # each bucket's settings are 6-7 calls: read several buckets at a time, in order
+        # each bucket's settings are 7-9 calls: read several buckets at a time, in order
         for resource in self.concurrently(
-            lambda bucket: self._bucket(session, client, bucket), buckets
+            lambda bucket: self._bucket(session, client, bucket, shared), buckets
         ):
             if resource is not None:
                 yield resource
 
-    def _bucket(self, session: Session, client: Any, bucket: dict[str, Any]) -> Resource | None:
+    # -- the account's S3 settings --
+    def _account(self, session: Session) -> Resource:
+        config: dict[str, Any] = {}
+        control = session.client("s3control", LISTING_REGION)
+        read_attribute(
+            config,
+            "public_access_block",
+            lambda: public_access_block(
+                control.get_public_access_block(AccountId=session.account_id)
+            ),
+            NO_PUBLIC_ACCESS_BLOCK,
+            dict(NOT_BLOCKED),
+        )
+        trails = read_attribute(
+            config,
+            "trails",
+            lambda: session.client("cloudtrail", LISTING_REGION).describe_trails(
+                includeShadowTrails=True
+            )["trailList"],
+        )
+        if trails is not None:
+            config["trails"] = [self._trail(session, trail) for trail in trails]
+        arn = f"arn:{PARTITION}:s3::{session.account_id}:account"
+        return self.global_resource(session, "s3.account", arn, config, session.account_id)
+
+    @staticmethod
+    def _trail(session: Session, listed: dict[str, Any]) -> Trail:
+        arn = str(listed.get("TrailARN", ""))
+        home = str(listed.get("HomeRegion") or LISTING_REGION)
+        trail: dict[str, Any] = {
+            "name": str(listed.get("Name", "")),
+            "arn": arn,
+            "home_region": home,
+            "multi_region": bool(listed.get("IsMultiRegionTrail", False)),
+            "organization": bool(listed.get("IsOrganizationTrail", False)),
+            "logging": None,
+            "event_selectors": None,
+            "advanced_event_selectors": None,
+        }
+        if not trail["multi_region"]:
+            return cast(Trail, trail)  # cannot satisfy the controls: nothing more to read
+        regional = session.client("cloudtrail", home)
+        selectors = read_attribute(
+            trail, "selectors", lambda: regional.get_event_selectors(TrailName=arn)
+        )
+        del trail["selectors"]
+        if selectors is not None:
+            trail["event_selectors"] = event_selectors(selectors)
+            trail["advanced_event_selectors"] = advanced_event_selectors(selectors)
+        read_attribute(
+            trail, "logging", lambda: bool(regional.get_trail_status(Name=arn).get("IsLogging"))
+        )
+        return cast(Trail, trail)
+
+    # -- buckets --
+    def _bucket(
+        self,
+        session: Session,
+        client: Any,
+        bucket: dict[str, Any],
+        account: tuple[PublicAccessBlock | None, str | None],
+    ) -> Resource | None:
         name = str(bucket["Name"])
         config: dict[str, Any] = {"created": iso(bucket.get("CreationDate"))}
+        config["account_public_access_block"], unread = account
+        if unread is not None:
+            config["unknown"] = {"account_public_access_block": unread}
         if bucket.get("BucketRegion"):
             config["region"] = str(bucket["BucketRegion"])
         else:
@@ -224,13 +403,17 @@ class S3Collector(GlobalCollector):
                 "TargetBucket"
             ),
         )
-        read_attribute(
+        ownership = read_attribute(
             config,
             "object_ownership",
             lambda: object_ownership(regional.get_bucket_ownership_controls(Bucket=name)),
             NO_OWNERSHIP_CONTROLS,
             None,
         )
+        if ownership != ACLS_DISABLED:
+            read_attribute(
+                config, "acl_grants", lambda: acl_grants(regional.get_bucket_acl(Bucket=name))
+            )
 
         if BUCKET_GONE in (config.get("unknown") or {}).values():
             return None  # deleted between ListBuckets and now

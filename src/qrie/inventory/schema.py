@@ -1,8 +1,10 @@
 """The shape of ``Resource.config`` per resource type: the contract between collectors and
 policies. Every config may also hold ``unknown: {attribute: reason}`` (see qrie.inventory.base).
 
-ARNs: S3 ``arn:aws:s3:::<bucket>``; EC2 ``arn:aws:ec2:<region>:<account>:instance/<id>``,
-``…:volume/<id>``, ``…:security-group/<id>``, ``…:ebs-encryption-by-default`` (one per region);
+ARNs: S3 ``arn:aws:s3:::<bucket>``, ``arn:aws:s3::<account>:account`` (the account's S3
+settings, one per account); EC2 ``arn:aws:ec2:<region>:<account>:instance/<id>``,
+``…:volume/<id>``, ``…:security-group/<id>``, ``…:network-acl/<id>``, ``…:vpc/<id>``,
+``…:ebs-encryption-by-default`` and ``…:instance-metadata-defaults`` (one each per region);
 IAM ``arn:aws:iam::<account>:user/<name>``, ``…:policy/<path><name>``, ``…:role/<name>``,
 ``arn:aws:iam::<account>:root`` (account summary), ``arn:aws:iam::<account>:password-policy``.
 """
@@ -24,6 +26,9 @@ class S3Bucket(TypedDict, total=False):
     region: str | None
     created: str | None
     public_access_block: PublicAccessBlock | None  # all False when not configured
+    # the account-level settings (s3control GetPublicAccessBlock), the same in every bucket of
+    # the account: S3 applies the stricter of the two levels
+    account_public_access_block: PublicAccessBlock | None
     policy_is_public: bool | None  # GetBucketPolicyStatus.IsPublic; False when no policy
     policy: dict[str, object] | None  # parsed bucket policy document; None when none
     versioning: str | None  # "Enabled" | "Suspended" | "Disabled" (never configured)
@@ -31,6 +36,57 @@ class S3Bucket(TypedDict, total=False):
     encryption: list[str] | None  # SSE algorithms of the default encryption rules; [] if none
     logging_target: str | None  # target bucket, or None when logging is off
     object_ownership: str | None  # "BucketOwnerEnforced" | ...; None when not set
+    # GetBucketAcl's grants; not read (absent) when object_ownership is BucketOwnerEnforced
+    acl_grants: list[AclGrant] | None
+
+
+class AclGrant(TypedDict):
+    grantee: str  # a group's name (AllUsers, AuthenticatedUsers, LogDelivery), else its id/email
+    type: str  # Group | CanonicalUser | AmazonCustomerByEmail
+    permission: str  # READ | WRITE | READ_ACP | WRITE_ACP | FULL_CONTROL
+
+
+# ---- s3.account (scope: global; one per account) ---------------------------------------------
+class DataResource(TypedDict):
+    type: str  # only AWS::S3::Object is kept
+    values: list[str]  # e.g. ["arn:aws:s3"] (every bucket) or ["arn:aws:s3:::bucket/"]
+
+
+class EventSelector(TypedDict):
+    read_write_type: str  # All | ReadOnly | WriteOnly
+    data_resources: list[DataResource]
+
+
+class FieldSelector(TypedDict, total=False):
+    field: str  # eventCategory | resources.type | readOnly | resources.ARN | eventName | ...
+    equals: list[str]
+    starts_with: list[str]
+    ends_with: list[str]
+    not_equals: list[str]
+    not_starts_with: list[str]
+    not_ends_with: list[str]
+
+
+class AdvancedEventSelector(TypedDict):
+    name: str | None
+    field_selectors: list[FieldSelector]
+
+
+class Trail(TypedDict, total=False):
+    name: str
+    arn: str
+    home_region: str
+    multi_region: bool
+    organization: bool  # an organization trail (seen from a member account too)
+    logging: bool | None  # GetTrailStatus.IsLogging; None: not read (single-region) or failed
+    event_selectors: list[EventSelector] | None  # None: not read (single-region) or failed
+    advanced_event_selectors: list[AdvancedEventSelector] | None
+    unknown: dict[str, str]  # {"selectors" | "logging": error code}
+
+
+class S3Account(TypedDict, total=False):
+    public_access_block: PublicAccessBlock | None  # account level; all False when not set
+    trails: list[Trail] | None  # DescribeTrails (includeShadowTrails): every trail it lists
 
 
 # ---- ec2.* (scope: region) -------------------------------------------------------------------
@@ -46,11 +102,12 @@ class IpRule(TypedDict, total=False):
 
 class Ec2Instance(TypedDict, total=False):
     instance_id: str
-    state: str  # pending | running | stopping | stopped | ...
+    state: str  # pending | running | stopping | stopped | shutting-down (terminated: skipped)
     instance_type: str
     public_ip: str | None
     http_tokens: str | None  # MetadataOptions.HttpTokens: "required" | "optional"
     http_endpoint: str | None  # "enabled" | "disabled"
+    metadata_state: str | None  # MetadataOptions.State: "applied" | "pending"
     security_groups: list[str]  # ids
     iam_instance_profile: str | None  # ARN
     vpc_id: str | None
@@ -78,6 +135,49 @@ class Ec2SecurityGroup(TypedDict, total=False):
 
 class Ec2EbsDefault(TypedDict, total=False):
     enabled: bool | None  # GetEbsEncryptionByDefault
+
+
+class Ec2ImdsDefault(TypedDict, total=False):
+    # GetInstanceMetadataDefaults' AccountLevel; "no-preference" where nothing is set
+    http_tokens: str | None  # "required" | "optional" | "no-preference"
+    http_endpoint: str | None  # "enabled" | "disabled" | "no-preference"
+    hop_limit: int | None
+    managed_by: str | None  # "account" | "declarative-policy"
+
+
+class NaclEntry(TypedDict, total=False):
+    rule_number: int  # 32767 is the final "*" rule
+    action: str  # allow | deny
+    protocol: str  # "-1" for all, "tcp", "udp", "icmp", "icmpv6", or a number
+    from_port: int | None
+    to_port: int | None
+    cidr: str  # the IPv4 or IPv6 CIDR block
+
+
+class Ec2NetworkAcl(TypedDict, total=False):
+    network_acl_id: str
+    vpc_id: str | None
+    is_default: bool
+    subnets: list[str]  # associated subnet ids (capped; subnet_count when cut)
+    ingress: list[NaclEntry]
+    egress: list[NaclEntry]
+
+
+class FlowLog(TypedDict, total=False):
+    id: str
+    status: str  # FlowLogStatus: ACTIVE
+    deliver_status: str | None  # DeliverLogsStatus: SUCCESS | FAILED
+    traffic_type: str | None  # ACCEPT | REJECT | ALL
+    destination_type: str | None  # cloud-watch-logs | s3 | kinesis-data-firehose
+
+
+class Ec2Vpc(TypedDict, total=False):
+    vpc_id: str
+    is_default: bool
+    state: str | None
+    cidr_blocks: list[str]
+    ipv6_cidr_blocks: list[str]
+    flow_logs: list[FlowLog] | None  # the VPC's own flow logs (resource type VPC)
 
 
 # ---- iam.* (scope: global) ---------------------------------------------------------------------

@@ -63,8 +63,8 @@ def _not_applicable(_resource: Resource, _now: datetime) -> Verdict | None:
 
 @dataclass(frozen=True)
 class Policy:
-    """``evaluate`` returns None when the policy does not apply to the resource (e.g. MFA
-    delete on an unversioned bucket, IMDSv2 on a stopped instance)."""
+    """``evaluate`` returns None when the policy does not apply to the resource (e.g. the
+    default-security-group policy on another group, IMDSv2 on a terminated instance)."""
 
     id: str  # "<service>.<name>"
     service: str

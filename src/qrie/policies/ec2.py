@@ -1,30 +1,52 @@
-"""EC2 policies: EBS volumes and default encryption, instances (IMDS), security groups.
+"""EC2 policies: EBS volumes and default encryption, instances and the account's instance
+metadata defaults (IMDS), security groups, network ACLs and VPCs (flow logs).
 
 Resource types and config keys are those of ``qrie.inventory.schema``: ``ec2.volume``,
-``ec2.ebs-default``, ``ec2.instance``, ``ec2.security-group``.
+``ec2.ebs-default``, ``ec2.instance``, ``ec2.imds-default``, ``ec2.security-group``,
+``ec2.network-acl``, ``ec2.vpc``.
+
+"Open to the world" is judged by meaning (``qrie.policies._net``): the sources of every rule
+that admits a port are added up, so ``0.0.0.0/1`` and ``128.0.0.0/1`` in two rules are as open
+as ``0.0.0.0/0``, and so is a list of ranges that leaves out only private and reserved space. A
+rule admits a port when its protocol is all (``-1``, or no protocol at all), TCP or UDP (by
+name or number, as the CIS controls count them) and its port range holds the port; a TCP/UDP
+rule without port numbers holds every port. Rules that reference security groups or prefix
+lists are not sources from the Internet and are left out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from qrie.domain import Resource, Severity
+from qrie.policies._net import AddressSet, parse_cidr, reach, world_reach
 from qrie.policies._util import as_list, expect_flag, require
 from qrie.policies.base import Verdict, policy
 
 VOLUME = frozenset({"ec2.volume"})
 EBS_DEFAULT = frozenset({"ec2.ebs-default"})
 INSTANCE = frozenset({"ec2.instance"})
+IMDS_DEFAULT = frozenset({"ec2.imds-default"})
 SECURITY_GROUP = frozenset({"ec2.security-group"})
+NETWORK_ACL = frozenset({"ec2.network-acl"})
+VPC = frozenset({"ec2.vpc"})
 
-WORLD_CIDRS: tuple[str, ...] = ("0.0.0.0/0", "::/0")
+IPV4, IPV6 = 4, 6
+FAMILY = {IPV4: "ipv4", IPV6: "ipv6"}
 ADMIN_PORTS: tuple[int, ...] = (22, 3389)  # SSH, RDP
-ALL_PROTOCOLS = frozenset({"-1", "all"})
+CIFS_PORT = 445
+MAX_PORT = 65535
+ALL_PROTOCOLS = "-1"
 # CIS counts TCP (6), UDP (17) and ALL (-1) rules towards the remote administration ports.
-PORT_PROTOCOLS = frozenset({"tcp", "6", "udp", "17"})
+PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "all": ALL_PROTOCOLS}
+PORT_PROTOCOLS: tuple[str, ...] = ("tcp", "udp")
 GONE_VOLUME_STATES = frozenset({"deleting", "deleted"})
+# Instances on their way out: they will never run again.
+GONE_INSTANCE_STATES = frozenset({"shutting-down", "terminated"})
+DELIVERY_FAILED = "FAILED"
 
 # Extra ec2.security-group key (not yet in schema.py): ids of the instances with a public IP
 # that use the group, filled by the collector from DescribeInstances.
@@ -32,16 +54,17 @@ ATTACHED_PUBLIC_INSTANCES = "attached_public_instances"
 
 
 # ---- rule helpers -------------------------------------------------------------------------------
-def world_sources(rule: dict[str, Any]) -> list[str]:
-    """The world-open CIDRs (0.0.0.0/0, ::/0) among a rule's sources."""
-    sources = [*as_list(rule.get("ipv4")), *as_list(rule.get("ipv6"))]
-    return [cidr for cidr in WORLD_CIDRS if cidr in sources]
+def protocol_of(rule: dict[str, Any]) -> str:
+    """The rule's protocol by name (``tcp``, ``udp``, ``icmp``, ...) or ``-1`` for all; a rule
+    without a protocol is all protocols."""
+    raw = str(rule.get("protocol", ALL_PROTOCOLS)).strip().lower() or ALL_PROTOCOLS
+    return PROTOCOL_NAMES.get(raw, raw)
 
 
 def port_range(rule: dict[str, Any]) -> tuple[int, int] | None:
     """The rule's (from, to) ports, or None when it covers every port (all protocols, or no
     usable port numbers)."""
-    if str(rule.get("protocol", "-1")).lower() in ALL_PROTOCOLS:
+    if protocol_of(rule) == ALL_PROTOCOLS:
         return None
     low, high = rule.get("from_port"), rule.get("to_port")
     if not isinstance(low, int) or not isinstance(high, int) or low < 0 or high < 0:
@@ -49,10 +72,9 @@ def port_range(rule: dict[str, Any]) -> tuple[int, int] | None:
     return low, high
 
 
-def covers_port(rule: dict[str, Any], port: int) -> bool:
-    """True when the rule allows ``port`` over TCP, UDP or all protocols."""
-    protocol = str(rule.get("protocol", "-1")).lower()
-    if protocol not in ALL_PROTOCOLS and protocol not in PORT_PROTOCOLS:
+def admits(rule: dict[str, Any], protocol: str, port: int) -> bool:
+    """True when the rule lets ``protocol`` (tcp or udp) traffic to ``port`` through."""
+    if protocol_of(rule) not in (ALL_PROTOCOLS, protocol):
         return False
     ports = port_range(rule)
     return ports is None or ports[0] <= port <= ports[1]
@@ -60,14 +82,19 @@ def covers_port(rule: dict[str, Any], port: int) -> bool:
 
 def describe_rule(rule: dict[str, Any]) -> str:
     """A short label such as "tcp 0-65535", "tcp 22" or "all traffic"."""
-    protocol = str(rule.get("protocol", "-1")).lower()
-    if protocol in ALL_PROTOCOLS:
+    protocol = protocol_of(rule)
+    if protocol == ALL_PROTOCOLS:
         return "all traffic"
     ports = port_range(rule)
     if ports is None:
         return f"{protocol} all ports"
     low, high = ports
     return f"{protocol} {low}" if low == high else f"{protocol} {low}-{high}"
+
+
+def sources(rule: dict[str, Any], version: int) -> list[str]:
+    """A security group rule's CIDR sources of one IP version."""
+    return [str(c) for c in as_list(rule.get(FAMILY[version]))]
 
 
 def _rules(value: object) -> list[dict[str, Any]]:
@@ -78,6 +105,74 @@ def _join(items: Iterable[str]) -> str:
     return "; ".join(items)
 
 
+def open_ports(
+    rules: list[dict[str, Any]],
+    version: int,
+    ports: Iterable[int],
+    protocols: tuple[str, ...] = PORT_PROTOCOLS,
+) -> list[str]:
+    """Each (protocol, port) of ``ports`` that the group's rules together open to the whole
+    Internet over IP ``version``, described with the sources and the rules that admit it."""
+    found: list[str] = []
+    for port in ports:
+        for protocol in protocols:
+            matching = [r for r in rules if admits(r, protocol, port) and sources(r, version)]
+            cidrs = [c for r in matching for c in sources(r, version)]
+            how = world_reach(version, cidrs)
+            if how is not None:
+                labels = ", ".join(dict.fromkeys(describe_rule(r) for r in matching))
+                found.append(f"{protocol} {port} from {how} (ingress {labels})")
+    return found
+
+
+def open_anywhere(rules: list[dict[str, Any]], version: int) -> list[str]:
+    """Every protocol and port range the group's rules together open to the whole Internet
+    over IP ``version`` (ports are split where some rule's range begins or ends, and each
+    piece is judged with every rule that admits it)."""
+    found: list[str] = []
+    for protocol in PORT_PROTOCOLS:
+        cuts = {0, MAX_PORT + 1}
+        for rule in rules:
+            if protocol_of(rule) == protocol and (ports := port_range(rule)) is not None:
+                cuts.update((max(0, ports[0]), min(MAX_PORT, ports[1]) + 1))
+        bounds = sorted(c for c in cuts if 0 <= c <= MAX_PORT + 1)
+        spans: list[list[int]] = []  # open [low, high] pieces, adjacent ones merged
+        for low, end in pairwise(bounds):
+            if not open_ports(rules, version, [low], (protocol,)):
+                continue
+            if spans and spans[-1][1] == low - 1:
+                spans[-1][1] = end - 1
+            else:
+                spans.append([low, end - 1])
+        found += [
+            f"{protocol} {low if low == high else f'{low}-{high}'} open over {FAMILY[version]}"
+            for low, high in spans
+        ]
+    others = sorted({protocol_of(r) for r in rules} - {ALL_PROTOCOLS, *PORT_PROTOCOLS})
+    for protocol in others:
+        cidrs = [
+            c
+            for r in rules
+            if protocol_of(r) in (protocol, ALL_PROTOCOLS)
+            for c in sources(r, version)
+        ]
+        if (how := world_reach(version, cidrs)) is not None:
+            found.append(f"{protocol} from {how}")
+    return found
+
+
+def _port_policy(resource: Resource, versions: tuple[int, ...], ports: tuple[int, ...]) -> Verdict:
+    if missing := require(resource, "ingress"):
+        return missing
+    rules = _rules(resource.config["ingress"])
+    found = [line for version in versions for line in open_ports(rules, version, ports)]
+    world = " or ".join("0.0.0.0/0" if v == IPV4 else "::/0" for v in versions)
+    listed = " or ".join(map(str, ports))
+    if found:
+        return Verdict.violation(_join(found))
+    return Verdict.compliant(f"no ingress from {world} (or ranges adding up to it) to {listed}")
+
+
 # ---- evaluators ---------------------------------------------------------------------------------
 @policy(
     id="ec2.ebs_volume_encryption",
@@ -85,12 +180,21 @@ def _join(items: Iterable[str]) -> str:
     title="EBS volume is not encrypted",
     severity=Severity.HIGH,
     remediation=(
-        "Snapshot the volume, copy the snapshot with encryption (aws ec2 copy-snapshot "
-        "--encrypted), create a volume from it and swap it in; then delete the unencrypted one."
+        "Console: EC2 > Volumes > the volume > Actions > Create snapshot; Snapshots > the "
+        "snapshot > Actions > Copy snapshot with Encrypt this snapshot; create a volume from "
+        "the copy, swap it in and delete the unencrypted one. CLI: aws ec2 create-snapshot "
+        "--volume-id <id>, aws ec2 copy-snapshot --source-snapshot-id <snap> --source-region "
+        "<region> --encrypted, aws ec2 create-volume --snapshot-id <copy> --availability-zone "
+        "<az>."
     ),
 )
 def ebs_volume_encryption(resource: Resource, _now: datetime) -> Verdict | None:
-    """A volume must be encrypted; volumes being deleted are not applicable."""
+    """A volume must be encrypted; volumes being deleted are not applicable.
+
+    Not a CIS v3.0/v5.0 control: the benchmark's EBS control (v3.0 2.2.1, v5.0 5.1.1) audits
+    the region's encryption-by-default setting (``ec2.ebs_default_encryption``); volumes created
+    before it was turned on stay unencrypted, which this policy reports.
+    """
     if resource.config.get("state") in GONE_VOLUME_STATES:
         return None
     return expect_flag(resource, "encrypted", True)
@@ -102,82 +206,163 @@ def ebs_volume_encryption(resource: Resource, _now: datetime) -> Verdict | None:
     title="EBS encryption by default is off in the region",
     severity=Severity.MEDIUM,
     remediation=(
-        "Turn on EBS encryption by default in every enabled region "
-        "(aws ec2 enable-ebs-encryption-by-default --region <region>)."
+        "Console: EC2 > Dashboard > Account attributes > Data protection and security > EBS "
+        "encryption > Manage > Enable > Update EBS encryption, in every region in use. CLI: aws "
+        "ec2 enable-ebs-encryption-by-default --region <region> (each region)."
     ),
 )
 def ebs_default_encryption(resource: Resource, _now: datetime) -> Verdict | None:
-    """EBS encryption by default must be on in the region."""
+    """EBS encryption by default (GetEbsEncryptionByDefault) must be on in the region, so that
+    every new volume and snapshot copy is encrypted; judged per region inventoried, as the
+    benchmark asks for every region in use."""
     return expect_flag(resource, "enabled", True, f" in {resource.scope}")
 
 
 @policy(
     id="ec2.imdsv2_required",
     resource_types=INSTANCE,
-    title="Running EC2 instance does not require IMDSv2",
+    title="EC2 instance does not require IMDSv2",
     severity=Severity.MEDIUM,
     remediation=(
-        "Require IMDSv2 on the instance (aws ec2 modify-instance-metadata-options "
-        "--instance-id <id> --http-tokens required --http-endpoint enabled) and set it as "
-        "the account default for new instances."
+        "Console: EC2 > Instances > the instance > Actions > Instance settings > Modify "
+        "instance metadata options > IMDSv2 Required > Save. CLI: aws ec2 "
+        "modify-instance-metadata-options --instance-id <id> --http-tokens required "
+        "--http-endpoint enabled --region <region>; and make it the region's default for new "
+        "instances (aws ec2 modify-instance-metadata-defaults --http-tokens required)."
     ),
 )
 def imdsv2_required(resource: Resource, _now: datetime) -> Verdict | None:
-    """A running instance must require IMDSv2 tokens, or have the metadata endpoint disabled.
+    """Every instance must require IMDSv2 tokens (``HttpTokens = required``, with its
+    metadata options ``applied``), or have the metadata endpoint disabled.
 
-    Not applicable (None) to instances that are not running.
+    Stopped instances count, as in the benchmark's audit (which lists every instance): one that
+    allows IMDSv1 starts again with IMDSv1. Not applicable (None) only to instances shutting
+    down or terminated. A change of a running or stopped instance's options still ``pending``
+    is not in effect yet and fails until it is applied (an instance being launched with them
+    passes).
     """
     if missing := require(resource, "state"):
         return missing
-    if resource.config["state"] != "running":
+    if resource.config["state"] in GONE_INSTANCE_STATES:
         return None
     config = resource.config
     tokens_missing = require(resource, "http_tokens")
     endpoint_missing = require(resource, "http_endpoint")
+    # options still "pending" are not in effect, unless the instance itself is launching with them
+    applied = config.get("metadata_state") != "pending" or config["state"] == "pending"
+    where = f" (state={config['state']!r})"
     if tokens_missing is None and config["http_tokens"] == "required":
-        return Verdict.compliant("http_tokens='required'")
-    if endpoint_missing is None and config["http_endpoint"] == "disabled":
-        return Verdict.compliant("http_endpoint='disabled'")
+        if applied:
+            return Verdict.compliant(f"http_tokens='required'{where}")
+        return Verdict.violation(f"http_tokens='required' but metadata_state='pending'{where}")
+    if endpoint_missing is None and config["http_endpoint"] == "disabled" and applied:
+        return Verdict.compliant(f"http_endpoint='disabled'{where}")
     if tokens_missing is not None:
         return tokens_missing
     if endpoint_missing is not None:
         return endpoint_missing
     return Verdict.violation(
-        f"http_tokens={config['http_tokens']!r} (http_endpoint={config['http_endpoint']!r})"
+        f"http_tokens={config['http_tokens']!r} (http_endpoint={config['http_endpoint']!r}){where}"
     )
+
+
+@policy(
+    id="ec2.imdsv2_account_default",
+    resource_types=IMDS_DEFAULT,
+    title="New EC2 instances in the region do not require IMDSv2 by default",
+    severity=Severity.LOW,
+    remediation=(
+        "Console: EC2 > Dashboard > Account attributes > Data protection and security > IMDS "
+        "defaults > Manage > Metadata version: V2 only (token required) > Update. CLI: aws ec2 "
+        "modify-instance-metadata-defaults --http-tokens required --region <region>."
+    ),
+)
+def imdsv2_account_default(resource: Resource, _now: datetime) -> Verdict | None:
+    """The region's instance metadata defaults (GetInstanceMetadataDefaults) must make new
+    instances require IMDSv2 (``HttpTokens = required``) or disable the metadata endpoint.
+
+    Without an account default, a new instance takes its AMI's setting (IMDSv1 for most older
+    AMIs). Not a CIS v3.0/v5.0 control: the benchmark audits instances
+    (``ec2.imdsv2_required``); this keeps new ones from failing it.
+    """
+    if missing := require(resource, "http_tokens", "http_endpoint"):
+        return missing
+    tokens, endpoint = resource.config["http_tokens"], resource.config["http_endpoint"]
+    where = f" in {resource.scope}"
+    if tokens == "required":
+        return Verdict.compliant(f"http_tokens='required'{where}")
+    if endpoint == "disabled":
+        return Verdict.compliant(f"http_endpoint='disabled'{where}")
+    return Verdict.violation(f"http_tokens={tokens!r}, http_endpoint={endpoint!r}{where}")
 
 
 @policy(
     id="ec2.sg_open_admin_ports",
     resource_types=SECURITY_GROUP,
-    title="Security group allows SSH (22) or RDP (3389) from 0.0.0.0/0 or ::/0",
+    title="Security group allows SSH (22) or RDP (3389) from 0.0.0.0/0",
     severity=Severity.HIGH,
     remediation=(
-        "Remove the world-open ingress rules for ports 22 and 3389; allow only trusted CIDRs, "
-        "or use SSM Session Manager instead of open admin ports."
+        "Console: VPC > Security groups > the group > Inbound rules > Edit inbound rules: "
+        "change the source of the rules for 22 and 3389 to trusted CIDRs, or delete them "
+        "(use SSM Session Manager instead) > Save rules. CLI: aws ec2 "
+        "revoke-security-group-ingress --group-id <id> --protocol tcp --port 22 --cidr "
+        "0.0.0.0/0 --region <region> (and the same for 3389)."
     ),
 )
 def sg_open_admin_ports(resource: Resource, _now: datetime) -> Verdict | None:
-    """No ingress rule may allow 0.0.0.0/0 or ::/0 to port 22 or 3389.
+    """No IPv4 ingress may open port 22 or 3389 to the whole Internet (0.0.0.0/0, or ranges
+    that add up to it: ``0.0.0.0/1`` + ``128.0.0.0/1``, or everything but private space).
 
-    A rule counts when its protocol is all (``-1``), TCP or UDP (as the CIS controls count
-    them) and its port range covers 22 or 3389; a TCP/UDP rule without port numbers counts as
-    all ports.
+    Rules of all protocols, TCP and UDP count; a port range that holds 22 or 3389 (``0-1024``,
+    all ports) counts. IPv6 sources are ``ec2.sg_open_admin_ports_ipv6``'s, as the benchmark
+    keeps the two apart.
     """
-    if missing := require(resource, "ingress"):
-        return missing
-    findings: list[str] = []
-    for rule in _rules(resource.config["ingress"]):
-        sources = world_sources(rule)
-        ports = [port for port in ADMIN_PORTS if covers_port(rule, port)]
-        if sources and ports:
-            findings.append(
-                f"ingress {describe_rule(rule)} from {','.join(sources)} "
-                f"covers port {','.join(map(str, ports))}"
-            )
-    if findings:
-        return Verdict.violation(_join(findings))
-    return Verdict.compliant("no ingress from 0.0.0.0/0 or ::/0 to ports 22 or 3389")
+    return _port_policy(resource, (IPV4,), ADMIN_PORTS)
+
+
+@policy(
+    id="ec2.sg_open_admin_ports_ipv6",
+    resource_types=SECURITY_GROUP,
+    title="Security group allows SSH (22) or RDP (3389) from ::/0",
+    severity=Severity.HIGH,
+    remediation=(
+        "Console: VPC > Security groups > the group > Inbound rules > Edit inbound rules: "
+        "change the source of the rules for 22 and 3389 from ::/0 to trusted ranges, or delete "
+        "them > Save rules. CLI: aws ec2 revoke-security-group-ingress --group-id <id> "
+        "--ip-permissions 'IpProtocol=tcp,FromPort=22,ToPort=22,Ipv6Ranges=[{CidrIpv6=::/0}]' "
+        "--region <region> (and the same for 3389)."
+    ),
+)
+def sg_open_admin_ports_ipv6(resource: Resource, _now: datetime) -> Verdict | None:
+    """No IPv6 ingress may open port 22 or 3389 to the whole Internet (``::/0``, or ranges that
+    add up to it: ``::/1`` + ``8000::/1``, or all of global unicast ``2000::/3``).
+
+    Counted as ``ec2.sg_open_admin_ports`` counts IPv4 rules.
+    """
+    return _port_policy(resource, (IPV6,), ADMIN_PORTS)
+
+
+@policy(
+    id="ec2.sg_open_cifs",
+    resource_types=SECURITY_GROUP,
+    title="Security group allows CIFS/SMB (445) from 0.0.0.0/0 or ::/0",
+    severity=Severity.HIGH,
+    remediation=(
+        "Console: EC2 > Security groups > the group > Inbound rules > Edit inbound rules: "
+        "restrict the source of the rule for port 445 to trusted networks, or delete it > Save "
+        "rules. CLI: aws ec2 revoke-security-group-ingress --group-id <id> --protocol tcp "
+        "--port 445 --cidr 0.0.0.0/0 --region <region> (and the ::/0 rule with "
+        "--ip-permissions)."
+    ),
+)
+def sg_open_cifs(resource: Resource, _now: datetime) -> Verdict | None:
+    """No ingress may open port 445 (CIFS/SMB) to the whole Internet, over IPv4 or IPv6
+    (``0.0.0.0/0``, ``::/0``, or ranges that add up to them).
+
+    Counted as ``ec2.sg_open_admin_ports`` counts: rules of all protocols, TCP and UDP, any
+    port range holding 445. CIS v5.0 only (5.1.2); v3.0 has no such control.
+    """
+    return _port_policy(resource, (IPV4, IPV6), (CIFS_PORT,))
 
 
 @policy(
@@ -186,12 +371,17 @@ def sg_open_admin_ports(resource: Resource, _now: datetime) -> Verdict | None:
     title="Default security group of a VPC allows traffic",
     severity=Severity.MEDIUM,
     remediation=(
-        "Delete every inbound and outbound rule of the VPC's default security group and move "
-        "resources that relied on it to purpose-built groups."
+        "Move the resources that use the default group to purpose-built groups, then "
+        "Console: VPC > Security groups > the VPC's 'default' group > Inbound rules > Edit > "
+        "Delete every rule > Save, and the same for Outbound rules. CLI: aws ec2 "
+        "revoke-security-group-ingress --group-id <id> --ip-permissions <its rules> and aws "
+        "ec2 revoke-security-group-egress --group-id <id> --ip-permissions <its rules>."
     ),
 )
 def default_sg_restricts_traffic(resource: Resource, _now: datetime) -> Verdict | None:
-    """A VPC's default security group must have no ingress and no egress rules.
+    """A VPC's default security group must have no ingress and no egress rules (AWS creates it
+    allowing all traffic out, and in from its own members), so that nothing gets access by
+    landing in it.
 
     Not applicable (None) to groups that are not a default group.
     """
@@ -221,8 +411,8 @@ def default_sg_restricts_traffic(resource: Resource, _now: datetime) -> Verdict 
     ),
 )
 def public_instance_open_sg(resource: Resource, _now: datetime) -> Verdict | None:
-    """A group that admits 0.0.0.0/0 or ::/0 (any port) must not be attached to an instance
-    with a public IP.
+    """A group whose ingress admits the whole Internet (``0.0.0.0/0``, ``::/0`` or ranges adding
+    up to them, on any port) must not be attached to an instance with a public IP.
 
     Reads ``attached_public_instances`` (instance ids with a public IP that use the group). A
     group with no world-open ingress is compliant whatever that key holds; otherwise a missing
@@ -230,11 +420,8 @@ def public_instance_open_sg(resource: Resource, _now: datetime) -> Verdict | Non
     """
     if missing := require(resource, "ingress"):
         return missing
-    open_rules = [
-        f"{describe_rule(rule)} from {','.join(sources)}"
-        for rule in _rules(resource.config["ingress"])
-        if (sources := world_sources(rule))
-    ]
+    rules = _rules(resource.config["ingress"])
+    open_rules = [line for version in (IPV4, IPV6) for line in open_anywhere(rules, version)]
     if not open_rules:
         return Verdict.compliant("no ingress from 0.0.0.0/0 or ::/0")
     if missing := require(resource, ATTACHED_PUBLIC_INSTANCES):
@@ -248,3 +435,121 @@ def public_instance_open_sg(resource: Resource, _now: datetime) -> Verdict | Non
     return Verdict.compliant(
         f"ingress open to the world but {ATTACHED_PUBLIC_INSTANCES}=[] (no public instance)"
     )
+
+
+# ---- network ACLs -----------------------------------------------------------------------------
+def nacl_allowed(
+    entries: list[dict[str, Any]], version: int, protocol: str, port: int
+) -> tuple[AddressSet, list[int]]:
+    """The sources a network ACL lets reach ``protocol``/``port`` over IP ``version``, and the
+    numbers of the allow rules that let them: entries are evaluated in rule-number order and
+    the first that matches a packet decides, so a lower-numbered deny shadows later allows."""
+    remaining = AddressSet.everything(version)
+    allowed = AddressSet(version)
+    rules: list[int] = []
+    ordered = sorted(
+        entries,
+        key=lambda e: e.get("rule_number", 0) if isinstance(e.get("rule_number"), int) else 0,
+    )
+    for entry in ordered:
+        network = parse_cidr(entry.get("cidr"), version)
+        if network is None or not admits(entry, protocol, port):
+            continue
+        block = AddressSet(version, (network,))
+        if entry.get("action") == "allow":
+            admitted = block.intersection(remaining)
+            if admitted:
+                allowed = allowed.union(admitted)
+                rules.append(entry.get("rule_number", 0))
+        remaining = remaining.minus(block)
+        if not remaining:
+            break
+    return allowed, rules
+
+
+@policy(
+    id="ec2.nacl_open_admin_ports",
+    resource_types=NETWORK_ACL,
+    title="Network ACL allows ingress from 0.0.0.0/0 to SSH (22) or RDP (3389)",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Console: VPC > Network ACLs > the ACL > Inbound rules > Edit inbound rules: change the "
+        "source of the rules that allow 22 and 3389 to trusted CIDRs, or add lower-numbered "
+        "DENY rules for 0.0.0.0/0 on those ports > Save. CLI: aws ec2 create-network-acl-entry "
+        "--network-acl-id <id> --ingress --rule-number 50 --protocol tcp --port-range "
+        "From=22,To=22 --cidr-block 0.0.0.0/0 --rule-action deny --region <region> (and the "
+        "same for 3389, and for ::/0 with --ipv6-cidr-block)."
+    ),
+)
+def nacl_open_admin_ports(resource: Resource, _now: datetime) -> Verdict | None:
+    """The network ACL's inbound rules must not allow the whole Internet to reach port 22 or
+    3389 over TCP or UDP.
+
+    Evaluated as the ACL evaluates packets: rules in rule-number order, the first match
+    decides, so a lower-numbered DENY for the port shadows a later ALLOW of all traffic (the
+    default ACL's rule 100 allows everything: it fails unless such denies come first). The
+    sources the ALLOW rules let through are added up: several ranges that together cover every
+    (public) address are open to the world. Rules of all protocols, TCP and UDP count; port
+    ranges holding 22 or 3389 count. IPv6 entries are judged the same way as IPv4 ones (``::/0``).
+    """
+    if missing := require(resource, "ingress"):
+        return missing
+    entries = _rules(resource.config["ingress"])
+    found: list[str] = []
+    for version in (IPV4, IPV6):
+        for port in ADMIN_PORTS:
+            for protocol in PORT_PROTOCOLS:
+                allowed, numbers = nacl_allowed(entries, version, protocol, port)
+                how = reach(allowed)
+                if how is not None:
+                    rules = ", ".join(map(str, numbers))
+                    found.append(
+                        f"{protocol} {port} from {how} over {FAMILY[version]} (rule {rules})"
+                    )
+    if found:
+        return Verdict.violation(_join(found))
+    return Verdict.compliant("no inbound rule lets the Internet reach 22 or 3389")
+
+
+# ---- VPC flow logs ----------------------------------------------------------------------------
+@policy(
+    id="ec2.vpc_flow_logs",
+    resource_types=VPC,
+    title="VPC has no active flow log",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Console: VPC > Your VPCs > the VPC > Flow logs > Create flow log: Filter Reject (or "
+        "All), a CloudWatch Logs group or S3 bucket destination > Create. CLI: aws ec2 "
+        "create-flow-logs --resource-type VPC --resource-ids <vpc-id> --traffic-type REJECT "
+        "--log-destination-type s3 --log-destination arn:aws:s3:::<bucket> --region <region> "
+        "(or --log-group-name <group> --deliver-logs-permission-arn <role-arn>)."
+    ),
+)
+def vpc_flow_logs(resource: Resource, _now: datetime) -> Verdict | None:
+    """The VPC must have a flow log of its own (resource type VPC: subnet and interface flow
+    logs do not cover it) whose status is ``ACTIVE``.
+
+    A flow log whose delivery fails (``DeliverLogsStatus = FAILED``: the destination refuses
+    it) records nothing and does not count. Any traffic type counts (the benchmark suggests
+    REJECT at least).
+    """
+    if missing := require(resource, "flow_logs"):
+        return missing
+    logs = _rules(resource.config["flow_logs"])
+    active = [log for log in logs if log.get("status") == "ACTIVE"]
+    delivering = [log for log in active if log.get("deliver_status") != DELIVERY_FAILED]
+    if delivering:
+        log = delivering[0]
+        return Verdict.compliant(
+            f"flow log {log.get('id')} ACTIVE, traffic {log.get('traffic_type')}, "
+            f"to {log.get('destination_type')}"
+        )
+    if active:
+        return Verdict.violation(
+            f"flow log(s) {', '.join(str(log.get('id')) for log in active)} ACTIVE but "
+            "their delivery FAILED"
+        )
+    if logs:
+        states = ", ".join(f"{log.get('id')}={log.get('status')!r}" for log in logs)
+        return Verdict.violation(f"no ACTIVE flow log ({states})")
+    return Verdict.violation("flow_logs=[] (no flow log for the VPC)")
