@@ -18,6 +18,7 @@ AWS_SERVICES: frozenset[str] = frozenset(
         "s3",  # collector
         "ec2",  # collector
         "iam",  # collector
+        "accessanalyzer",  # collector (IAM Access Analyzer, part of the IAM inventory)
         "organizations",  # account sync (qrie.accounts)
         "xray",  # the X-Ray SDK's sampling rules (Powertools Tracer, Tracing=Active only)
     }
