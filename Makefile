@@ -19,6 +19,7 @@ CHECKOV_VERSION ?= 3.3.30
 ENV ?= dev
 REGION ?= us-east-1
 ACCOUNTS ?= 12
+REHEARSAL_ACCOUNTS ?= 3
 # `make deploy` takes the ExternalId of a first deploy from $QRIE_EXTERNAL_ID or asks for it
 # (hidden); it never goes on a command line. Without one, an update keeps the stack's value.
 # The functions' runtime (python3.13): src/Makefile builds the Lambda package with it (sam build,
@@ -46,6 +47,8 @@ VENV_STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+# The browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+CHROMIUM ?= /usr/bin/chromium
 # Only the Python folders that exist (ruff fails on a missing path).
 PY_DIRS := $(wildcard src tests bench)
 CFN_TEMPLATES := template.yaml $(wildcard onboarding/*.yaml)
@@ -55,13 +58,13 @@ CHECKOV_FLAGS := --framework cloudformation --quiet --compact --skip-download
 # No telemetry, no credentials needed for validate/lint; a fixed region so nothing asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
 
-.PHONY: help install lint unit integration test docs build deploy invoke demo bench bench-quick \
-	chaos clean distclean
+.PHONY: help install lint unit integration browser chromium test docs build deploy rehearse \
+	invoke demo console screenshots bench bench-quick bench-console chaos clean distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
 	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "; print "Usage: make <target> [VAR=value]\n\nTargets:"} \
-		/^[a-zA-Z_-]+:.*## / {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
+		/^[a-zA-Z_-]+:.*## / {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 	@printf "\nVariables: PYTHON=%s ENV=%s REGION=%s FN=%s EVENT=%s ACCOUNTS=%s\n" \
 		"$(PYTHON)" "$(ENV)" "$(REGION)" "$(FN)" "$(EVENT)" "$(ACCOUNTS)"
 
@@ -108,7 +111,17 @@ unit: $(VENV_STAMP) ## Unit tests (moto, in parallel)
 integration: $(VENV_STAMP) ## Integration tests (the local stack end to end)
 	$(BIN)/pytest tests/integration -q
 
-test: install lint unit integration ## Everything CI runs: install, lint, unit, integration
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests (apt-get)"
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+
+chromium: $(CHROMIUM) ## Install Debian's chromium (for the browser tests) when it is missing
+
+browser: $(VENV_STAMP) $(CHROMIUM) ## Browser tests of the web console (Playwright + chromium, local stack)
+	$(BIN)/pytest tests/browser -q
+
+test: install lint unit integration browser ## Everything CI runs: install, lint, unit, integration, browser
 
 docs: $(VENV_STAMP) ## Regenerate docs/policies.md and docs/aws-calls.md from the policies and collectors
 	$(BIN)/python -m qrie_cli.docs
@@ -126,6 +139,9 @@ deploy: build $(VENV_STAMP) ## sam build, then sam deploy --config-env ENV (a fi
 		list and the shell history: export QRIE_EXTERNAL_ID, or let make deploy ask for it))
 	$(SAM_ENV) $(BIN)/python -m qrie_local.samdeploy --config-env $(ENV) --sam $(SAM)
 
+rehearse: $(VENV_STAMP) $(SAM_STAMP) ## sam build + sam deploy onto the local AWS, then the README's qrie --stack-name commands
+	$(BIN)/python -m qrie_local.rehearsal --accounts $(REHEARSAL_ACCOUNTS) --report rehearsal-report.json
+
 invoke: $(VENV_STAMP) $(SAM_STAMP) ## Invoke FN with EVENT (sam local invoke, or the local runner without Docker)
 	@test -f "$(EVENT)" || { echo "No event file $(EVENT) (FN=$(FN))" >&2; exit 1; }
 	@if docker info >/dev/null 2>&1; then \
@@ -141,8 +157,19 @@ invoke: $(VENV_STAMP) $(SAM_STAMP) ## Invoke FN with EVENT (sam local invoke, or
 demo: $(VENV_STAMP) ## Seed ACCOUNTS member accounts locally and run inventory + scan end to end
 	$(BIN)/qrie demo --accounts $(ACCOUNTS)
 
-bench: $(VENV_STAMP) ## Benchmarks (full; bench 6 sizes the python3.13 arm64 package)
+console: $(VENV_STAMP) ## Web console on the local stack (started, and seeded with ACCOUNTS if empty)
+	$(BIN)/qrie local up
+	$(BIN)/qrie console --seed-if-empty $(ACCOUNTS)
+
+screenshots: $(VENV_STAMP) $(CHROMIUM) ## Browser tests, writing the console's screenshots to docs/console
+	QRIE_CONSOLE_SHOTS=docs/console $(BIN)/pytest tests/browser -q
+
+bench: $(VENV_STAMP) ## Benchmarks (full; bench 6 sizes the python3.13 arm64 package), console pages
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.console_pages
+
+bench-console: $(VENV_STAMP) ## The console's findings pages over a store of 10,000+ findings
+	$(BIN)/python -m bench.console_pages
 
 bench-quick: $(VENV_STAMP) ## Benchmarks (quick)
 	$(BIN)/python -m bench.run --quick
@@ -154,7 +181,7 @@ chaos: $(VENV_STAMP) ## Chaos run (~1,000 tasks under faults), throttling storm,
 
 clean: ## Remove build output, caches, local state and the demo report (keeps the venvs)
 	rm -rf .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .qrie \
-		demo-report.json .coverage htmlcov
+		.qrie-rehearsal demo-report.json rehearsal-report.json .coverage htmlcov
 	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./$(CHECKOV_VENV) -prune \
 		-o -path ./.git -prune -o \
 		-name __pycache__ -type d -print0 | xargs -0 rm -rf

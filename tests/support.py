@@ -156,6 +156,65 @@ def pump(
         yield response
 
 
+# ---------------------------------------------------------------------------- README commands
+@dataclass(frozen=True)
+class ReadmeCommand:
+    """A ``qrie`` command line of README.md: its section, and its arguments after ``qrie``."""
+
+    section: str
+    args: tuple[str, ...]
+    in_code_block: bool
+
+    def __str__(self) -> str:
+        return "qrie " + " ".join(self.args)
+
+
+# placeholders of commands quoted in the README's prose, and what stands for them in tests
+README_PLACEHOLDERS = {
+    "N": "3",
+    "FN": "JobHandlerFunction",
+    "EVENT_FILE": "events/JobHandlerFunction/list.json",
+    "ID": "123456789012",
+    "JOB_ID": "inv-all-20250101T000000Z-0a1b2c",
+}
+
+
+def readme_commands(readme: str) -> list[ReadmeCommand]:
+    """Every ``qrie`` command of the README: the lines of its ``bash`` code blocks that run
+    ``qrie`` or ``.venv/bin/qrie`` (comments dropped, quotes honoured), and the commands quoted
+    in its prose (placeholders replaced by :data:`README_PLACEHOLDERS`)."""
+    import re
+    import shlex
+
+    found: list[ReadmeCommand] = []
+    section = ""
+    fence: str | None = None  # the language of the code block we are in
+    prose: list[str] = []
+
+    def quoted_in_prose() -> None:
+        for quoted in re.findall(r"`(qrie [^`]+)`", " ".join(prose)):
+            words = [README_PLACEHOLDERS.get(w, w) for w in shlex.split(quoted)]
+            found.append(ReadmeCommand(section, tuple(words[1:]), False))
+        prose.clear()
+
+    for line in readme.splitlines():
+        if line.startswith("```"):
+            fence = line[3:].strip() if fence is None else None
+            continue
+        if fence is not None:
+            if fence == "bash" and line.split()[:1] in (["qrie"], [".venv/bin/qrie"]):
+                words = shlex.split(line, comments=True)
+                found.append(ReadmeCommand(section, tuple(words[1:]), True))
+            continue
+        if line.startswith("#"):
+            quoted_in_prose()
+            section = line.lstrip("#").strip()
+            continue
+        prose.append(line)
+    quoted_in_prose()
+    return found
+
+
 @contextlib.contextmanager
 def local_server(**options: Any) -> Iterator[str]:
     """qrie's local AWS (moto + middleware) on a free port, in a thread of this process; yields

@@ -25,6 +25,7 @@ consumer and whoever held them is gone.
 
 from __future__ import annotations
 
+import collections
 import copyreg
 import functools
 import importlib
@@ -36,6 +37,7 @@ import platform
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -154,6 +156,35 @@ def _plain_attributes(attributes: Any) -> tuple[Any, tuple[dict[str, Any]]]:
     return _item_attributes, (dict(attributes),)
 
 
+def _default_factory(factory: Any) -> Any:
+    """A defaultdict's factory as pickle can save it: a ``lambda: {}`` (moto's Lambda keeps
+    aliases in such a defaultdict) is ``dict`` (likewise list, set); anything else as it is."""
+    if getattr(factory, "__name__", "") != "<lambda>":
+        return factory
+    made = factory()
+    return next((kind for kind in (dict, list, set) if type(made) is kind and not made), factory)
+
+
+def _defaultdict(factory: Any, items: dict[Any, Any]) -> collections.defaultdict[Any, Any]:
+    rebuilt: collections.defaultdict[Any, Any] = collections.defaultdict(factory)
+    rebuilt.update(items)
+    return rebuilt
+
+
+def _default_mapping(mapping: Any) -> tuple[Any, tuple[Any, dict[Any, Any]]]:
+    return _defaultdict, (_default_factory(mapping.default_factory), dict(mapping))
+
+
+def _weak_values(values: dict[Any, Any]) -> weakref.WeakValueDictionary[Any, Any]:
+    return weakref.WeakValueDictionary(values)
+
+
+def _weak_mapping(mapping: Any) -> tuple[Any, tuple[dict[Any, Any]]]:
+    """A WeakValueDictionary (moto's Lambda indexes its functions by ARN in one) saved as its
+    entries: their values are saved where they are held, and stay alive there."""
+    return _weak_values, (dict(mapping),)
+
+
 class _Pickler(pickle.Pickler):
     def __init__(self, file: io.BufferedIOBase, homes: dict[int, Home]) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
@@ -164,6 +195,8 @@ class _Pickler(pickle.Pickler):
         from moto.dynamodb.models.dynamo_type import LimitedSizeDict  # noqa: PLC0415
 
         table[LimitedSizeDict] = _plain_attributes
+        table[weakref.WeakValueDictionary] = _weak_mapping
+        table[collections.defaultdict] = _default_mapping
         self.dispatch_table = table
         self._keys = _private_key_types()
 

@@ -1,37 +1,36 @@
 """Member-account set-up on the local AWS: the onboarding step (the member role) done through
-the Organizations bootstrap role, as an administrator would deploy onboarding/member-role.yaml.
+the Organizations bootstrap role, as an administrator deploys onboarding/member-role.yaml.
 
-:func:`deploy_member_role` deploys the role that template declares -- its trust policy (the hub
+:func:`deploy_member_role` deploys that template in the member account as a CloudFormation stack
+(``aws cloudformation deploy --stack-name qrie-member``): its role's trust policy (the hub
 account, narrowed to the hub stack's inventory worker with ``aws:PrincipalArn``, and the
-ExternalId) and its read-only policy -- resolved for the given parameters, so the local stack
-runs against qrie's real onboarding. :func:`trust_policy` is an account-wide trust (the hub
+ExternalId) and its read-only policy are the template's, so the local stack runs against qrie's
+real onboarding. :func:`trust_policy` is an account-wide trust (the hub
 account with the ExternalId, any principal of it) for set-ups that assume member roles from
 outside the runner's inventory worker (the benchmarks' baseline loop)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
-from qrie.aws import client_config
-from qrie_local.cfn import Resolver, parameter_values
+from qrie.aws import client_config, error_code
 from qrie_local.identity import STACK_NAME
 from qrie_local.moto_patches import BOOTSTRAP_ROLE
-from qrie_local.template import load_template
 
 __all__ = [
+    "MEMBER_STACK",
     "ONBOARDING_TEMPLATE",
     "deploy_member_role",
-    "member_role",
     "member_session",
     "trust_policy",
 ]
 
 ONBOARDING_TEMPLATE = Path(__file__).resolve().parents[2] / "onboarding" / "member-role.yaml"
-MEMBER_ROLE_RESOURCE = "QrieMemberRole"
+MEMBER_STACK = "qrie-member"
 
 
 def member_session(account_id: str, region: str = "us-east-1") -> boto3.Session:
@@ -64,31 +63,6 @@ def trust_policy(hub_account_id: str, external_id: str) -> dict[str, Any]:
     }
 
 
-def member_role(
-    role_name: str,
-    external_id: str,
-    hub_account_id: str,
-    hub_stack_name: str = STACK_NAME,
-    template: Path = ONBOARDING_TEMPLATE,
-) -> dict[str, Any]:
-    """The member role's properties as onboarding/member-role.yaml declares them, resolved for
-    these parameters (RoleName, AssumeRolePolicyDocument, Policies, ...)."""
-    loaded = load_template(template)
-    values = parameter_values(
-        loaded,
-        {
-            "RoleName": role_name,
-            "ExternalId": external_id,
-            "HubAccountId": hub_account_id,
-            "HubStackName": hub_stack_name,
-        },
-    )
-    resolver = Resolver(loaded, values, "us-east-1", prefix="")
-    resource = (loaded.get("Resources") or {})[MEMBER_ROLE_RESOURCE]
-    properties: dict[str, Any] = resolver.resolve(resource.get("Properties") or {})
-    return properties
-
-
 def deploy_member_role(
     account_id: str,
     role_name: str,
@@ -96,20 +70,26 @@ def deploy_member_role(
     hub_account_id: str,
     hub_stack_name: str = STACK_NAME,
 ) -> str:
-    """Create qrie's member role (onboarding/member-role.yaml) in ``account_id``, trusting the
-    inventory worker of the hub stack ``hub_stack_name``; returns its ARN."""
-    props = member_role(role_name, external_id, hub_account_id, hub_stack_name)
-    iam = member_session(account_id).client("iam", config=client_config())
-    role = iam.create_role(
-        RoleName=props["RoleName"],
-        AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
-        Description=props.get("Description", ""),
-        MaxSessionDuration=int(props.get("MaxSessionDuration", 3600)),
-    )
-    for policy in props.get("Policies", []):
-        iam.put_role_policy(
-            RoleName=props["RoleName"],
-            PolicyName=policy["PolicyName"],
-            PolicyDocument=json.dumps(policy["PolicyDocument"]),
+    """Deploy qrie's member role (onboarding/member-role.yaml, stack ``qrie-member``) in
+    ``account_id``, trusting the inventory worker of the hub stack ``hub_stack_name``; returns
+    its ARN. An account onboarded before keeps its role (and its ARN is returned)."""
+    cfn = member_session(account_id).client("cloudformation", config=client_config())
+    parameters = {
+        "RoleName": role_name,
+        "ExternalId": external_id,
+        "HubAccountId": hub_account_id,
+        "HubStackName": hub_stack_name,
+    }
+    try:
+        cfn.create_stack(
+            StackName=MEMBER_STACK,
+            TemplateBody=ONBOARDING_TEMPLATE.read_text(encoding="utf-8"),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
         )
-    return str(role["Role"]["Arn"])
+    except ClientError as exc:
+        if error_code(exc) != "AlreadyExistsException":
+            raise
+    [stack] = cfn.describe_stacks(StackName=MEMBER_STACK)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return str(outputs["RoleArn"])

@@ -2,6 +2,10 @@
 function's role, as on Lambda, so what a member role's trust says of the hub's principals
 (``aws:PrincipalArn``: only the inventory worker's role) is what the local stack enforces.
 
+:func:`lambda_session` runs inside the local AWS: it assumes a deployed function's role as the
+Lambda service does (the runner asks for it through the server's control path; the role a
+stack deploys trusts ``lambda.amazonaws.com``, not the hub account).
+
 :func:`assume_execution_role` creates the role in the hub account where the template puts it
 (SAM's generated ``<Function>Role``, with the function's RolePath) if it is not there yet,
 trusted by Lambda and by the hub account (the local runner plays Lambda), and returns the
@@ -18,7 +22,17 @@ from botocore.exceptions import ClientError
 
 from qrie_local.identity import ACCOUNT_ID, partition
 
-__all__ = ["assume_execution_role", "execution_trust_policy", "split_role_arn"]
+__all__ = [
+    "LAMBDA_SERVICE",
+    "ExecutionRoleError",
+    "assume_execution_role",
+    "execution_trust_policy",
+    "lambda_session",
+    "split_role_arn",
+]
+
+LAMBDA_SERVICE = "lambda.amazonaws.com"
+SESSION_SECONDS = 12 * 3600  # a runner's execution environments live long
 
 
 def execution_trust_policy(region: str = "us-east-1") -> dict[str, Any]:
@@ -68,4 +82,42 @@ def assume_execution_role(iam: Any, sts: Any, role_arn: str, session_name: str) 
         "AWS_ACCESS_KEY_ID": str(credentials["AccessKeyId"]),
         "AWS_SECRET_ACCESS_KEY": str(credentials["SecretAccessKey"]),
         "AWS_SESSION_TOKEN": str(credentials["SessionToken"]),
+    }
+
+
+class ExecutionRoleError(Exception):
+    """Lambda cannot assume the function's role (missing, or its trust does not allow Lambda)."""
+
+
+def lambda_session(role_arn: str, session_name: str, region: str = "us-east-1") -> dict[str, str]:
+    """Inside the local AWS: Lambda assumes a function's execution role, as the
+    ``lambda.amazonaws.com`` service principal -- the role must exist and its trust policy must
+    allow that service (the role a deployed stack made trusts Lambda, not the hub account).
+    The session's credentials as the variables boto3 reads."""
+    from moto.iam.models import iam_backends  # noqa: PLC0415
+    from moto.sts.models import sts_backends  # noqa: PLC0415
+
+    from qrie_local.trust import Caller, allows  # noqa: PLC0415
+
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam":
+        raise ExecutionRoleError(f"not a role ARN: {role_arn!r}")
+    try:
+        role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
+    except Exception as exc:
+        raise ExecutionRoleError(f"no role {role_arn}") from exc
+    if not allows(role.assume_role_policy_document, Caller("", "", service=LAMBDA_SERVICE)):
+        raise ExecutionRoleError(f"the trust policy of {role_arn} does not allow {LAMBDA_SERVICE}")
+    session = sts_backends[parts[4]][parts[1]].assume_role(
+        region_name=region,
+        role_session_name=session_name[:64],
+        role_arn=role_arn,
+        policy="",
+        duration=SESSION_SECONDS,
+        external_id="",
+    )
+    return {
+        "AWS_ACCESS_KEY_ID": str(session.access_key_id),
+        "AWS_SECRET_ACCESS_KEY": str(session.secret_access_key),
+        "AWS_SESSION_TOKEN": str(session.session_token),
     }

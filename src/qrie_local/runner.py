@@ -7,9 +7,13 @@ unchanged.
   function every ``schedule_interval`` seconds (the local stand-in for ``rate(2 minutes)``).
 * **Execution environments** (:class:`qrie_local.slots.Slot`): a child process per concurrent
   invocation slot, warm while reused, its ``os.environ`` the function's environment and the
-  credentials of its execution role (:mod:`qrie_local.roles`).
+  credentials of a session of its execution role, assumed as Lambda assumes it
+  (:func:`qrie_local.roles.lambda_session`).
 * **Delivery hooks** (:class:`qrie_local.sources.DeliveryHook`): whatever must happen around a
   delivery, e.g. the chaos faults of :class:`qrie_local.faults.RunnerFaults`.
+* **Invoke** (:class:`qrie_local.invoke.InvokeServer`): the local AWS forwards Lambda's Invoke
+  to the runner, which runs it in a warm execution environment of the function (one per
+  concurrent invocation), as Lambda does for ``lambda:Invoke`` from the CLI.
 * **Recovery**: when it starts, the messages in flight on its queues are made visible again
   (:meth:`LocalStack.release_in_flight`): locally nothing else consumes them, so whoever held
   them -- a runner that was killed or stopped mid-batch -- is gone.
@@ -37,10 +41,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from qrie_local.functions import FunctionSpec
-from qrie_local.identity import local_client
+from qrie_local.invoke import InvokeServer
 from qrie_local.private import UMASK, open_append, write_private
-from qrie_local.roles import assume_execution_role
-from qrie_local.slots import Outcome, Slot
+from qrie_local.slots import Outcome, Slot, close_all
 from qrie_local.sources import DeliveryHook, ScheduleSource, SqsSource
 from qrie_local.stack import (
     DEFAULT_STATE_DIR,
@@ -131,6 +134,9 @@ class Runner:
         self._busy_now: dict[str, int] = {}
         self._sources: list[SqsSource] = []
         self._schedules: list[ScheduleSource] = []
+        self._warm: dict[str, list[Slot]] = {}  # idle execution environments for Invoke
+        self._invoked: list[Slot] = []  # every one of them
+        self._invoke_server: InvokeServer | None = None
         self._roles: dict[str, dict[str, str]] = {}
         self._started = False
 
@@ -162,9 +168,7 @@ class Runner:
         with self._lock:
             cached = self._roles.get(logical_id)
         if cached is None:
-            iam = local_client("iam", self.endpoint, self.region)
-            sts = local_client("sts", self.endpoint, self.region)
-            cached = assume_execution_role(iam, sts, spec.role_arn, f"qrie-local-{logical_id}")
+            cached = self.stack.execution_credentials(spec.role_arn, f"qrie-local-{logical_id}")
             with self._lock:
                 self._roles[logical_id] = cached
         return dict(cached)
@@ -250,6 +254,9 @@ class Runner:
             source.start()
         for scheduled in self._schedules:
             scheduled.start()
+        self._invoke_server = InvokeServer(self.resolve, self.invoke_warm, self.log).start()
+        if self.stack.state_dir.is_dir():
+            self._invoke_server.register(self.stack.state_dir)
         return self
 
     def _release_in_flight(self) -> None:
@@ -272,6 +279,10 @@ class Runner:
     def stop(self, force: bool = False) -> None:
         """Stop polling, let in-flight invocations finish (unless ``force``), stop the slots."""
         self._stop.set()
+        if self._invoke_server is not None:
+            self._invoke_server.unregister(self.stack.state_dir)
+            self._invoke_server.stop()
+            self._invoke_server = None
         if force:
             for source in self._sources:
                 source.close_slots(force=True)
@@ -283,6 +294,9 @@ class Runner:
         for scheduled in self._schedules:
             scheduled.join()
             scheduled.slot.close()
+        with self._lock:
+            invoked, self._invoked, self._warm = self._invoked, [], {}
+        close_all(invoked, force)
         self._sources, self._schedules = [], []
         self._started = False
 
@@ -323,6 +337,32 @@ class Runner:
                 signal.signal(sig, handler)
 
     # -------------------------------------------------------------- direct invocation
+    def resolve(self, name: str) -> str | None:
+        """The logical id of the function called ``name`` (in Lambda, or its logical id)."""
+        for logical_id, spec in self.stack.functions.items():
+            if name in {spec.name, logical_id}:
+                return logical_id
+        return None
+
+    def invoke_warm(self, logical_id: str, event: Any) -> Outcome:
+        """Run one event in a warm execution environment of the function (a new one when all
+        are busy), as Lambda runs ``lambda:Invoke``."""
+        spec = self.stack.functions[logical_id]
+        env = self.function_env(logical_id)  # not under the lock: it may take it (roles)
+        with self._lock:
+            idle = self._warm.setdefault(logical_id, [])
+            slot = idle.pop() if idle else None
+            if slot is None:
+                label = f"{logical_id}-invoke-{len(self._invoked) + 1}"
+                slot = Slot(spec, env, label, self.log_path)
+                self._invoked.append(slot)
+        outcome, cold = slot.invoke(event)
+        self.record(logical_id, outcome, cold)
+        with self._lock:
+            if slot in self._invoked:
+                self._warm.setdefault(logical_id, []).append(slot)
+        return outcome
+
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Run one event through the function's handler in a fresh execution environment (what
         ``sam local invoke`` does) and return its result; raises InvocationError if it fails."""

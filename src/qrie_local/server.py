@@ -15,15 +15,20 @@
   (``--hook package.module:factory``, where ``factory()`` returns a hook, e.g.
   ``qrie_local.faults:server_hook``: what ``LocalStack.up(hooks=...)`` passes; the environment
   variable ``QRIE_LOCAL_HOOKS``, comma-separated specs, adds more).
+* With ``--state-dir``, Lambda's Invoke is answered by the runner registered there
+  (:mod:`qrie_local.invoke`): moto's Lambda would need Docker to run a function.
 * **It answers only qrie.** It binds to 127.0.0.1, and refuses (403) what a web page could send
   it: any request with an ``Origin`` header (no origin is allowed: no CORS, so no
   ``Access-Control-Allow-Origin`` either), or a ``Sec-Fetch-Site`` of another site, or a
   ``Host`` that is not the loopback (DNS rebinding); an AWS request that is not SigV4-signed in
   its ``Authorization`` header (a browser cannot add one without a preflight, which carries an
-  ``Origin``); and moto's own ``/moto-api/`` (its dashboard, ``data.json`` with the whole state,
-  the recorder, resets) unless the request carries ``X-Qrie-Local-Token``, a secret the server
+  ``Origin``) -- but a GET or HEAD presigned in its query (GetFunction's ``Code.Location``) --;
+  and moto's own ``/moto-api/`` (its dashboard, ``data.json`` with the whole state, the
+  recorder, resets) unless the request carries ``X-Qrie-Local-Token``, a secret the server
   draws at start and writes only to ``server.json``. ``POST /_qrie/sqs/release`` (same token)
-  makes the in-flight messages of the queues it names visible again (the runner's recovery).
+  makes the in-flight messages of the queues it names visible again (the runner's recovery);
+  ``POST /_qrie/lambda/credentials`` (same token) answers a session of a function's execution
+  role, assumed as Lambda assumes it (the runner plays Lambda).
 * ``--snapshot FILE`` saves the local AWS's state to FILE when the server stops, and with
   ``--restore`` loads it before the server serves (:mod:`qrie_local.backends`); a file that
   cannot be loaded is renamed ``FILE.unusable`` (never overwritten) and the server starts empty.
@@ -58,6 +63,7 @@ from urllib.parse import parse_qs
 from qrie_local.private import UMASK, private_dir, write_private
 
 __all__ = [
+    "CREDENTIALS_PATH",
     "RELEASE_PATH",
     "RESET_PATH",
     "SERVER_STATE_FILE",
@@ -77,6 +83,8 @@ __all__ = [
 STATS_PATH = "/_qrie/stats"
 RESET_PATH = "/_qrie/stats/reset"
 RELEASE_PATH = "/_qrie/sqs/release"
+# Lambda's credentials for a function's execution role (the runner plays Lambda).
+CREDENTIALS_PATH = "/_qrie/lambda/credentials"
 MOTO_API_PREFIX = "/moto-api"
 QRIE_PREFIX = "/_qrie/"
 SERVER_STATE_FILE = "server.json"
@@ -246,16 +254,29 @@ def refusal(environ: WSGIEnviron, token: str) -> str | None:
     if host is not None and host not in LOOPBACK_HOSTS and not host.endswith(".localhost"):
         return f"the local AWS answers only on the loopback, not {host[:100]!r}"
     path = str(environ.get("PATH_INFO", ""))
-    if path.startswith(MOTO_API_PREFIX) or path == RELEASE_PATH:
+    if path.startswith(MOTO_API_PREFIX) or path in {RELEASE_PATH, CREDENTIALS_PATH}:
         given = str(environ.get("HTTP_" + TOKEN_HEADER.upper().replace("-", "_"), ""))
         if not hmac.compare_digest(given.encode(), token.encode()):
             return f"{path} needs the {TOKEN_HEADER} header (its value is in server.json)"
         return None
     if path.startswith(QRIE_PREFIX):
         return None
-    if not str(environ.get("HTTP_AUTHORIZATION", "")).startswith("AWS4-HMAC-SHA256 "):
-        return "AWS requests must be signed (SigV4, in the Authorization header)"
-    return None
+    if str(environ.get("HTTP_AUTHORIZATION", "")).startswith("AWS4-HMAC-SHA256 "):
+        return None
+    if _presigned_read(environ):
+        return None
+    return "AWS requests must be signed (SigV4, in the Authorization header)"
+
+
+def _presigned_read(environ: WSGIEnviron) -> bool:
+    """A GET or HEAD signed in its query string (a presigned URL, e.g. Lambda's Code.Location):
+    what a tool downloads; a web page's request for it is refused above by its Sec-Fetch-Site."""
+    if str(environ.get("REQUEST_METHOD", "")).upper() not in {"GET", "HEAD"}:
+        return False
+    query = parse_qs(str(environ.get("QUERY_STRING", "")))
+    return query.get("X-Amz-Algorithm") == ["AWS4-HMAC-SHA256"] and bool(
+        query.get("X-Amz-Signature")
+    )
 
 
 class QrieMiddleware:
@@ -303,6 +324,8 @@ class QrieMiddleware:
             return self._send(start_response, Reply(200, b'{"reset": true}'))
         if path == RELEASE_PATH:
             return self._send(start_response, _release(environ))
+        if path == CREDENTIALS_PATH:
+            return self._send(start_response, _credentials(environ))
         info = describe_request(environ)
         with self._lock:
             self._requests += 1
@@ -327,15 +350,35 @@ class QrieMiddleware:
         return [reply.body]
 
 
+def _json_body(environ: WSGIEnviron) -> Any:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > MAX_FORM_BYTES:
+        raise ValueError("body too large")
+    return json.loads(environ["wsgi.input"].read(length) if length > 0 else b"{}")
+
+
+def _credentials(environ: WSGIEnviron) -> Reply:
+    """``POST {"role_arn": ..., "session_name": ...}``: the credentials of a session of that
+    execution role, as Lambda (the runner) assumes it (:func:`qrie_local.roles.lambda_session`)."""
+    from qrie_local.roles import ExecutionRoleError, lambda_session  # noqa: PLC0415
+
+    try:
+        body = _json_body(environ)
+        if not isinstance(body, dict) or not isinstance(body.get("role_arn"), str):
+            raise ValueError('expected {"role_arn": "<execution role ARN>"}')
+        session = str(body.get("session_name") or "qrie-local")
+        credentials = lambda_session(body["role_arn"], session)
+    except (ValueError, ExecutionRoleError) as exc:
+        return Reply(400, json.dumps({"message": str(exc)}).encode())
+    return Reply(200, json.dumps(credentials).encode())
+
+
 def _release(environ: WSGIEnviron) -> Reply:
     """``POST {"queue_urls": [...]}``: their in-flight messages become visible again."""
     from qrie_local.backends import release_in_flight  # noqa: PLC0415
 
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_FORM_BYTES:
-            raise ValueError("body too large")
-        body = json.loads(environ["wsgi.input"].read(length) if length > 0 else b"{}")
+        body = _json_body(environ)
         urls = body.get("queue_urls") if isinstance(body, dict) else None
         if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
             raise ValueError('expected {"queue_urls": ["<queue url>", ...]}')
@@ -472,6 +515,10 @@ def serve(
         os.environ.setdefault(name, value)
     restored = _restore(snapshot) if snapshot is not None and restore else {}
     all_hooks = ([latency_hook(latency_ms)] if latency_ms > 0 else []) + list(hooks)
+    if state_dir is not None:  # Lambda Invoke: to the runner registered in the state directory
+        from qrie_local.invoke import forward_hook  # noqa: PLC0415
+
+        all_hooks.append(forward_hook(state_dir))
     app = build_app(all_hooks, token)
 
     class KeepAliveHandler(MotoRequestHandler):

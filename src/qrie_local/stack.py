@@ -1,5 +1,6 @@
-"""``LocalStack``: the local AWS (a moto server in a background process) provisioned from the
-template, with its state under ``.qrie/``.
+"""``LocalStack``: the local AWS (a moto server in a background process) with the template
+deployed on it as a CloudFormation stack (:mod:`qrie_local.provision`), its state under
+``.qrie/``.
 
     stack = LocalStack.up()                 # start (or reuse) the server, provision, save state
     stack = LocalStack.current(Path(".qrie"))  # the running one, or None
@@ -25,7 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +37,13 @@ from qrie_local.backends import SNAPSHOT_FILE
 from qrie_local.functions import FunctionSpec
 from qrie_local.private import open_append, private_dir, write_private
 from qrie_local.provision import Provisioned, provision
-from qrie_local.server import RELEASE_PATH, SERVER_STATE_FILE, STATS_PATH, TOKEN_HEADER
+from qrie_local.server import (
+    CREDENTIALS_PATH,
+    RELEASE_PATH,
+    SERVER_STATE_FILE,
+    STATS_PATH,
+    TOKEN_HEADER,
+)
 from qrie_local.template import load_template
 
 __all__ = [
@@ -53,6 +60,7 @@ STATE_FILE = "local.json"
 RUNNER_PID_FILE = "runner.pid"
 SERVER_LOG = "server.log"
 RUNNER_LOG = "runner.log"
+CODE_DIR = "code"  # deployed functions' packages, extracted
 REGION = "us-east-1"
 LOCAL_PARAMETERS: dict[str, str] = {
     "ExternalId": "qrie-local-external-id",
@@ -218,17 +226,17 @@ class LocalStack:
         persist: bool = True,
         restore: bool = True,
     ) -> LocalStack:
-        """Start the local AWS in the background (a free port unless ``port`` is given),
-        provision the template on it and save the state. ``hooks`` are request hooks its
-        server loads (``package.module:factory`` specs, see :mod:`qrie_local.server`; e.g.
-        :data:`qrie_local.faults.HOOK_SPEC`). If a stack already runs in ``state_dir`` it is
-        provisioned again (idempotent) and returned; LocalStackError if its server was started
-        without one of ``hooks``.
+        """Start the local AWS in the background (a free port unless ``port`` is given), deploy
+        the template on it (stack ``qrie-local``) and save the state. ``hooks`` are request
+        hooks its server loads (``package.module:factory`` specs, see :mod:`qrie_local.server`;
+        e.g. :data:`qrie_local.faults.HOOK_SPEC`). If a stack already runs in ``state_dir`` the
+        template is deployed again (an update; nothing changes if nothing did) and returned;
+        LocalStackError if its server was started without one of ``hooks``.
 
         With ``persist`` (the default) the server saves the local AWS's state in ``state_dir``
         when it stops, and with ``restore`` too it starts from the state saved there (accounts,
-        jobs, inventory, findings, queued messages); ``persist=False`` neither reads nor writes
-        it (a throwaway stack, e.g. the demo's)."""
+        jobs, inventory, findings, queued messages, the deployed stack); ``persist=False``
+        neither reads nor writes it (a throwaway stack, e.g. the demo's)."""
         state_dir = Path(state_dir)
         template = Path(template)
         values = {**LOCAL_PARAMETERS, **dict(parameters or {})}
@@ -243,21 +251,77 @@ class LocalStack:
                     f"{', '.join(missing)} (it runs: {', '.join(current.hooks) or 'none'}); "
                     "stop it (qrie local down) to start it with them"
                 )
-            current.provisioned = provision(loaded, current.endpoint, REGION, values)
+            current.provisioned = provision(
+                loaded, current.endpoint, REGION, values, base_dir=template.parent
+            )
             current.template, current.parameters = template.resolve(), values
             current.save()
             return current
 
+        return cls._launch(
+            state_dir,
+            port,
+            latency_ms,
+            wanted_hooks,
+            lambda endpoint: provision(loaded, endpoint, REGION, values, base_dir=template.parent),
+            template=template.resolve(),
+            parameters=values,
+            persist=persist,
+            restore=restore,
+        )
+
+    @classmethod
+    def start(
+        cls,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        port: int | None = None,
+        latency_ms: float = 0,
+        hooks: Sequence[str] = (),
+    ) -> LocalStack:
+        """Start the local AWS in the background with nothing deployed on it and no saved state
+        (a throwaway one): a stack is then deployed to it (``sam deploy``) and
+        :meth:`attach`-ed. LocalStackError if a stack already runs from ``state_dir``."""
+        state_dir = Path(state_dir)
+        if cls.current(state_dir) is not None:
+            raise LocalStackError(
+                f"a local stack already runs from {state_dir}; stop it (qrie local down) first"
+            )
+        return cls._launch(
+            state_dir,
+            port,
+            latency_ms,
+            tuple(dict.fromkeys(hooks)),
+            lambda endpoint: Provisioned(
+                endpoint=endpoint, region=REGION, outputs={}, functions={}
+            ),
+            persist=False,
+            restore=False,
+        )
+
+    @classmethod
+    def _launch(
+        cls,
+        state_dir: Path,
+        port: int | None,
+        latency_ms: float,
+        hooks: tuple[str, ...],
+        make: Callable[[str], Provisioned],
+        template: Path = Path("template.yaml"),
+        parameters: Mapping[str, str] | None = None,
+        persist: bool = True,
+        restore: bool = True,
+    ) -> LocalStack:
+        """Start the server, ``make`` what runs on it (given its endpoint), save the state."""
         private_dir(state_dir)
         for name in (STATE_FILE, SERVER_STATE_FILE, RUNNER_PID_FILE):
             (state_dir / name).unlink(missing_ok=True)
         snapshot = state_dir.resolve() / SNAPSHOT_FILE if persist else None
         pid, actual_port = cls._start_server(
-            state_dir, port or 0, latency_ms, wanted_hooks, snapshot, restore
+            state_dir, port or 0, latency_ms, hooks, snapshot, restore
         )
         endpoint = f"http://127.0.0.1:{actual_port}"
         try:
-            provisioned = provision(loaded, endpoint, REGION, values)
+            provisioned = make(endpoint)
         except BaseException:
             _stop_process(pid, "qrie_local.server", SERVER_STOP_TIMEOUT_SECONDS)
             raise
@@ -266,15 +330,28 @@ class LocalStack:
             pid=pid,
             port=actual_port,
             provisioned=provisioned,
-            template=template.resolve(),
-            parameters=values,
+            template=template,
+            parameters=dict(parameters or {}),
             latency_ms=latency_ms,
             started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            hooks=wanted_hooks,
+            hooks=hooks,
             snapshot=str(snapshot or ""),
         )
         stack.save()
         return stack
+
+    def attach(self, stack_name: str) -> LocalStack:
+        """Run the deployed stack ``stack_name``: its functions, event source mappings,
+        schedules and Outputs as the local AWS's CloudFormation, Lambda and EventBridge APIs
+        describe them (:mod:`qrie_local.deployed`), its packages extracted under
+        ``<state_dir>/code``. Saves the state; a runner started afterwards runs it."""
+        from qrie_local.deployed import read_stack  # noqa: PLC0415
+
+        self.provisioned = read_stack(
+            self.endpoint, self.region, stack_name, self.state_dir.resolve() / CODE_DIR
+        )
+        self.save()
+        return self
 
     @staticmethod
     def _start_server(
@@ -409,19 +486,35 @@ class LocalStack:
     def _server_state(self) -> dict[str, Any]:
         return _read_json(self.state_dir / SERVER_STATE_FILE) or {}
 
-    def release_in_flight(self, queue_urls: Sequence[str]) -> dict[str, int]:
-        """Make the in-flight messages of these queues visible again (locally the runner is
-        their only consumer: whatever held them is gone); how many per queue."""
+    def _control(self, path: str, body: Mapping[str, Any]) -> Any:
+        """POST ``body`` to one of the local AWS's control paths, with its token."""
         token = str(self._server_state().get("token", ""))
         request = urllib.request.Request(  # noqa: S310 - a local http URL
-            f"{self.endpoint}{RELEASE_PATH}",
-            data=json.dumps({"queue_urls": list(queue_urls)}).encode(),
+            f"{self.endpoint}{path}",
+            data=json.dumps(dict(body)).encode(),
             method="POST",
             headers={"Content-Type": "application/json", TOKEN_HEADER: token},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            answer = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise LocalStackError(f"the local AWS refused {path}: {detail}") from exc
+
+    def release_in_flight(self, queue_urls: Sequence[str]) -> dict[str, int]:
+        """Make the in-flight messages of these queues visible again (locally the runner is
+        their only consumer: whatever held them is gone); how many per queue."""
+        answer = self._control(RELEASE_PATH, {"queue_urls": list(queue_urls)})
         return {str(k): int(v) for k, v in dict(answer.get("released", {})).items()}
+
+    def execution_credentials(self, role_arn: str, session_name: str) -> dict[str, str]:
+        """Credentials of a session of a function's execution role, assumed as Lambda assumes
+        it (the local AWS checks that the role's trust allows Lambda)."""
+        answer = self._control(
+            CREDENTIALS_PATH, {"role_arn": role_arn, "session_name": session_name}
+        )
+        return {str(k): str(v) for k, v in dict(answer).items()}
 
     # ------------------------------------------------------------------ runner daemon
     def runner_pid(self) -> int | None:

@@ -3,7 +3,8 @@
 
 A statement allows the call when its Effect is Allow, its Action covers ``sts:AssumeRole``, its
 Principal names the caller -- ``*``, the caller's account (``<id>`` or ``arn:...:root``) or the
-caller's own ARN -- and every one of its conditions holds; an Allow that is not denied by a Deny
+caller's own ARN; for an AWS service (Lambda assuming a function's execution role), its
+``Service`` -- and every one of its conditions holds; an Allow that is not denied by a Deny
 statement allows the call. Conditions on ``sts:ExternalId``, ``aws:PrincipalArn`` (a role
 session's is its role's ARN, path included) and ``aws:PrincipalAccount`` are evaluated with the
 String and Arn operators (Equals, NotEquals, EqualsIgnoreCase, Like, NotLike, their IfExists
@@ -33,6 +34,7 @@ class Caller:
     principal_arn: str  # for a role session: the role's ARN
     account_id: str
     external_id: str | None = None
+    service: str | None = None  # an AWS service principal (lambda.amazonaws.com) calling
 
     def context(self) -> dict[str, str | None]:
         return {
@@ -51,6 +53,8 @@ def _names_caller(principal: Any, caller: Caller) -> bool:
         return True
     if not isinstance(principal, Mapping):
         return False
+    if caller.service is not None:
+        return caller.service in {str(v) for v in _listed(principal.get("Service", []))}
     for value in _listed(principal.get("AWS", [])):
         root = _ROOT.match(str(value))
         if value == "*" or value in {caller.account_id, caller.principal_arn}:

@@ -70,6 +70,10 @@ def template(
             "TestFunction": {
                 "Type": "AWS::Serverless::Function",
                 "Properties": {
+                    # the package sam deploy would upload; the runner imports the handler from
+                    # this checkout (the stack is provisioned without a code root)
+                    "CodeUri": "tests/integration",
+                    "Runtime": "python3.13",
                     "Handler": f"{HANDLERS}.{handler}",
                     "Environment": {"Variables": {"OUT_DIR": str(out_dir)}},
                     "Events": events,
@@ -84,7 +88,8 @@ Deploy = Callable[..., LocalStack]
 
 @pytest.fixture
 def deploy(local_stack: LocalStack, tmp_path: Path) -> Deploy:
-    """Provision a test template on the module's server; a LocalStack view holding only it."""
+    """Deploy a test template on the module's server (its own stack); a LocalStack view holding
+    only it."""
 
     def _deploy(handler: str, **kwargs: Any) -> LocalStack:
         provisioned = provision(
@@ -92,7 +97,8 @@ def deploy(local_stack: LocalStack, tmp_path: Path) -> Deploy:
             local_stack.endpoint,
             local_stack.region,
             {},
-            name_prefix=f"t{uuid.uuid4().hex[:8]}-",
+            stack_name=f"t{uuid.uuid4().hex[:8]}",
+            base_dir=ROOT,
         )
         return dataclasses.replace(local_stack, provisioned=provisioned)
 
@@ -162,9 +168,11 @@ def test_batch_size_is_respected_and_every_record_is_deleted(
     assert {r["source"] for call in calls for r in call["records"]} == {
         stack.provisioned.queues["WorkQueue"].arn
     }
-    # the context's remaining time follows the template's Timeout (30 s)
+    # the context's remaining time follows the template's Timeout (30 s); its name is Lambda's
     assert all(25_000 < call["remaining_ms"] <= 30_000 for call in calls)
-    assert all(call["function"] == "TestFunction" for call in calls)
+    deployed_name = stack.functions["TestFunction"].name
+    assert deployed_name.startswith(f"{stack.provisioned.stack_name}-TestFunction-")
+    assert all(call["function"] == deployed_name for call in calls)
     assert stats["records_received"] == 10
     assert stats["records_deleted"] == 10
     assert stats["records_failed"] == 0
@@ -383,7 +391,7 @@ def test_invoke_runs_one_event_in_a_fresh_environment(deploy: Deploy, tmp_path: 
     result = runner.invoke("TestFunction", {"hello": "world"})
     assert result == {
         "event": {"hello": "world"},
-        "function": "TestFunction",
+        "function": stack.functions["TestFunction"].name,
         "endpoint": stack.endpoint,
         "out_dir": str(tmp_path),
         "extra": "yes",

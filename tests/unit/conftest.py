@@ -1,5 +1,5 @@
-"""Fixtures for the unit tests: the collectors' local AWS (moto, fake credentials), and
-throw-away packages for the registries to discover."""
+"""Fixtures for the unit tests: the collectors' local AWS (moto, fake credentials), throw-away
+packages for the registries to discover, and the CLI run against the moto stack."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from moto import mock_aws
 
 from qrie.aws import AccountSessions
 from qrie_local import moto_patches
+from tests.support import Stack
+from tests.unit.cli_support import MotoTarget, Run, runner_for
 from tests.unit.collectors_support import EXTERNAL_ID, ROLE_NAME
 
 
@@ -26,6 +28,24 @@ def sessions(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator
     moto_patches.strict_assume_role(False)  # these accounts have no member role deployed
     with mock_aws():
         yield AccountSessions(role_name=ROLE_NAME, external_id=EXTERNAL_ID)
+
+
+@pytest.fixture
+def moto_target(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> MotoTarget:
+    """The target every CLI command of the test talks to (``run``), over the moto stack."""
+    from qrie_cli import context
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.delenv("QRIE_STACK_NAME", raising=False)
+    target = MotoTarget(stack)
+    monkeypatch.setattr(context, "resolve_target", lambda *_args: target)
+    return target
+
+
+@pytest.fixture
+def run(moto_target: MotoTarget) -> Run:
+    """``run("jobs", "list", "--json")``: the CLI against the moto stack."""
+    return runner_for(moto_target)
 
 
 @pytest.fixture

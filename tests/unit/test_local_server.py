@@ -3,15 +3,19 @@ request, moto's /moto-api/ only with the control token; and what it writes is pr
 
 from __future__ import annotations
 
+import io
 import json
 import stat
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from qrie_local import backends, server
 from qrie_local.identity import local_client
@@ -91,6 +95,7 @@ def test_moto_api_needs_the_control_token(endpoint: str, state_dir: Path) -> Non
         ("/moto-api/", "GET"),
         ("/moto-api/reset", "POST"),
         (server.RELEASE_PATH, "POST"),
+        (server.CREDENTIALS_PATH, "POST"),
     ):
         # WHEN asked for without the token, or with a wrong one
         assert request(f"{endpoint}{path}", method=method)[0] == 403, path
@@ -130,6 +135,79 @@ def test_release_makes_in_flight_messages_visible(endpoint: str, state_dir: Path
     assert b"queue_urls" in answer
 
 
+def test_a_presigned_download_is_served_but_not_an_unsigned_one(endpoint: str) -> None:
+    # GIVEN an object in the local AWS's S3, as a deployment package is
+    s3 = local_client("s3", endpoint, REGION)
+    s3.create_bucket(Bucket="packages")
+    s3.put_object(Bucket="packages", Key="code.zip", Body=b"zip bytes")
+    # WHEN it is fetched by a presigned URL (GetFunction's Code.Location), then unsigned
+    v4 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    params = {"Bucket": "packages", "Key": "code.zip"}
+    presigned = v4.generate_presigned_url("get_object", Params=params)
+    # THEN the presigned read is served, the unsigned one and a presigned write are refused
+    status, _, body = request(presigned)
+    assert (status, body) == (200, b"zip bytes")
+    assert request(f"{endpoint}/packages/code.zip")[0] == 403
+    assert request(presigned, method="PUT", body=b"other")[0] == 403
+
+
+def test_lambda_assumes_an_execution_role_that_trusts_it(endpoint: str, state_dir: Path) -> None:
+    # GIVEN a role trusting Lambda (as a deployed function's is) and one trusting the account
+    iam = local_client("iam", endpoint, REGION)
+    trusts = {
+        "lambda-role": {"Service": "lambda.amazonaws.com"},
+        "account-role": {"AWS": "arn:aws:iam::123456789012:root"},
+    }
+    arns = {
+        name: iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        for name, principal in trusts.items()
+    }
+    headers = {server.TOKEN_HEADER: token(state_dir), "Content-Type": "application/json"}
+
+    def ask(role_arn: str) -> tuple[int, Any]:
+        body = json.dumps({"role_arn": role_arn, "session_name": "test"}).encode()
+        status, _, answer = request(f"{endpoint}{server.CREDENTIALS_PATH}", headers, "POST", body)
+        return status, json.loads(answer)
+
+    # WHEN Lambda's credentials are asked for each
+    status, credentials = ask(arns["lambda-role"])
+    # THEN the role trusting Lambda gives a session of itself
+    assert status == 200
+    session = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
+    assert ":assumed-role/lambda-role/test" in session.get_caller_identity()["Arn"]
+    # and the others are refused, saying why
+    status, answer = ask(arns["account-role"])
+    assert status == 400
+    assert "does not allow lambda.amazonaws.com" in answer["message"]
+    status, answer = ask("arn:aws:iam::123456789012:role/missing")
+    assert status == 400
+    assert "no role" in answer["message"]
+
+
 def test_server_state_is_private(endpoint: str, state_dir: Path) -> None:
     assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
     server_file = state_dir / "server.json"
@@ -155,3 +233,33 @@ def test_a_saved_state_is_loaded_only_if_this_moto_wrote_it_and_only_this_user_c
         backends.restore(other_moto)
     with pytest.raises(backends.SnapshotError, match="writable by other users"):
         backends.restore(shared)
+
+
+def test_deployed_functions_survive_a_save_and_a_restore(endpoint: str, tmp_path: Path) -> None:
+    # GIVEN a function (found by name and by ARN) with an alias, as a deployed stack has them
+    s3 = local_client("s3", endpoint, REGION)
+    s3.create_bucket(Bucket="saved-packages")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def main(event, context):\n    return event\n")
+    s3.put_object(Bucket="saved-packages", Key="app.zip", Body=buffer.getvalue())
+    iam = local_client("iam", endpoint, REGION)
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    role = iam.create_role(RoleName="saved-fn", AssumeRolePolicyDocument=json.dumps(trust))
+    lam = local_client("lambda", endpoint, REGION)
+    arn = lam.create_function(
+        FunctionName="saved-fn",
+        Runtime="python3.13",
+        Role=role["Role"]["Arn"],
+        Handler="app.main",
+        Code={"S3Bucket": "saved-packages", "S3Key": "app.zip"},
+    )["FunctionArn"]
+    lam.create_alias(FunctionName="saved-fn", Name="live", FunctionVersion="$LATEST")
+    # WHEN the local AWS's state is saved and loaded back
+    path = private_dir(tmp_path / "saved") / "aws-state.pickle"
+    saved = backends.save(path)
+    backends.restore(path)
+    # THEN Lambda was saved with the rest, and the function answers by ARN, with its alias
+    assert "moto.awslambda.models" in saved.services, saved.skipped
+    assert lam.get_function(FunctionName=arn)["Configuration"]["Handler"] == "app.main"
+    assert lam.get_alias(FunctionName="saved-fn", Name="live")["FunctionVersion"] == "$LATEST"

@@ -243,13 +243,13 @@ def _manifest(
     unassessed = [r for r in results if r.status is ResultStatus.NOT_ASSESSED]
     if not unassessed:
         return ManifestEntry(account_id, "assessed")
-    failures = sorted(
-        {
-            f"{s}: {inventoried[s].failure}"
-            for s in needed
-            if s in inventoried and inventoried[s].failing and inventoried[s].failure
-        }
-    )
+    by_failure: dict[str, list[str]] = defaultdict(list)
+    for service in sorted(needed):
+        coverage = inventoried.get(service)
+        if coverage is not None and coverage.failing and coverage.failure:
+            # the same error for several services (a denied role) is said once
+            by_failure[coverage.failure.replace(f"{service} ", "", 1)].append(service)
+    failures = [f"{', '.join(services)}: {failure}" for failure, services in by_failure.items()]
     reason = "; ".join(failures) or unassessed[0].reason
     state = "not-assessed" if len(unassessed) == len(results) else "partly-assessed"
     return ManifestEntry(account_id, state, reason)

@@ -484,6 +484,36 @@ class Store:
     ) -> Iterator[Finding]:
         """One account's findings (Query ``FINDING#<account>``, SK prefix ``<policy>#``), state
         and severity applied as filters. Streams page by page."""
+        prefix = f"{policy_id}#" if policy_id else ""
+        return self.iter_findings_after(account_id, prefix, state, severity, page_size=page_size)
+
+    def iter_open_findings(
+        self, policy_id: str, severity: Severity | None = None, page_size: int | None = None
+    ) -> Iterator[Finding]:
+        """Open findings of one policy across accounts (Query GSI1 ``OPEN#<policy>``, sparse),
+        ordered by severity, account, ARN. Streams page by page."""
+        return self.iter_open_findings_after(policy_id, severity, page_size=page_size)
+
+    # ------------------------------------------------- keyset reads (pages of the console)
+    def get_finding(self, account_id: str, policy_id: str, arn: str) -> Finding | None:
+        """One finding by its identity (GetItem), or None."""
+        item = self.db.get(keys.finding_pk(account_id), keys.finding_sk(policy_id, arn))
+        return items.finding_of(item) if item else None
+
+    def iter_findings_after(
+        self,
+        account_id: str,
+        sk_prefix: str = "",
+        state: FindingState | None = None,
+        severity: Severity | None = None,
+        after: Finding | None = None,
+        descending: bool = False,
+        page_size: int | None = None,
+    ) -> Iterator[Finding]:
+        """One account's findings in key order (policy id, then ARN) whose sort key starts with
+        ``sk_prefix`` (``"<policy>#"``, ``"<service>."`` or ``""``), resuming just after
+        ``after`` (a finding of this account: keyset pagination, a page costs what it reads).
+        State and severity are filters."""
         conditions: list[str] = []
         names: dict[str, str] = {}
         filter_values: dict[str, Any] = {}
@@ -495,28 +525,71 @@ class Store:
             conditions.append("#sev = :sev")
             names["#sev"] = "Severity"
             filter_values.update(values(sev=severity.value))
+        start = (
+            serialize(
+                {
+                    "PK": keys.finding_pk(account_id),
+                    "SK": keys.finding_sk(after.policy_id, after.arn),
+                }
+            )
+            if after is not None
+            else None
+        )
         for item in self.db.query(
             keys.finding_pk(account_id),
-            sk_prefix=f"{policy_id}#" if policy_id else None,
+            sk_prefix=sk_prefix or None,
+            forward=not descending,
             names=names or None,
             filter_expression=" AND ".join(conditions) or None,
             filter_values=filter_values or None,
             page_size=page_size,
+            start_key=start,
         ):
             yield items.finding_of(item)
 
-    def iter_open_findings(
-        self, policy_id: str, severity: Severity | None = None, page_size: int | None = None
+    def iter_open_findings_after(
+        self,
+        policy_id: str,
+        severity: Severity | None = None,
+        after: Finding | None = None,
+        descending: bool = False,
+        page_size: int | None = None,
     ) -> Iterator[Finding]:
-        """Open findings of one policy across accounts (Query GSI1 ``OPEN#<policy>``, sparse),
-        ordered by severity, account, ARN. Streams page by page."""
+        """Open findings of one policy in the open index's order (severity, account, ARN),
+        resuming just after ``after`` (an open finding of this policy)."""
+        start = None
+        if after is not None:
+            start = serialize(
+                {
+                    "PK": keys.finding_pk(after.account_id),
+                    "SK": keys.finding_sk(policy_id, after.arn),
+                    "GSI1PK": keys.open_finding_gsi_pk(policy_id),
+                    "GSI1SK": items.finding_gsi_sk(
+                        after.severity.value, after.account_id, after.arn
+                    ),
+                }
+            )
         for item in self.db.query(
             keys.open_finding_gsi_pk(policy_id),
             sk_prefix=f"{severity.value}#" if severity else None,
             index=keys.JOBS_INDEX,
+            forward=not descending,
             page_size=page_size,
+            start_key=start,
         ):
             yield items.finding_of(item)
+
+    def iter_tasks_of_accounts(
+        self, job_id: str, first_account: str, last_account: str
+    ) -> Iterator[Task]:
+        """A job's tasks of the accounts ``first_account`` to ``last_account`` (inclusive, in
+        account order): a page of a large job's task grid, read without the rest."""
+        start = serialize({"PK": keys.job_pk(job_id), "SK": f"{keys.TASK_PREFIX}{first_account}"})
+        for item in self.db.query(keys.job_pk(job_id), sk_prefix=keys.TASK_PREFIX, start_key=start):
+            task = items.task_of(job_id, item)
+            if task.account_id > last_account:
+                return
+            yield task
 
     def put_findings(self, findings: Sequence[Finding]) -> int:
         return self.db.batch_write(puts=[items.finding_item(f) for f in findings])
