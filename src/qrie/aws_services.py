@@ -20,6 +20,7 @@ AWS_SERVICES: frozenset[str] = frozenset(
         "cloudtrail",  # collector: trails that log S3 object-level events (s3 service)
         "ec2",  # collector
         "iam",  # collector
+        "accessanalyzer",  # collector (IAM Access Analyzer, part of the IAM inventory)
         "organizations",  # account sync (qrie.accounts)
         "xray",  # the X-Ray SDK's sampling rules (Powertools Tracer, Tracing=Active only)
     }

@@ -42,14 +42,15 @@ VERDICTS = """\
 
 - **compliant** / **non_compliant**, with evidence naming the attribute that decided, e.g.
   `public_access_block.BlockPublicPolicy=False` or
-  `access_keys[AKIA…].created=2025-01-01T00:00:00Z (151 days old)`.
+  `access_key_1.last_rotated=2025-01-01T00:00:00Z (151 days old)`.
 - **unknown**: an attribute the policy needs could not be read (`config["unknown"][attr]`), was
   not collected, or holds None where None is not a value. Evidence:
   `<attribute> could not be read: <reason>`. Missing data is never a pass.
 - **not applicable** (`evaluate` returns None): IMDSv2 on an instance shutting down or
   terminated, the default-group policy on other groups, console policies for users without a
-  console password, volumes being deleted. (A never-versioned bucket fails MFA delete and a
-  stopped instance that allows IMDSv1 fails IMDSv2, as the benchmark's audits read them.)"""
+  console password, the `*:*` check on a policy attached to nothing, volumes being deleted. (A
+  never-versioned bucket fails MFA delete and a stopped instance that allows IMDSv1 fails IMDSv2,
+  as the benchmark's audits read them.)"""
 
 EXTRA_KEYS = """\
 ## Inventory keys the policies read beyond `schema.py`
@@ -61,8 +62,7 @@ EXTRA_KEYS = """\
   account-level `public_access_block` and the `trails` with their S3 data event selectors
   (both in `schema.py` too).
 - `<attr>_statements_dropped` (set by the collectors' `store_document` for over-size `policy` /
-  `document`) and `access_keys[].unknown.last_used` / `unknown["access_keys.last_used"]` (set by
-  the IAM collector)."""
+  `document`)."""
 
 CALLS_INTRO = """\
 What one inventory task makes against one member account, per service. Every call runs under
@@ -83,7 +83,7 @@ FAILURES = """\
   sets the attribute to None; policies report `unknown` for it, never a pass.
 - "Not configured" answers (listed in the Notes column) are data, not errors.
 - A resource deleted between the listing and its reads (`NoSuchBucket`, `NoSuchEntity` on
-  ListMFADevices/ListAccessKeys/GetPolicyVersion) is skipped; the sweep then removes it."""
+  GetPolicyVersion) is skipped; the sweep then removes it."""
 
 
 def _cell(text: str) -> str:

@@ -193,8 +193,11 @@ def count_resources(s3: Any, iam: Any, ec2: dict[str, Any]) -> dict[str, int]:
     iam_total = (
         pages(iam, "list_users", "Users")
         + pages(iam, "list_policies", "Policies", Scope="Local")
+        + pages(iam, "list_policies", "Policies", Scope="AWS", OnlyAttached=True)
         + pages(iam, "list_roles", "Roles")
+        + pages(iam, "list_server_certificates", "ServerCertificateMetadataList")
         + 2  # the account summary and the password policy
+        + len(ec2)  # IAM Access Analyzer's listing, one per region
     )
     buckets = len(s3.list_buckets().get("Buckets", []))
     # + the account's own S3 settings (one s3.account resource)

@@ -11,10 +11,11 @@ Two layers, both outside qrie's own code paths (its handlers, workers and store 
     ``RequestLimitExceeded`` or a 5xx ``InternalError``) with this probability: botocore's
     standard retries normally absorb it;
   - ``burst_rate``: this share of (account, service) pairs gets a *burst*: its first
-    ``burst_length`` listing calls (ListBuckets, DescribeRegions/Instances/Volumes/
-    SecurityGroups, ListUsers/Policies/Roles) fail transiently -- as many as one call's attempts
-    (botocore's standard mode: the first and ``qrie.aws.MAX_ATTEMPTS`` retries), so the task
-    fails once and comes back through the worker's visibility backoff;
+    ``burst_length`` listing calls (ListBuckets, DescribeInstances/Volumes/SecurityGroups,
+    GetAccountAuthorizationDetails, ListPolicies/Roles/ServerCertificates) fail transiently --
+    as many as one call's attempts (botocore's standard mode: the first and
+    ``qrie.aws.MAX_ATTEMPTS`` retries), so the task fails once and comes back through the
+    worker's visibility backoff;
   - ``deny_rate``: this share of (account, service) pairs is denied (``AccessDenied``/
     ``UnauthorizedOperation``) on every call: the task must fail at once, permanently.
 
@@ -83,11 +84,13 @@ HUB_ACCESS_KEYS = frozenset({"testing"})
 
 # The calls whose failure makes a collector's scope incomplete (a failing attribute read only
 # records the attribute as unknown). S3's ListBuckets is ``GET /`` (path-style addressing).
+# DescribeRegions is left out: the EC2 and the IAM inventory both call it (IAM Access Analyzer's
+# regions), so one pair's burst would be shared by two tasks, neither failing for it.
 LISTING_OPERATIONS: dict[str, frozenset[str]] = {
-    "ec2": frozenset(
-        {"DescribeRegions", "DescribeInstances", "DescribeVolumes", "DescribeSecurityGroups"}
+    "ec2": frozenset({"DescribeInstances", "DescribeVolumes", "DescribeSecurityGroups"}),
+    "iam": frozenset(
+        {"GetAccountAuthorizationDetails", "ListPolicies", "ListRoles", "ListServerCertificates"}
     ),
-    "iam": frozenset({"ListUsers", "ListPolicies", "ListRoles"}),
 }
 
 # (error code, HTTP status) per service: throttling, server error, access denied.

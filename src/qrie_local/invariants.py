@@ -11,8 +11,9 @@ tests). Each check returns :class:`Check` results (held or not, with what was fo
   failed);
 - :func:`check_findings`: no finding lost or duplicated (open findings equal the policies'
   verdicts over the stored inventory; the dashboard summary counts them once);
-- :func:`check_isolation`: a task fails only for a fault planned against it (denied, poison)
-  or a crash that used up its receives; every transient burst ends in success.
+- :func:`check_isolation`: a task fails only for a fault planned against it (denied -- its own
+  service or another API its collector calls --, poison) or a crash that used up its receives;
+  every transient burst ends in success.
 """
 
 from __future__ import annotations
@@ -227,6 +228,15 @@ def check_findings(
     return checks, total_open
 
 
+def called_apis(service: str) -> set[str]:
+    """The APIs the service's collector calls (its CALLS): its own, and any other."""
+    from qrie.inventory.registry import all_collectors  # noqa: PLC0415
+
+    collector = all_collectors().get(service)
+    own = {service}
+    return own | {call.service for call in collector.calls.calls} if collector else own
+
+
 def check_isolation(
     tasks: Sequence[Task],
     config: FaultConfig,
@@ -247,6 +257,11 @@ def check_isolation(
         account, task_kind, service = task.account_id, task.kind, task.service
         key = f"{task_kind.value}:{account}:{service}"
         planned = config.task_fault(account, service) if task_kind is TaskKind.INVENTORY else None
+        # a denial planned against an API the collector calls beside its own service's (the IAM
+        # inventory's DescribeRegions goes to EC2) explains a failure too
+        denied = task_kind is TaskKind.INVENTORY and any(
+            config.task_fault(account, api) == "deny" for api in called_apis(service)
+        )
         reason = task.reason
         failed = task.status is TaskStatus.FAILED
         uncovered = (
@@ -254,9 +269,7 @@ def check_isolation(
             and (account, service) not in inventoried
             and reason.startswith("not-inventoried")
         )
-        if failed and not (
-            reason == "cancelled" or key in poisoned or planned == "deny" or uncovered
-        ):
+        if failed and not (reason == "cancelled" or key in poisoned or denied or uncovered):
             if key in crashed and reason.startswith(("dead-lettered", "retries-exhausted")):
                 collateral += 1
             else:

@@ -19,6 +19,12 @@ moto's ListBuckets cuts the list at ``MaxBuckets`` without a ``ContinuationToken
 listing (qrie's S3 collector asks for pages of 1,000) ends after its first page: patched, it
 pages in name order, as S3 does.
 
+moto's IAM writes a credential report without the ``<root_account>`` row, with
+``not_supported`` where IAM writes ``N/A`` and the user's creation as every password's last
+change, dates it 2015, answers GetAccountAuthorizationDetails in one page whatever its size and
+leaves ``AccountPasswordPresent`` out of the account summary, and lists every server
+certificate as expired in 2012: patched (``_iam_as_aws``), they read as IAM's.
+
 moto answers every Query with a pass over the whole table, sorted: ``Table.all_items`` lists and
 sorts every item (by hash and range key, comparing moto's typed values) before the query keeps
 its partition. On a table of 12,000 findings one Query cost 0.5-2 s, growing with the table;
@@ -333,6 +339,245 @@ def _trusting_assume_role(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def strict_assume_role(enabled: bool) -> None:
     STRICT_ASSUME_ROLE["enabled"] = enabled
+
+
+# ---- IAM as AWS answers it: the credential report, authorization details, account summary ------
+# Self-contained: only ``_iam_as_aws`` (called by ``apply``) touches moto's IAM.
+REPORT_COLUMNS = (
+    "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+    "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+    "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
+    "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
+    "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,"
+    "cert_1_last_rotated,cert_2_active,cert_2_last_rotated"
+)
+_REPORT_DATE = "%Y-%m-%dT%H:%M:%S+00:00"
+
+
+def _report_date(value: Any, absent: str = "N/A") -> str:
+    return value.strftime(_REPORT_DATE) if value is not None else absent
+
+
+def _credential_report_row(user: Any, backend: Any) -> str:
+    """One user's row as IAM writes it (IAM User Guide, "Generate credential reports"):
+    ``password_last_used`` is ``no_information`` for a password never used and ``N/A`` without
+    a password, ``password_last_changed`` is when the password was set, every other absent date
+    is ``N/A``; keys fill slots 1 and 2 in creation order, each dated."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    has_password = bool(user.password)
+    changed = getattr(user, "qrie_password_changed", None) or user.create_date
+    policy = backend.account_password_policy
+    rotation = "N/A"
+    if has_password and policy is not None and policy.expire_passwords:
+        rotation = _report_date(changed + timedelta(days=int(policy.max_password_age)))
+    fields = [
+        user.name,
+        user.arn,
+        _report_date(user.create_date),
+        "true" if has_password else "false",
+        _report_date(user.password_last_used, "no_information") if has_password else "N/A",
+        _report_date(changed) if has_password else "N/A",
+        rotation,
+        "true" if user.mfa_devices else "false",
+    ]
+    keys = sorted(user.access_keys, key=lambda k: k.create_date)
+    for slot in range(2):
+        key = keys[slot] if slot < len(keys) else None
+        used = getattr(key, "last_used", None)
+        fields += [
+            "true" if key is not None and key.status == "Active" else "false",
+            _report_date(key.create_date if key is not None else None),
+            _report_date(used),
+            str(getattr(used, "region", None) or "N/A"),
+            str(getattr(used, "service", None) or "N/A"),
+        ]
+    certificates = list(user.signing_certificates.values())
+    for slot in range(2):
+        certificate = certificates[slot] if slot < len(certificates) else None
+        uploaded = (
+            certificate.upload_date if certificate and certificate.status == "Active" else None
+        )
+        fields += ["true" if uploaded else "false", _report_date(uploaded)]
+    return ",".join(fields)
+
+
+def _credential_report(self: Any) -> str:
+    """``IAMBackend.get_credential_report``: the header, the ``<root_account>`` row (never
+    listed by moto; no password data, MFA as the account summary says, no keys), then a row per
+    user. (IAM writes the report when it is generated and keeps it four hours; this one is
+    written when it is read, as moto's own.)"""
+    from moto.iam.exceptions import ReportNotPresentException  # noqa: PLC0415
+
+    if not self.credential_report:
+        raise ReportNotPresentException("Credential report not present")
+    mfa = "true" if self.account_summary.summary_map.get("AccountMFAEnabled") else "false"
+    created = _report_date(getattr(self, "qrie_report_generated", None) or _utcnow())
+    root = [
+        "<root_account>",
+        f"arn:{self.partition}:iam::{self.account_id}:root",
+        created,
+        "not_supported",
+        "no_information",
+        "not_supported",
+        "not_supported",
+        mfa,
+        *(["false", "N/A", "N/A", "N/A", "N/A"] * 2),
+        *(["false", "N/A"] * 2),
+    ]
+    rows = [REPORT_COLUMNS, ",".join(root)]
+    rows += [_credential_report_row(user, self) for user in self.users.values()]
+    return "\n".join(rows) + "\n"
+
+
+def _utcnow() -> Any:
+    from moto.core.utils import utcnow  # noqa: PLC0415
+
+    return utcnow()
+
+
+def _generate_report(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def generate_report(self: Any) -> Any:
+        if not self.credential_report:
+            self.qrie_report_generated = _utcnow()
+        return original(self)
+
+    return generate_report
+
+
+def _get_credential_report_response(self: Any) -> Any:
+    """GetCredentialReport with the time the report was generated (moto: a fixed 2015 date)."""
+    from moto.core.responses import ActionResult  # noqa: PLC0415
+
+    report = self.backend.get_credential_report()
+    generated = getattr(self.backend, "qrie_report_generated", None) or _utcnow()
+    return ActionResult(
+        {
+            "Content": report,
+            "ReportFormat": "text/csv",
+            "GeneratedTime": generated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+
+
+def _password_set(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Login-profile writes remember when the password was set (``password_last_changed``)."""
+
+    @functools.wraps(original)
+    def set_password(self: Any, user_name: str, *args: Any, **kwargs: Any) -> Any:
+        user = original(self, user_name, *args, **kwargs)
+        self.get_user(user_name).qrie_password_changed = _utcnow()
+        return user
+
+    return set_password
+
+
+def _authorization_details_page(self: Any) -> Any:
+    """GetAccountAuthorizationDetails with IAM's paging: at most ``MaxItems`` entities (users,
+    groups, roles, then policies) per page and a ``Marker`` while more follow. moto answers
+    everything in one page, so an account of 5,000 users would cost one call instead of five."""
+    from moto.core.responses import ActionResult  # noqa: PLC0415
+
+    details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
+    lists = [
+        ("UserDetailList", list(details["users"])),
+        ("GroupDetailList", list(details["groups"])),
+        ("RoleDetailList", list(details["roles"])),
+        ("Policies", list(details["managed_policies"])),
+    ]
+    start = int(self._get_param("Marker") or 0)
+    limit = int(self._get_param("MaxItems") or 100)
+    result: dict[str, Any] = {}
+    offset = 0
+    for key, items in lists:
+        first = max(0, start - offset)
+        last = max(0, start + limit - offset)
+        result[key] = items[first:last]
+        offset += len(items)
+    result["IsTruncated"] = start + limit < offset
+    if result["IsTruncated"]:
+        result["Marker"] = str(start + limit)
+    return ActionResult(result)
+
+
+def _certificate_uploaded(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+        certificate = original(self, *args, **kwargs)
+        certificate.qrie_uploaded = _utcnow()
+        return certificate
+
+    return upload
+
+
+def _server_certificates(self: Any) -> Any:
+    """ListServerCertificates with each certificate's own id, upload time and expiration (the
+    X.509 ``notAfter`` of its body); moto answers one fixed id and 2010/2012 dates for all. A
+    body that is not a PEM certificate (IAM refuses those at upload; moto keeps them) is listed
+    without an expiration."""
+    from cryptography import x509  # noqa: PLC0415
+    from moto.core.responses import ActionResult  # noqa: PLC0415
+
+    listed = []
+    for certificate_id, certificate in self.backend.certificates.items():
+        entry = {
+            "ServerCertificateName": certificate.cert_name,
+            "Path": certificate.path,
+            "Arn": certificate.arn,
+            "ServerCertificateId": certificate_id,
+            "UploadDate": getattr(certificate, "qrie_uploaded", None) or _utcnow(),
+        }
+        try:
+            body = x509.load_pem_x509_certificate(str(certificate.cert_body).encode())
+        except ValueError:
+            pass
+        else:
+            entry["Expiration"] = body.not_valid_after_utc
+        listed.append(entry)
+    return ActionResult({"ServerCertificateMetadataList": listed, "IsTruncated": False})
+
+
+def _summary_map(original: Any) -> property:
+    """GetAccountSummary with ``AccountPasswordPresent`` (moto leaves it out): 1, as for every
+    account whose root user keeps its password (centralized root access can remove it)."""
+
+    def summary_map(self: Any) -> dict[str, Any]:
+        answer = dict(original.fget(self))
+        answer.setdefault("AccountPasswordPresent", 1)
+        return answer
+
+    return property(summary_map)
+
+
+def _iam_as_aws() -> None:
+    """Make moto's IAM answer as AWS does where qrie's IAM verdicts read it: a credential report
+    with the ``<root_account>`` row and the documented markers (``N/A``, ``no_information``),
+    password dates and its real GeneratedTime; GetAccountAuthorizationDetails in pages, its
+    policies named; the account summary's ``AccountPasswordPresent``; server certificates with
+    their own expiration. And IAM Access Analyzer,
+    which moto lacks (:mod:`qrie_local.access_analyzer`)."""
+    from moto.iam.models import AccountSummary, IAMBackend, Policy  # noqa: PLC0415
+    from moto.iam.responses import IamResponse  # noqa: PLC0415
+
+    from qrie_local import access_analyzer  # noqa: PLC0415
+
+    access_analyzer.register()
+
+    IAMBackend.get_credential_report = _credential_report  # type: ignore[method-assign]
+    IAMBackend.generate_report = _generate_report(IAMBackend.generate_report)  # type: ignore[method-assign]
+    IAMBackend.create_login_profile = _password_set(IAMBackend.create_login_profile)  # type: ignore[method-assign]
+    IAMBackend.update_login_profile = _password_set(IAMBackend.update_login_profile)  # type: ignore[method-assign]
+    IamResponse.get_credential_report = _get_credential_report_response  # type: ignore[method-assign]
+    IamResponse.get_account_authorization_details = _authorization_details_page  # type: ignore[method-assign]
+    IAMBackend.upload_server_certificate = _certificate_uploaded(  # type: ignore[method-assign]
+        IAMBackend.upload_server_certificate
+    )
+    IamResponse.list_server_certificates = _server_certificates  # type: ignore[method-assign]
+    # GetAccountAuthorizationDetails' policies carry their name and id, as IAM's do
+    Policy.policy_name = property(lambda policy: policy.name)  # type: ignore[attr-defined]
+    Policy.policy_id = property(lambda policy: policy.id)  # type: ignore[attr-defined]
+    AccountSummary.summary_map = _summary_map(AccountSummary.summary_map)  # type: ignore[method-assign, assignment]
 
 
 # --------------------------------------------------------------------------------------------
@@ -906,6 +1151,7 @@ def apply() -> None:
         setattr(SQSBackend, name, _locked(getattr(SQSBackend, name), _SQS_LOCK))
     SQSBackend.receive_message = _receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
     S3Response.all_buckets = _list_buckets  # type: ignore[method-assign]
+    _iam_as_aws()
     _apply_deploy_patches()
     _apply_verdict_truths()
     _APPLIED = True

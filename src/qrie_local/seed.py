@@ -7,12 +7,14 @@ ACL, some with MFA delete), account-level Block Public Access in some, a CloudTr
 or without S3 data events; in two regions EC2 instances (some stopped), volumes, security groups
 (SSH/RDP/CIFS open to the world in some, over IPv4, IPv6 or ranges that add up to it), the
 default security group and network ACL (hardened in some), VPC flow logs, the EBS
-default-encryption and instance metadata defaults; IAM users, keys, a password policy and
-customer-managed policies; and registers them all in qrie's table (plus one SUSPENDED account
-when ``accounts >= 5``). Resources are created through the Organizations bootstrap role
-(``OrganizationAccountAccessRole``), as an administrator would; the local AWS behaves as AWS
-does (new buckets blocked from the public, Block Public Access refusing public policies), so a
-public bucket is made the way it is on AWS: its Block Public Access turned off first.
+default-encryption and instance metadata defaults; IAM users (console passwords, keys, a group
+or policies of their own), a password policy, customer-managed policies, now and then an expired
+server certificate, IAM Access Analyzer per region; and registers them all in qrie's table
+(plus one SUSPENDED account when ``accounts >= 5``). Resources are created through the
+Organizations bootstrap role (``OrganizationAccountAccessRole``), as an administrator would; the
+local AWS behaves as AWS does (new buckets blocked from the public, Block Public Access refusing
+public policies), so a public bucket is made the way it is on AWS: its Block Public Access
+turned off first.
 
 The report counts what qrie's collectors will find per account and service, read back from the
 local AWS after seeding (e.g. moto gives every instance a root volume and every region a
@@ -28,6 +30,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -37,6 +40,7 @@ from qrie.aws import client_config, error_code
 from qrie.domain import Account, AccountStatus
 from qrie.store.table import Store
 from qrie_local import endpoints
+from qrie_local.certificates import pem_certificate
 from qrie_local.identity import ACCOUNT_ID, STACK_NAME
 from qrie_local.members import deploy_member_role, member_session
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
@@ -53,6 +57,11 @@ IAM_REGION = "us-east-1"
 DEMO_IMAGE_ID = "ami-03cf127a"
 # The console password of demo users (on the local AWS only).
 DEMO_PASSWORD = "Demo-Passw0rd!-not-real"  # noqa: S105 - a fake account's fake password
+EXPIRED_CERTIFICATE = datetime(2024, 1, 31, tzinfo=UTC)  # a demo server certificate's end
+READ_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::*/*"}],
+}
 
 # boto3's default session (used by member_session for STS) is not safe to build clients from
 # in several threads at once; sessions and clients are created under this lock.
@@ -412,14 +421,27 @@ class _AccountSeeder:
     # ------------------------------------------------------------------ IAM
     def iam(self) -> None:
         iam = self.client("iam")
+        iam.create_group(GroupName="demo-ops")
+        read = iam.create_policy(PolicyName="demo-read", PolicyDocument=json.dumps(READ_ONLY))
+        read_arn = read.get("Policy", {}).get("Arn", "")
+        iam.attach_group_policy(GroupName="demo-ops", PolicyArn=read_arn)
         for index in range(self.rng.randint(1, 4)):
             user = f"demo-user-{index}"
             iam.create_user(UserName=user)
             if self.bad():  # console access without MFA
                 self.non_compliant["iam"] += 1
                 iam.create_login_profile(UserName=user, Password=DEMO_PASSWORD)
-            if self.rng.random() < 0.5:
+            draw = self.rng.random()
+            if draw < 0.5:
                 iam.create_access_key(UserName=user)
+                if draw < 0.1:  # two active keys
+                    self.non_compliant["iam"] += 1
+                    iam.create_access_key(UserName=user)
+            if self.bad():  # permissions on the user itself, not through a group
+                self.non_compliant["iam"] += 1
+                iam.attach_user_policy(UserName=user, PolicyArn=read_arn)
+            else:
+                iam.add_user_to_group(GroupName="demo-ops", UserName=user)
         choice = self.rng.random()
         if choice < NON_COMPLIANT_SHARE:
             self.non_compliant["iam"] += 1
@@ -442,15 +464,24 @@ class _AccountSeeder:
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
             }
-            iam.create_policy(PolicyName="demo-admin", PolicyDocument=json.dumps(document))
-        else:
-            document = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::*/*"}
-                ],
-            }
-            iam.create_policy(PolicyName="demo-read", PolicyDocument=json.dumps(document))
+            admin = iam.create_policy(PolicyName="demo-admin", PolicyDocument=json.dumps(document))
+            iam.attach_group_policy(
+                GroupName="demo-ops", PolicyArn=admin.get("Policy", {}).get("Arn", "")
+            )
+        if self.rng.random() < 0.25:  # a certificate left behind after it expired
+            self.non_compliant["iam"] += 1
+            iam.upload_server_certificate(
+                ServerCertificateName="demo-legacy-tls",
+                CertificateBody=pem_certificate(EXPIRED_CERTIFICATE, "legacy.demo.test"),
+                PrivateKey="-",
+            )
+        for region in self.regions:  # IAM Access Analyzer, per region
+            if self.bad():
+                self.non_compliant["iam"] += 1
+                continue
+            self.client("accessanalyzer", region).create_analyzer(
+                analyzerName="demo-external-access", type="ACCOUNT"
+            )
 
     def iam_count(self) -> int:
         iam = self.client("iam")
@@ -460,8 +491,11 @@ class _AccountSeeder:
 
         users = count("list_users", "Users")
         policies = count("list_policies", "Policies", Scope="Local")
+        in_use = count("list_policies", "Policies", Scope="AWS", OnlyAttached=True)
         roles = count("list_roles", "Roles")
-        return users + 1 + 1 + policies + roles  # + account summary + password policy
+        certificates = len(iam.list_server_certificates()["ServerCertificateMetadataList"])
+        # + account, password policy, and one Access Analyzer listing per region
+        return users + 1 + 1 + policies + in_use + roles + certificates + len(self.regions)
 
     # ------------------------------------------------------------------ all
     def run(self) -> dict[str, int]:

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Seed 230 plans, for these 6 accounts: 1 denied and 2 bursting (account, service) pairs in the
 # inventory, a poison scan message, 4 duplicates and 2 crashes (scan, first receive). Every
-# fault is a hash of the seed and the task, so the run injects them all, every time.
+# fault is a hash of the seed and the task, so the run injects them all, every time. The denied
+# pair is an account's EC2: it fails that account's EC2 inventory and its IAM inventory, whose
+# regions (for IAM Access Analyzer) come from EC2's DescribeRegions.
 SMALL = ChaosSettings(
     accounts=6,
     seed=230,
@@ -80,9 +82,9 @@ def test_no_resource_or_finding_lost_or_duplicated(chaos: ChaosReport) -> None:
 def test_failures_are_isolated_and_bursts_retried(chaos: ChaosReport) -> None:
     (inventory,) = [j for j in chaos.jobs if j.label == "inventory"]
     (scan,) = [j for j in chaos.jobs if j.label == "scan"]
-    # the denied task failed at once; each burst cost one redelivery through the backoff (but
+    # the denied tasks failed at once; each burst cost one redelivery through the backoff (but
     # a duplicate delivery of a bursting task shares its failing calls: it may need none)
-    assert inventory.reasons == {"denied": 1}, inventory.reasons
+    assert inventory.reasons == {"denied": 2}, inventory.reasons
     duplicated = set(chaos.injected_runner["duplicated"])
     bursts = [f"inventory:{t}" for t in chaos.injected_aws["burst_tasks"]]
     alone = [t for t in bursts if t not in duplicated]

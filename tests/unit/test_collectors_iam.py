@@ -1,8 +1,11 @@
-"""The IAM collector against moto, through assumed member-account roles (as the engine runs it),
-and the policy-document helpers it shares with the S3 collector."""
+"""The IAM collector against moto (with the local AWS's patches: an IAM-like credential report,
+paged authorization details, IAM Access Analyzer), through assumed member-account roles as the
+engine runs it; and the policy-document helpers it shares with the S3 collector."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,8 +17,11 @@ from botocore.exceptions import ClientError
 
 from qrie.aws import AccountSessions
 from qrie.domain import GLOBAL, Resource
+from qrie.errors import TransientTaskError
+from qrie.inventory import _credential_report as report
 from qrie.inventory import iam
 from qrie.inventory.registry import get_collector
+from qrie_local.certificates import pem_certificate
 from qrie_local.members import deploy_member_role
 from tests.support import HUB_ACCOUNT
 from tests.unit.collectors_support import (
@@ -26,6 +32,7 @@ from tests.unit.collectors_support import (
     deny,
 )
 
+REGIONS = ["us-east-1", "eu-west-1"]
 ADMIN_DOCUMENT = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
@@ -47,39 +54,25 @@ EC2_TRUST = {
 
 
 # ---- fixtures and helpers ----------------------------------------------------------------------
+class Sleeps(list[float]):
+    """Records the collector's waits instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
 
 
-def list_users_paging(sent_page_sizes: list[int]) -> dict[str, Callable[..., Any]]:
-    """Server-side ListUsers paging for moto, which ignores Marker/MaxItems (moto 5.2): take
-    the collector's parameters off the request, let moto answer with every user, then cut the
-    page and set Marker/IsTruncated as IAM does."""
-
-    def take_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["page"] = (params.pop("MaxItems", None), params.pop("Marker", None))
-        if context["page"][0] is not None:
-            sent_page_sizes.append(context["page"][0])
-
-    def cut_page(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        limit, marker = context.get("page", (None, None))
-        if limit is None:
-            return
-        start = int(marker or 0)
-        users = parsed.get("Users", [])
-        parsed["Users"] = users[start : start + limit]
-        parsed["IsTruncated"] = start + limit < len(users)
-        if parsed["IsTruncated"]:
-            parsed["Marker"] = str(start + limit)
-
-    return {
-        "before-parameter-build.iam.ListUsers": take_params,
-        "after-call.iam.ListUsers": cut_page,
-    }
+def fast(**kwargs: Any) -> iam.IamCollector:
+    """The collector, its report polls recorded rather than slept."""
+    return iam.IamCollector(sleep=kwargs.pop("sleep", Sleeps()), **kwargs)
 
 
-def collect(session: Any, collector: iam.IamCollector = iam.COLLECTOR) -> dict[str, list[Resource]]:
+def collect(session: Any, collector: iam.IamCollector | None = None) -> dict[str, list[Resource]]:
+    """Every scope, as the engine runs them: ``scopes``, then ``collect`` per scope."""
+    collector = collector or fast()
     grouped: dict[str, list[Resource]] = {}
-    for resource in collector.collect(session, GLOBAL):
-        grouped.setdefault(resource.type, []).append(resource)
+    for scope in collector.scopes(session, REGIONS):
+        for resource in collector.collect(session, scope):
+            grouped.setdefault(resource.type, []).append(resource)
     return grouped
 
 
@@ -87,15 +80,69 @@ def by_name(resources: list[Resource]) -> dict[str, Resource]:
     return {r.name: r for r in resources}
 
 
-# ---- collector ---------------------------------------------------------------------------------
-def test_registry_and_scopes() -> None:
-    # GIVEN the registered iam collector / WHEN asked for scopes
+def rewrite_report(change: Callable[[list[dict[str, str]]], None]) -> dict[str, Callable[..., Any]]:
+    """A hook that edits the credential report's rows (dicts by column) as IAM would have
+    written them, before the collector parses it."""
+
+    def rewrite(parsed: dict[str, Any], **_: Any) -> None:
+        text = parsed["Content"].decode()
+        columns = text.splitlines()[0].split(",")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        change(rows)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        parsed["Content"] = out.getvalue().encode()
+
+    return {"after-call.iam.GetCredentialReport": rewrite}
+
+
+def row_of(name: str, **cells: str) -> Callable[[list[dict[str, str]]], None]:
+    def change(rows: list[dict[str, str]]) -> None:
+        for row in rows:
+            if row["user"] == name:
+                row.update(cells)
+
+    return change
+
+
+def answer(operation: str, parsed: dict[str, Any]) -> Callable[..., Any]:
+    """A before-call hook that answers ``operation`` with ``parsed`` (an AWS answer moto cannot
+    give), without calling the local AWS."""
+
+    def handler(**_: Any) -> Any:
+        response: Any = {"ResponseMetadata": {"HTTPStatusCode": 200}}
+        return (type("Http", (), {"status_code": 200, "headers": {}})(), {**response, **parsed})
+
+    return handler
+
+
+# ---- scopes and accounts ------------------------------------------------------------------------
+def test_registry_and_scopes(sessions: AccountSessions) -> None:
+    # GIVEN the registered iam collector and a member account
     collector = get_collector("iam")
-    scopes = collector.scopes(None, ["eu-west-1"])  # type: ignore[arg-type]
-    # THEN it is this module's collector and IAM is global
+    member = sessions.for_account(ACCOUNT_A)
+    # WHEN asked for its scopes over two regions
+    scopes = collector.scopes(member, REGIONS)
+    # THEN it is this module's collector: IAM is global, and Access Analyzer is per region
     assert collector is iam.COLLECTOR
     assert collector.service == "iam"
-    assert scopes == [GLOBAL]
+    assert scopes == [GLOBAL, *REGIONS]
+
+
+def test_disabled_regions_get_no_access_analyzer_scope(sessions: AccountSessions) -> None:
+    # GIVEN a region the account has not opted in to (DescribeRegions says "not-opted-in")
+    member = sessions.for_account(ACCOUNT_B)
+
+    def not_opted_in(parsed: dict[str, Any], **_: Any) -> None:
+        for region in parsed["Regions"]:
+            if region["RegionName"] == "eu-west-1":
+                region["OptInStatus"] = "not-opted-in"
+
+    session = HookedSession(member, {"after-call.ec2.DescribeRegions": not_opted_in})
+    # WHEN asked for scopes / THEN only the enabled region is one (CIS: "every active region")
+    assert iam.COLLECTOR.scopes(session, REGIONS) == [GLOBAL, "us-east-1"]
 
 
 def test_each_account_inventory_holds_only_its_own(sessions: AccountSessions) -> None:
@@ -121,21 +168,25 @@ def test_each_account_inventory_holds_only_its_own(sessions: AccountSessions) ->
         assert sorted(r.name for r in found.get("iam.user", [])) == sorted(users)
         assert sorted(r.name for r in found.get("iam.policy", [])) == sorted(policies)
         assert sorted(r.name for r in found.get("iam.role", [])) == sorted(roles)
-        # AND one account summary and one password policy, all addressed in that account
+        # AND one account, one password policy and one analyzer listing per region
         assert [r.arn for r in found["iam.account"]] == [f"arn:aws:iam::{account}:root"]
         assert [r.arn for r in found["iam.password-policy"]] == [
             f"arn:aws:iam::{account}:password-policy"
         ]
+        analyzers = found["iam.access-analyzers"]
+        assert [(r.scope, r.arn) for r in analyzers] == [
+            (region, f"arn:aws:access-analyzer:{region}:{account}:analyzers") for region in REGIONS
+        ]
         every = [r for rs in found.values() for r in rs]
         assert {r.account_id for r in every} == {account}
-        assert {r.scope for r in every} == {GLOBAL}
-        assert all(r.arn.startswith(f"arn:aws:iam::{account}:") for r in every)
+        assert {r.scope for r in every if r.type != "iam.access-analyzers"} == {GLOBAL}
         json.dumps([r.config for r in every])
 
 
-def test_user_attributes(sessions: AccountSessions) -> None:
-    # GIVEN a console user with an MFA device and two access keys (one deactivated), and a bare
-    # programmatic-less user
+# ---- users: the credential report and the authorization details --------------------------------
+def test_user_credentials_come_from_the_credential_report(sessions: AccountSessions) -> None:
+    # GIVEN a console user with an MFA device and two access keys (the second deactivated), in a
+    # group and with an attached and an inline policy; and a bare user
     member = sessions.for_account(ACCOUNT_A)
     client = member.client("iam")
     client.create_user(UserName="console-user")
@@ -149,96 +200,290 @@ def test_user_attributes(sessions: AccountSessions) -> None:
         AuthenticationCode1="123456",
         AuthenticationCode2="654321",
     )
-    first = client.create_access_key(UserName="console-user")["AccessKey"]["AccessKeyId"]
+    client.create_access_key(UserName="console-user")
     second = client.create_access_key(UserName="console-user")["AccessKey"]["AccessKeyId"]
     client.update_access_key(UserName="console-user", AccessKeyId=second, Status="Inactive")
+    client.create_group(GroupName="ops")
+    client.add_user_to_group(GroupName="ops", UserName="console-user")
+    arn = client.create_policy(PolicyName="read", PolicyDocument=json.dumps(READ_DOCUMENT))[
+        "Policy"
+    ]["Arn"]
+    client.attach_user_policy(UserName="console-user", PolicyArn=arn)
+    client.put_user_policy(
+        UserName="console-user", PolicyName="own", PolicyDocument=json.dumps(READ_DOCUMENT)
+    )
     client.create_user(UserName="bare-user")
+    session = HookedSession(member)
 
     # WHEN collected
-    users = by_name(collect(member)["iam.user"])
+    users = by_name(collect(session)["iam.user"])
 
-    # THEN console access, MFA devices and keys are read per user
-    console = users["console-user"]
-    assert console.arn == f"arn:aws:iam::{ACCOUNT_A}:user/console-user"
-    assert console.config["user_name"] == "console-user"
-    assert console.config["console_access"] is True
-    assert console.config["mfa_devices"] == 1
-    keys = {k["id"]: k for k in console.config["access_keys"]}
-    assert set(keys) == {first, second}
-    assert (keys[first]["status"], keys[second]["status"]) == ("Active", "Inactive")
-    assert keys[first]["created"].endswith("Z")
-    assert keys[first]["last_used"] is None  # never used
-    assert "unknown" not in console.config
-    # AND a user without a login profile has no console access (NoSuchEntity is data)
+    # THEN the console user's password, MFA and both keys are the report's, keys by slot
+    console = users["console-user"].config
+    assert users["console-user"].arn == f"arn:aws:iam::{ACCOUNT_A}:user/console-user"
+    assert console["console_access"] is True
+    assert console["mfa_active"] is True
+    assert console["password_last_used"] is None  # no_information: never used
+    assert console["password_last_changed"].endswith("Z")
+    assert [(k["slot"], k["status"], k["last_used"]) for k in console["access_keys"]] == [
+        (1, "Active", None),
+        (2, "Inactive", None),
+    ]
+    assert all(k["last_rotated"].endswith("Z") for k in console["access_keys"])
+    assert console["credentials_as_of"].endswith("Z")
+    # AND its group and its own policies come from the authorization details
+    assert console["groups"] == ["ops"]
+    assert console["attached_policies"] == [arn]
+    assert console["inline_policies"] == ["own"]
+    assert "unknown" not in console
+    # AND a user without a password or keys has them as data, not unknown
     bare = users["bare-user"].config
-    assert (bare["console_access"], bare["mfa_devices"], bare["access_keys"]) == (False, 0, [])
-    assert bare["password_last_used"] is None
-    assert bare["created"].endswith("Z")
+    assert (bare["console_access"], bare["mfa_active"], bare["access_keys"]) == (False, False, [])
+    assert (bare["password_last_used"], bare["password_last_changed"]) == (None, None)
+    assert (bare["groups"], bare["attached_policies"], bare["inline_policies"]) == ([], [], [])
+    assert "unknown" not in bare
+    # AND no call was made per user
+    per_user = {"GetLoginProfile", "ListMFADevices", "ListAccessKeys", "GetAccessKeyLastUsed"}
+    assert per_user.isdisjoint(session.calls)
 
 
-def test_access_key_last_use_is_normalized(sessions: AccountSessions) -> None:
-    # GIVEN a key that GetAccessKeyLastUsed reports used (moto never records use without auth,
-    # so the real answer gets the date IAM would return)
+def test_report_dates_and_markers_are_normalized(sessions: AccountSessions) -> None:
+    # GIVEN report rows as IAM writes them for used credentials (dates with offsets) and for a
+    # password never used (no_information)
     member = sessions.for_account(ACCOUNT_B)
     client = member.client("iam")
-    client.create_user(UserName="used-key")
-    client.create_access_key(UserName="used-key")
+    for name in ("used", "never"):
+        client.create_user(UserName=name)
+        client.create_login_profile(UserName=name, Password="a-Long-password-1")
+        client.create_access_key(UserName=name)
+    used_row = row_of(
+        "used",
+        password_last_used="2025-05-01T12:30:00+00:00",
+        access_key_1_last_used_date="2025-05-02T08:00:00+00:00",
+        access_key_1_last_used_region="eu-west-1",
+        access_key_1_last_used_service="s3",
+    )
+    never = row_of("never", password_last_used="no_information")
 
-    def used(parsed: dict[str, Any], **_: Any) -> None:
-        parsed["AccessKeyLastUsed"]["LastUsedDate"] = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    def both(rows: list[dict[str, str]]) -> None:
+        used_row(rows)
+        never(rows)
 
-    session = HookedSession(member, {"after-call.iam.GetAccessKeyLastUsed": used})
+    hooks = rewrite_report(both)
     # WHEN collected
-    (user,) = collect(session)["iam.user"]
-    # THEN the date is an ISO 8601 UTC string
-    assert user.config["access_keys"][0]["last_used"] == "2024-05-01T12:30:00Z"
-    assert session.calls["GetAccessKeyLastUsed"] == 1
+    users = by_name(collect(HookedSession(member, hooks))["iam.user"])
+    # THEN dates are ISO 8601 UTC strings and never-used reads None
+    used = users["used"].config
+    assert used["password_last_used"] == "2025-05-01T12:30:00Z"
+    assert used["access_keys"][0]["last_used"] == "2025-05-02T08:00:00Z"
+    assert users["never"].config["password_last_used"] is None
 
 
-def test_denied_user_reads_are_unknown(sessions: AccountSessions) -> None:
-    # GIVEN a role that may not call GetLoginProfile nor GetAccessKeyLastUsed
+def test_a_user_created_after_the_report_is_unknown(sessions: AccountSessions) -> None:
+    # GIVEN a report generated before a user was created (IAM keeps a report four hours)
+    member = sessions.for_account(ACCOUNT_C)
+    client = member.client("iam")
+    client.create_user(UserName="old")
+    client.create_user(UserName="new")
+    hooks = rewrite_report(lambda rows: rows.remove(next(r for r in rows if r["user"] == "new")))
+    # WHEN collected
+    users = by_name(collect(HookedSession(member, hooks))["iam.user"])
+    # THEN the new user is still inventoried, its credentials unknown rather than "none"
+    new = users["new"]
+    for attribute in report.USER_FIELDS:
+        assert new.config[attribute] is None
+        assert new.unknown(attribute) == report.NOT_IN_REPORT
+    assert new.config["groups"] == []  # what the authorization details say is kept
+    assert "unknown" not in users["old"].config
+
+
+def test_a_malformed_row_makes_only_that_user_unknown(sessions: AccountSessions) -> None:
+    # GIVEN a report whose row for one user holds a value that is neither flag nor date
     member = sessions.for_account(ACCOUNT_A)
     client = member.client("iam")
-    client.create_user(UserName="guarded")
-    key = client.create_access_key(UserName="guarded")["AccessKey"]["AccessKeyId"]
+    client.create_user(UserName="odd")
+    client.create_user(UserName="fine")
+    hooks = rewrite_report(row_of("odd", mfa_active="maybe"))
+    # WHEN collected
+    users = by_name(collect(HookedSession(member, hooks))["iam.user"])
+    # THEN that user's credentials are unknown (MalformedCredentialReport), the other's are read
+    assert users["odd"].unknown("mfa_active") == report.MALFORMED
+    assert users["odd"].unknown("access_keys") == report.MALFORMED
+    assert users["fine"].config["mfa_active"] is False
+
+
+def test_a_denied_report_makes_every_credential_unknown(sessions: AccountSessions) -> None:
+    # GIVEN a role that may not generate the credential report
+    member = sessions.for_account(ACCOUNT_B)
+    member.client("iam").create_user(UserName="someone")
     session = HookedSession(
-        member,
-        {
-            "before-call.iam.GetLoginProfile": deny("GetLoginProfile"),
-            "before-call.iam.GetAccessKeyLastUsed": deny("GetAccessKeyLastUsed"),
-        },
+        member, {"before-call.iam.GenerateCredentialReport": deny("GenerateCredentialReport")}
     )
     # WHEN collected
-    (user,) = collect(session)["iam.user"]
-    # THEN console access is unknown rather than False
+    found = collect(session)
+    # THEN users are still inventoried with their credentials unknown, never "no password"
+    (user,) = found["iam.user"]
     assert user.config["console_access"] is None
     assert user.unknown("console_access") == "AccessDenied"
-    # AND the key is kept, with its last use unknown rather than "never used"
-    (entry,) = user.config["access_keys"]
-    assert entry["id"] == key
-    assert entry["last_used"] is None
-    assert entry["unknown"] == {"last_used": "AccessDenied"}
-    assert user.unknown("access_keys.last_used") == "AccessDenied"
-    assert user.config["mfa_devices"] == 0
+    assert user.unknown("access_keys") == "AccessDenied"
+    # AND the root user's last uses are unknown too
+    (account,) = found["iam.account"]
+    for attribute in report.ROOT_FIELDS:
+        assert account.unknown(attribute) == "AccessDenied"
 
 
-def test_account_summary(sessions: AccountSessions) -> None:
-    # GIVEN an account without root MFA nor root keys (moto's summary)
+def test_the_report_is_polled_with_backoff_until_complete(sessions: AccountSessions) -> None:
+    # GIVEN IAM answering "STARTED", then "INPROGRESS" twice, then "COMPLETE"
+    member = sessions.for_account(ACCOUNT_C)
+    member.client("iam").create_user(UserName="someone")
+    states = iter(["STARTED", "INPROGRESS", "INPROGRESS"])
+
+    def state(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["State"] = next(states, "COMPLETE")
+
+    session = HookedSession(member, {"after-call.iam.GenerateCredentialReport": state})
+    sleeps = Sleeps()
+    # WHEN collected
+    (user,) = collect(session, fast(sleep=sleeps))["iam.user"]
+    # THEN it asked four times, waiting longer each time, then read the report once
+    assert session.calls["GenerateCredentialReport"] == 4
+    assert session.calls["GetCredentialReport"] == 1
+    assert sleeps == [0.1, 0.2, 0.4]
+    assert user.config["console_access"] is False
+
+
+def test_an_expired_report_is_generated_again(sessions: AccountSessions) -> None:
+    # GIVEN a report that expires between COMPLETE and its download, once
+    member = sessions.for_account(ACCOUNT_A)
+    expired = iter([True])
+
+    def expire(**_: Any) -> None:
+        if next(expired, False):
+            deny("GetCredentialReport", "ReportExpired")()
+
+    session = HookedSession(member, {"before-call.iam.GetCredentialReport": expire})
+    # WHEN collected / THEN it generated again and read the next one
+    (account,) = collect(session)["iam.account"]
+    assert session.calls["GetCredentialReport"] == 2
+    assert "root_password_last_used" in account.config
+    assert account.unknown("root_password_last_used") is None
+
+
+def test_a_report_never_ready_fails_the_scope_as_transient(sessions: AccountSessions) -> None:
+    # GIVEN IAM still generating the report after the collector's wait
+    member = sessions.for_account(ACCOUNT_B)
+
+    def still(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["State"] = "INPROGRESS"
+
+    session = HookedSession(member, {"after-call.iam.GenerateCredentialReport": still})
+    collector = fast(report_wait=1.0)
+    # WHEN the global scope is collected / THEN it fails as transient (the task is retried)
+    with pytest.raises(TransientTaskError, match="credential report not ready"):
+        list(collector.collect(session, GLOBAL))
+    assert session.calls["GetCredentialReport"] == 0
+
+
+def test_throttling_of_the_report_is_raised_not_recorded(sessions: AccountSessions) -> None:
+    # GIVEN GenerateCredentialReport throttled beyond botocore's retries
+    session = HookedSession(
+        sessions.for_account(ACCOUNT_C),
+        {"before-call.iam.GenerateCredentialReport": deny("Generate", "Throttling")},
+    )
+    # WHEN collected / THEN the error propagates (transient for the engine), nothing is unknown
+    with pytest.raises(ClientError) as caught:
+        list(fast().collect(session, GLOBAL))
+    assert caught.value.response["Error"]["Code"] == "Throttling"
+
+
+def test_user_calls_do_not_grow_with_users(sessions: AccountSessions) -> None:
+    # GIVEN an account of 2 users and one of 25, half of each with a key and a console
+    # password, listed 10 per page
+    calls = {}
+    for account, count in ((ACCOUNT_B, 2), (ACCOUNT_C, 25)):
+        member = sessions.for_account(account)
+        client = member.client("iam")
+        users = [f"user-{i:02d}" for i in range(count)]
+        for index, user in enumerate(users):
+            client.create_user(UserName=user)
+            if index % 2:
+                client.create_access_key(UserName=user)
+                client.create_login_profile(UserName=user, Password="a-Long-password-1")
+        sent: list[int | None] = []
+
+        def page_size(params: dict[str, Any], sent: list[int | None] = sent, **_: Any) -> None:
+            sent.append(params.get("MaxItems"))
+
+        session = HookedSession(
+            member, {"before-parameter-build.iam.GetAccountAuthorizationDetails": page_size}
+        )
+        # WHEN each is collected
+        found = collect(session, fast(page_size=10))
+        # THEN every user is collected, from pages of at most 10
+        assert sorted(r.name for r in found["iam.user"]) == users
+        assert set(sent) == {10}
+        calls[count] = session.calls
+
+    # AND 23 more users cost two more pages of users, nothing per user
+    assert calls[25]["GetAccountAuthorizationDetails"] == 3 + 1  # + one page of policies
+    assert calls[25]["GetCredentialReport"] == calls[2]["GetCredentialReport"] == 1
+    assert sum(calls[25].values()) - sum(calls[2].values()) == 2
+
+
+# ---- the account ---------------------------------------------------------------------------------
+def test_account_summary_and_root_row(sessions: AccountSessions) -> None:
+    # GIVEN an account without root MFA nor root keys, whose root user keeps its password
     member = sessions.for_account(ACCOUNT_C)
     # WHEN collected
     (account,) = collect(member)["iam.account"]
-    # THEN both flags are plain booleans
+    # THEN the summary's flags are booleans and the root row says "never used"
     assert account.name == "root"
-    assert account.config == {"root_mfa_enabled": False, "root_access_keys_present": False}
+    config = account.config
+    assert (config["root_mfa_enabled"], config["root_access_keys_present"]) == (False, False)
+    assert config["root_password_present"] is True
+    assert config["root_password_last_used"] is None
+    assert config["root_access_key_1_last_used"] is None
+    assert config["root_virtual_mfa"] is False
+    assert "unknown" not in config
 
-    # AND GIVEN a summary reporting root MFA on and a root key present
+    # AND GIVEN a summary with root MFA, a root key, no root password, and a root row with uses
     def root_set(parsed: dict[str, Any], **_: Any) -> None:
-        parsed["SummaryMap"].update(AccountMFAEnabled=1, AccountAccessKeysPresent=1)
+        parsed["SummaryMap"].update(
+            AccountMFAEnabled=1, AccountAccessKeysPresent=1, AccountPasswordPresent=0
+        )
 
-    hooked = HookedSession(member, {"after-call.iam.GetAccountSummary": root_set})
-    # WHEN collected / THEN they are True
-    (account,) = collect(hooked)["iam.account"]
-    assert account.config == {"root_mfa_enabled": True, "root_access_keys_present": True}
+    hooks = {
+        "after-call.iam.GetAccountSummary": root_set,
+        **rewrite_report(
+            row_of(
+                "<root_account>",
+                password_last_used="2025-05-01T00:00:00+00:00",
+                access_key_2_last_used_date="2025-05-03T00:00:00+00:00",
+            )
+        ),
+    }
+    # WHEN collected / THEN they are read
+    (account,) = collect(HookedSession(member, hooks))["iam.account"]
+    config = account.config
+    assert (config["root_mfa_enabled"], config["root_access_keys_present"]) == (True, True)
+    assert config["root_password_present"] is False
+    assert config["root_password_last_used"] == "2025-05-01T00:00:00Z"
+    assert config["root_access_key_1_last_used"] is None
+    assert config["root_access_key_2_last_used"] == "2025-05-03T00:00:00Z"
+
+
+def test_summary_without_password_key_is_unknown(sessions: AccountSessions) -> None:
+    # GIVEN a summary that does not name AccountPasswordPresent
+    def drop(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["SummaryMap"].pop("AccountPasswordPresent", None)
+
+    session = HookedSession(
+        sessions.for_account(ACCOUNT_A), {"after-call.iam.GetAccountSummary": drop}
+    )
+    # WHEN collected / THEN root_password_present is unknown, not "no password"
+    (account,) = collect(session)["iam.account"]
+    assert account.config["root_password_present"] is None
+    assert account.unknown("root_password_present") == iam.NOT_RETURNED
 
 
 def test_denied_account_summary_is_unknown(sessions: AccountSessions) -> None:
@@ -249,12 +494,93 @@ def test_denied_account_summary_is_unknown(sessions: AccountSessions) -> None:
     )
     # WHEN collected
     (account,) = collect(session)["iam.account"]
-    # THEN both attributes are unknown (a policy reports unknown, never a pass)
-    assert account.config == {
-        "root_mfa_enabled": None,
-        "root_access_keys_present": None,
-        "unknown": {"root_mfa_enabled": "AccessDenied", "root_access_keys_present": "AccessDenied"},
-    }
+    # THEN every summary attribute is unknown (a policy reports unknown, never a pass)
+    for attribute in ("root_mfa_enabled", "root_access_keys_present", "root_password_present"):
+        assert account.config[attribute] is None
+        assert account.unknown(attribute) == "AccessDenied"
+
+
+@pytest.mark.parametrize(
+    ("device", "virtual"),
+    [
+        ({"SerialNumber": "arn:aws:iam::{account}:mfa/root-account-mfa-device"}, True),
+        (
+            {
+                "SerialNumber": "arn:aws:iam::{account}:mfa/my-phone",
+                "User": {"Arn": "arn:aws:iam::{account}:root"},
+            },
+            True,
+        ),
+        (
+            {
+                "SerialNumber": "arn:aws:iam::{account}:mfa/alice",
+                "User": {"Arn": "arn:aws:iam::{account}:user/alice"},
+            },
+            False,
+        ),
+    ],
+    ids=["console-root-serial", "named-device-of-root", "a-users-device"],
+)
+def test_root_virtual_mfa_device(
+    sessions: AccountSessions, device: dict[str, Any], virtual: bool
+) -> None:
+    # GIVEN an assigned virtual MFA device (moto cannot assign one to the root user)
+    member = sessions.for_account(ACCOUNT_B)
+    listed = json.loads(json.dumps(device).replace("{account}", ACCOUNT_B))
+    session = HookedSession(
+        member,
+        {
+            "before-call.iam.ListVirtualMFADevices": answer(
+                "ListVirtualMFADevices", {"VirtualMFADevices": [listed], "IsTruncated": False}
+            )
+        },
+    )
+    # WHEN collected / THEN root_virtual_mfa says whether it is the root user's
+    (account,) = collect(session)["iam.account"]
+    assert account.config["root_virtual_mfa"] is virtual
+
+
+def test_support_role_attachments(
+    sessions: AccountSessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an account with AWS-managed policies (as every AWS account), AWSSupportAccess
+    # attached to a role and a user
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    member = sessions.for_account(ACCOUNT_C)
+    client = member.client("iam")
+    support = "arn:aws:iam::aws:policy/AWSSupportAccess"
+    client.create_role(RoleName="support", AssumeRolePolicyDocument=json.dumps(EC2_TRUST))
+    client.attach_role_policy(RoleName="support", PolicyArn=support)
+    client.create_user(UserName="helpdesk")
+    client.attach_user_policy(UserName="helpdesk", PolicyArn=support)
+    # WHEN collected
+    found = collect(member)
+    # THEN the account names who holds it
+    (account,) = found["iam.account"]
+    assert account.config["support_policy_roles"] == ["support"]
+    assert account.config["support_policy_users"] == ["helpdesk"]
+    assert account.config["support_policy_groups"] == []
+    # AND the AWS-managed policy in use is inventoried with its document, under AWS's ARN
+    policies = by_name(found["iam.policy"])
+    assert policies["AWSSupportAccess"].arn == support
+    assert policies["AWSSupportAccess"].config["aws_managed"] is True
+    assert policies["AWSSupportAccess"].config["attachment_count"] == 2
+    assert policies["AWSSupportAccess"].config["document"]["Statement"]
+
+
+def test_support_policy_absent_or_denied(sessions: AccountSessions) -> None:
+    # GIVEN the local AWS without AWS-managed policies (AWSSupportAccess does not exist)
+    member = sessions.for_account(ACCOUNT_A)
+    # WHEN collected / THEN nothing can be attached to it: no roles, users or groups
+    (account,) = collect(member)["iam.account"]
+    assert account.config["support_policy_roles"] == []
+    # AND GIVEN a role that may not list the policy's entities / THEN they are unknown
+    session = HookedSession(
+        member, {"before-call.iam.ListEntitiesForPolicy": deny("ListEntitiesForPolicy")}
+    )
+    (account,) = collect(session)["iam.account"]
+    assert account.unknown("support_policy_roles") == "AccessDenied"
+    assert account.config["support_policy_users"] is None
 
 
 def test_password_policy_absent_present_and_denied(sessions: AccountSessions) -> None:
@@ -300,9 +626,9 @@ def test_password_policy_absent_present_and_denied(sessions: AccountSessions) ->
     assert denied.config["require_symbols"] is None
 
 
+# ---- managed policies, roles, certificates, analyzers ------------------------------------------
 def test_customer_policies_default_version_documents(sessions: AccountSessions) -> None:
-    # GIVEN a customer policy whose default version became admin, one under a path, and the
-    # AWS-managed policies moto knows about
+    # GIVEN a customer policy whose default version became admin, and one under a path
     member = sessions.for_account(ACCOUNT_B)
     client = member.client("iam")
     arn = client.create_policy(PolicyName="drifted", PolicyDocument=json.dumps(READ_DOCUMENT))[
@@ -316,11 +642,12 @@ def test_customer_policies_default_version_documents(sessions: AccountSessions) 
     )
     client.create_user(UserName="holder")
     client.attach_user_policy(UserName="holder", PolicyArn=arn)
+    session = HookedSession(member)
 
     # WHEN collected
-    policies = by_name(collect(member)["iam.policy"])
+    policies = by_name(collect(session)["iam.policy"])
 
-    # THEN only customer policies are inventoried, with their default version's document
+    # THEN customer policies come with their default version's document, in one call
     assert set(policies) == {"drifted", "scoped"}
     drifted = policies["drifted"]
     assert drifted.arn == arn
@@ -328,51 +655,12 @@ def test_customer_policies_default_version_documents(sessions: AccountSessions) 
         "policy_name": "drifted",
         "default_version": "v2",
         "attachment_count": 1,
+        "aws_managed": False,
         "document": ADMIN_DOCUMENT,
     }
     assert policies["scoped"].arn == f"arn:aws:iam::{ACCOUNT_B}:policy/team/scoped"
     assert policies["scoped"].config["document"] == READ_DOCUMENT
-
-
-def test_users_are_paginated(sessions: AccountSessions) -> None:
-    # GIVEN 25 users, listed 10 per page
-    member = sessions.for_account(ACCOUNT_C)
-    client = member.client("iam")
-    users = [f"user-{i:02d}" for i in range(25)]
-    for user in users:
-        client.create_user(UserName=user)
-    sent: list[int] = []
-    session = HookedSession(member, list_users_paging(sent))
-
-    # WHEN collected
-    found = collect(session, iam.IamCollector(page_size=10))
-
-    # THEN every user is collected over three ListUsers pages of at most 10
-    assert sorted(r.name for r in found["iam.user"]) == users
-    assert session.calls["ListUsers"] == 3
-    assert sent == [10, 10, 10]
-    # AND each user got its own reads
-    assert session.calls["GetLoginProfile"] == 25
-    assert session.calls["ListMFADevices"] == 25
-
-
-def test_policies_are_paginated(sessions: AccountSessions) -> None:
-    # GIVEN 12 customer policies, listed 5 per page
-    member = sessions.for_account(ACCOUNT_C)
-    client = member.client("iam")
-    policies = [f"policy-{i:02d}" for i in range(12)]
-    for policy in policies:
-        client.create_policy(PolicyName=policy, PolicyDocument=json.dumps(READ_DOCUMENT))
-    session = HookedSession(member)
-
-    # WHEN collected
-    found = collect(session, iam.IamCollector(page_size=5))
-
-    # THEN every policy is collected over three ListPolicies pages, each policy's default
-    # version read once
-    assert sorted(r.name for r in found["iam.policy"]) == policies
-    assert session.calls["ListPolicies"] == 3
-    assert session.calls["GetPolicyVersion"] == 12
+    assert session.calls["GetPolicyVersion"] == 0
 
 
 def test_roles_keep_trust_policy_without_get_role(sessions: AccountSessions) -> None:
@@ -385,7 +673,7 @@ def test_roles_keep_trust_policy_without_get_role(sessions: AccountSessions) -> 
     session = HookedSession(member)
 
     # WHEN collected
-    roles = by_name(collect(session, iam.IamCollector(page_size=5))["iam.role"])
+    roles = by_name(collect(session, fast(page_size=5))["iam.role"])
 
     # THEN each role has its parsed trust policy, from two ListRoles pages and no GetRole
     assert sorted(roles) == names
@@ -418,26 +706,181 @@ def test_role_last_used_is_read_when_listed(sessions: AccountSessions) -> None:
     assert "unknown" not in role.config
 
 
-def test_list_users_failure_propagates(sessions: AccountSessions) -> None:
-    # GIVEN a role that may not list users
+def test_server_certificates(sessions: AccountSessions) -> None:
+    # GIVEN two certificates stored in IAM, one expired in 2020
+    member = sessions.for_account(ACCOUNT_B)
+    client = member.client("iam")
+    for name, until in (
+        ("old", datetime(2020, 3, 1, tzinfo=UTC)),
+        ("new", datetime(2031, 1, 1, tzinfo=UTC)),
+    ):
+        client.upload_server_certificate(
+            ServerCertificateName=name,
+            CertificateBody=pem_certificate(until),
+            PrivateKey="-",
+            Path="/web/",
+        )
+    # WHEN collected
+    certificates = by_name(collect(member)["iam.server-certificate"])
+    # THEN each is a resource with its own expiration
+    old = certificates["old"]
+    assert old.arn == f"arn:aws:iam::{ACCOUNT_B}:server-certificate/web/old"
+    assert old.config["expiration"] == "2020-03-01T00:00:00Z"
+    assert certificates["new"].config["expiration"] == "2031-01-01T00:00:00Z"
+    assert old.config["path"] == "/web/"
+
+
+def test_access_analyzers_per_region(sessions: AccountSessions) -> None:
+    # GIVEN an account-level analyzer in one region and an unused-access one in the other
+    member = sessions.for_account(ACCOUNT_C)
+    member.client("accessanalyzer", "us-east-1").create_analyzer(
+        analyzerName="external", type="ACCOUNT"
+    )
+    member.client("accessanalyzer", "eu-west-1").create_analyzer(
+        analyzerName="unused", type="ACCOUNT_UNUSED_ACCESS"
+    )
+    # WHEN collected
+    found = {r.scope: r for r in collect(member)["iam.access-analyzers"]}
+    # THEN each region lists its own analyzers
+    assert found["us-east-1"].config["analyzers"] == [
+        {"name": "external", "type": "ACCOUNT", "status": "ACTIVE"}
+    ]
+    assert found["eu-west-1"].config["analyzers"] == [
+        {"name": "unused", "type": "ACCOUNT_UNUSED_ACCESS", "status": "ACTIVE"}
+    ]
+    assert found["eu-west-1"].config["region"] == "eu-west-1"
+
+
+def test_denied_access_analyzer_is_unknown_not_a_failed_scope(sessions: AccountSessions) -> None:
+    # GIVEN a role without access-analyzer:ListAnalyzers
+    session = HookedSession(
+        sessions.for_account(ACCOUNT_A),
+        {
+            "before-call.accessanalyzer.ListAnalyzers": deny(
+                "ListAnalyzers", "AccessDeniedException"
+            )
+        },
+    )
+    # WHEN a region scope is collected / THEN its analyzers are unknown, the scope succeeds
+    (listing,) = fast().collect(session, "eu-west-1")
+    assert listing.config["analyzers"] is None
+    assert listing.unknown("analyzers") == "AccessDeniedException"
+
+
+@pytest.mark.parametrize(
+    "operation",
+    ["GetAccountAuthorizationDetails", "ListPolicies", "ListRoles", "ListServerCertificates"],
+)
+def test_listing_failures_propagate(sessions: AccountSessions, operation: str) -> None:
+    # GIVEN a role that may not make one of the listing calls
     member = sessions.for_account(ACCOUNT_A)
     member.client("iam").create_user(UserName="hidden")
-    session = HookedSession(member, {"before-call.iam.ListUsers": deny("ListUsers")})
-    # WHEN collected / THEN the listing error is raised (the engine must not sweep the scope)
+    session = HookedSession(member, {f"before-call.iam.{operation}": deny(operation)})
+    # WHEN the global scope is collected / THEN the error is raised (the scope is not swept)
     with pytest.raises(ClientError) as caught:
-        collect(session)
+        list(fast().collect(session, GLOBAL))
     assert caught.value.response["Error"]["Code"] == "AccessDenied"
 
 
-def test_list_policies_failure_propagates(sessions: AccountSessions) -> None:
-    # GIVEN a role that may list users but not policies
-    session = HookedSession(
-        sessions.for_account(ACCOUNT_B), {"before-call.iam.ListPolicies": deny("ListPolicies")}
+# ---- the report's parser -------------------------------------------------------------------------
+HEADER = ",".join(
+    [
+        "user,arn,user_creation_time,password_enabled,password_last_used",
+        "password_last_changed,password_next_rotation,mfa_active",
+        "access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date",
+        "access_key_1_last_used_region,access_key_1_last_used_service",
+        "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date",
+        "access_key_2_last_used_region,access_key_2_last_used_service",
+        "cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated",
+    ]
+)
+ROOT = (
+    "<root_account>,arn:aws:iam::111122223333:root,2020-01-01T00:00:00+00:00,not_supported,"
+    "2025-04-01T10:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,"
+    "N/A,N/A,N/A,N/A,false,N/A,false,N/A"
+)
+# IAM's own examples: upper-case flags, a password never used, keys never used and used
+ALICE = (
+    "alice,arn:aws:iam::111122223333:user/alice,2024-01-01T00:00:00+00:00,TRUE,no_information,"
+    "2024-01-01T00:00:05+00:00,N/A,FALSE,TRUE,2024-01-01T00:00:03+00:00,N/A,N/A,N/A,TRUE,"
+    "2024-06-01T00:00:00+00:00,2025-05-01T00:00:00+00:00,us-east-1,s3,false,N/A,false,N/A"
+)
+BOB = (
+    "bob,arn:aws:iam::111122223333:user/bob,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,"
+    "false,N/A,N/A,N/A,N/A,false,2024-02-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,false,N/A"
+)
+
+
+def test_parse_report_values() -> None:
+    # GIVEN a report with the root row and two users (markers N/A, no_information,
+    # not_supported; flags in either case)
+    parsed = report.CredentialReport.parse(
+        "\n".join([HEADER, ROOT, ALICE, BOB]).encode(), "2025-06-01T00:00:00Z"
     )
-    # WHEN collected / THEN the listing error is raised
-    with pytest.raises(ClientError):
-        collect(session)
-    assert session.calls["ListUsers"] == 1
+    alice: dict[str, Any] = {}
+    bob: dict[str, Any] = {}
+    root: dict[str, Any] = {}
+    # WHEN users and the root are filled in
+    parsed.fill_user(alice, "alice")
+    parsed.fill_user(bob, "bob")
+    parsed.fill_root(root)
+    # THEN each value is data
+    assert alice == {
+        "credentials_as_of": "2025-06-01T00:00:00Z",
+        "console_access": True,
+        "password_last_used": None,
+        "password_last_changed": "2024-01-01T00:00:05Z",
+        "mfa_active": False,
+        "access_keys": [
+            {
+                "slot": 1,
+                "status": "Active",
+                "last_rotated": "2024-01-01T00:00:03Z",
+                "last_used": None,
+            },
+            {
+                "slot": 2,
+                "status": "Active",
+                "last_rotated": "2024-06-01T00:00:00Z",
+                "last_used": "2025-05-01T00:00:00Z",
+            },
+        ],
+    }
+    # AND an inactive key the report still dates is kept as Inactive; an undated one is none
+    assert bob["console_access"] is False
+    assert bob["password_last_changed"] is None
+    assert bob["access_keys"] == [
+        {"slot": 2, "status": "Inactive", "last_rotated": "2024-02-01T00:00:00Z", "last_used": None}
+    ]
+    # AND the root row gives the root user's last uses
+    assert root["root_password_last_used"] == "2025-04-01T10:00:00Z"
+    assert root["root_access_key_1_last_used"] is None
+    assert "unknown" not in root
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not,a,report\n1,2,3\n", b"\xff\xfe", HEADER.replace("mfa_active", "mfa").encode()],
+    ids=["other-columns", "not-utf8", "a-column-missing"],
+)
+def test_a_report_without_the_documented_columns_is_unavailable(content: bytes) -> None:
+    # GIVEN report content without the documented columns / WHEN parsed
+    parsed = report.CredentialReport.parse(content, None)
+    config: dict[str, Any] = {}
+    parsed.fill_user(config, "alice")
+    # THEN every credential attribute is unknown, MalformedCredentialReport
+    assert parsed.unavailable == report.MALFORMED
+    assert config["unknown"] == dict.fromkeys(report.USER_FIELDS, report.MALFORMED)
+
+
+def test_a_short_row_is_left_out() -> None:
+    # GIVEN a row cut short (fewer cells than columns) / WHEN parsed
+    parsed = report.CredentialReport.parse(f"{HEADER}\n{ALICE}\nbob,arn,2024\n".encode(), None)
+    config: dict[str, Any] = {}
+    parsed.fill_user(config, "bob")
+    # THEN that user is as if absent from the report, the others are read
+    assert config["unknown"]["mfa_active"] == report.NOT_IN_REPORT
+    assert "alice" in parsed.rows
 
 
 # ---- policy documents --------------------------------------------------------------------------

@@ -224,10 +224,10 @@ def test_the_shipped_cis_files_give_the_reports_controls() -> None:
     controls = framework_controls("cis-5.0", all_policies())
     by_id = {c.control_id: c for c in controls}
     # THEN every listed control is there, manual ones unscored, with today's policies
-    assert by_id["1.4"].policy_ids == ("iam.root_mfa",)
+    assert by_id["1.4"].policy_ids == ("iam.root_console_mfa",)
     assert by_id["5.1.1"].section == "5"
-    assert by_id["1.10"].policy_ids == ()
-    assert not by_id["1.10"].automated
+    assert by_id["1.20"].policy_ids == ()
+    assert not by_id["1.20"].automated
 
 
 def control(section: str, policies: list[str], automated: bool = True) -> dict[str, object]:

@@ -72,7 +72,7 @@ def test_policies_doc_reports_each_frameworks_coverage() -> None:
     text = docs.render_policies(all_policies(), load_frameworks())
     # THEN each framework has its coverage line and one row per control
     assert "### CIS AWS Foundations Benchmark v3.0 (`cis-aws-3.0`)" in text
-    assert "qrie answers **20 of the 28 Automated controls** listed" in text
+    assert "qrie answers **28 of the 28 Automated controls** listed" in text
     assert "| 1.20 | Ensure that IAM Access analyzer is enabled for all regions |" in text
     assert "| 5.1.1 | Ensure EBS volume encryption is enabled in all regions |" in text
 

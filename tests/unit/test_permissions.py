@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from qrie.aws import AccountSession, AccountSessions
 from qrie.domain import SERVICES
 from qrie.inventory.calls import AwsCall
 from qrie.inventory.registry import all_collectors
+from qrie_local.certificates import pem_certificate
 from qrie_local.template import load_template
 from tests.unit.collectors_support import ACCOUNT_A, HookedSession
 
@@ -158,11 +160,30 @@ def seed_ec2(session: AccountSession) -> dict[str, Callable[..., Any]]:
     return {}
 
 
+def with_aws_managed_policy(parsed: dict[str, Any], **_: Any) -> None:
+    """ListPolicies(Scope=AWS, OnlyAttached) naming AdministratorAccess as in use: the local
+    AWS carries no AWS-managed policies (moto loads them only on request), so the collector's
+    read of their documents would otherwise never run."""
+    parsed["Policies"] = [
+        {
+            "PolicyName": "AdministratorAccess",
+            "Arn": "arn:aws:iam::aws:policy/AdministratorAccess",
+            "DefaultVersionId": "v1",
+            "AttachmentCount": 1,
+        }
+    ]
+
+
 def seed_iam(session: AccountSession) -> dict[str, Callable[..., Any]]:
     client = session.client("iam", REGION)
     client.create_user(UserName="alice")
     client.create_login_profile(UserName="alice", Password="a-Long-password-1")
     client.create_access_key(UserName="alice")
+    client.upload_server_certificate(
+        ServerCertificateName="legacy",
+        CertificateBody=pem_certificate(datetime(2030, 1, 1, tzinfo=UTC)),
+        PrivateKey="-",
+    )
     client.create_policy(
         PolicyName="read",
         PolicyDocument=json.dumps(
@@ -176,7 +197,7 @@ def seed_iam(session: AccountSession) -> dict[str, Callable[..., Any]]:
         RoleName="app",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )
-    return {}
+    return {"after-call.iam.ListPolicies": with_aws_managed_policy}
 
 
 # Resources that make each collector take every path it has (a bucket policy, a region to look

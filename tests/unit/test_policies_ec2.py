@@ -756,3 +756,53 @@ def test_imdsv2_account_default(tokens: str, endpoint: str, outcome: Outcome) ->
     assert verdict is not None
     assert verdict.outcome == outcome
     assert REGION in verdict.evidence
+
+
+# ---- CIS v5.0 1.17: IAM instance roles ----------------------------------------------------------
+PROFILE = "arn:aws:iam::111122223333:instance-profile/app"
+
+
+@pytest.mark.parametrize(
+    ("config", "outcome", "evidence"),
+    [
+        pytest.param(
+            {"state": "running", "iam_instance_profile": PROFILE},
+            Outcome.COMPLIANT,
+            f"iam_instance_profile={PROFILE}",
+            id="running-with-a-profile",
+        ),
+        pytest.param(
+            {"state": "running", "iam_instance_profile": None},
+            Outcome.NON_COMPLIANT,
+            "iam_instance_profile=None (state='running')",
+            id="running-without",
+        ),
+        # the benchmark lists every instance: a stopped one starts again without a role
+        pytest.param(
+            {"state": "stopped", "iam_instance_profile": None},
+            Outcome.NON_COMPLIANT,
+            "(state='stopped')",
+            id="stopped-without",
+        ),
+        pytest.param(
+            {
+                "state": "running",
+                "iam_instance_profile": None,
+                "unknown": {"iam_instance_profile": "x"},
+            },
+            Outcome.UNKNOWN,
+            "iam_instance_profile could not be read: x",
+            id="unreadable",
+        ),
+    ],
+)
+def test_instance_profile_attached(config: dict[str, Any], outcome: Outcome, evidence: str) -> None:
+    # GIVEN an instance as DescribeInstances describes it (IamInstanceProfile or none)
+    # WHEN the instance-role policy evaluates it
+    verdict = evaluate(
+        "ec2.instance_profile_attached", resource("ec2.instance", instance_id="i-1", **config)
+    )
+    # THEN a profile passes, none fails, whatever the state
+    assert verdict is not None
+    assert verdict.outcome == outcome
+    assert evidence in verdict.evidence

@@ -1,4 +1,6 @@
-"""IAM policies: compliant, non-compliant, unknown (missing data) and not-applicable cases."""
+"""IAM policies, control by control, from the CIS benchmark's audit procedures (v3.0 numbering
+first, v5.0 second): pass, fail, not applicable and unknown, with the boundaries and the edge
+cases the benchmark's wording decides."""
 
 from __future__ import annotations
 
@@ -20,7 +22,11 @@ ARN_SUFFIX = {
     "iam.user": "user/alice",
     "iam.password-policy": "password-policy",
     "iam.policy": "policy/Admin",
+    "iam.server-certificate": "server-certificate/web",
+    "iam.access-analyzers": "analyzers",
 }
+PASS, FAIL, UNKNOWN = Outcome.COMPLIANT, Outcome.NON_COMPLIANT, Outcome.UNKNOWN
+NA = None  # not applicable: evaluate returns None
 
 
 def ago(days: float, now: datetime = NOW) -> str:
@@ -34,499 +40,839 @@ def resource(type_: str, **config: Any) -> Resource:
         account_id="111122223333",
         service="iam",
         type=type_,
-        scope="global",
+        scope="eu-west-1" if type_ == "iam.access-analyzers" else "global",
         config=config,
     )
 
 
+def account(**config: Any) -> Resource:
+    base: dict[str, Any] = {
+        "root_mfa_enabled": True,
+        "root_access_keys_present": False,
+        "root_password_present": True,
+        "root_password_last_used": None,
+        "root_access_key_1_last_used": None,
+        "root_access_key_2_last_used": None,
+        "root_virtual_mfa": False,
+        "support_policy_roles": [],
+        "support_policy_users": [],
+        "support_policy_groups": [],
+    }
+    return resource("iam.account", **{**base, **config})
+
+
 def user(**config: Any) -> Resource:
+    """A user as the credential report and the authorization details describe it."""
     base: dict[str, Any] = {
         "user_name": "alice",
         "created": ago(400),
+        "groups": [],
+        "attached_policies": [],
+        "inline_policies": [],
         "console_access": False,
-        "mfa_devices": 0,
-        "access_keys": [],
         "password_last_used": None,
+        "password_last_changed": None,
+        "mfa_active": False,
+        "access_keys": [],
     }
     return resource("iam.user", **{**base, **config})
 
 
 def key(
-    key_id: str = "AKIA1",
-    created: str | None = None,
+    slot: int = 1,
+    last_rotated: str | None = None,
     last_used: str | None = None,
     status: str = "Active",
-    **extra: Any,
 ) -> dict[str, Any]:
     return {
-        "id": key_id,
+        "slot": slot,
         "status": status,
-        "created": ago(10) if created is None else created,
+        "last_rotated": ago(10) if last_rotated is None else last_rotated,
         "last_used": last_used,
-        **extra,
     }
 
 
-def admin_document(*statements: dict[str, Any]) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": list(statements)}
+def password_policy(**config: Any) -> Resource:
+    base: dict[str, Any] = {"exists": True, "minimum_length": 14, "reuse_prevention": 24}
+    return resource("iam.password-policy", **{**base, **config})
 
 
-STAR_STAR = {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}
+def managed(*statements: dict[str, Any], attachment_count: int = 1, **config: Any) -> Resource:
+    document = {"Version": "2012-10-17", "Statement": list(statements)}
+    return resource("iam.policy", document=document, attachment_count=attachment_count, **config)
 
 
-def evaluate(policy_id: str, target: Resource) -> Verdict | None:
-    return POLICIES[policy_id].evaluate(target, NOW)
+def allow(**statement: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", **statement}
 
 
-# ---- compliant / non-compliant ------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("policy_id", "target", "outcome", "evidence"),
-    [
-        # root account
-        pytest.param(
-            "iam.root_mfa",
-            resource("iam.account", root_mfa_enabled=True, root_access_keys_present=False),
-            Outcome.COMPLIANT,
-            "root_mfa_enabled=True",
-            id="root-mfa-on",
-        ),
-        pytest.param(
-            "iam.root_mfa",
-            resource("iam.account", root_mfa_enabled=False, root_access_keys_present=False),
-            Outcome.NON_COMPLIANT,
-            "root_mfa_enabled=False",
-            id="root-mfa-off",
-        ),
-        pytest.param(
-            "iam.root_access_keys",
-            resource("iam.account", root_mfa_enabled=True, root_access_keys_present=False),
-            Outcome.COMPLIANT,
-            "root_access_keys_present=False",
-            id="root-no-keys",
-        ),
-        pytest.param(
-            "iam.root_access_keys",
-            resource("iam.account", root_mfa_enabled=True, root_access_keys_present=True),
-            Outcome.NON_COMPLIANT,
-            "root_access_keys_present=True",
-            id="root-keys",
-        ),
-        # console MFA
-        pytest.param(
-            "iam.user_console_mfa",
-            user(console_access=True, mfa_devices=1),
-            Outcome.COMPLIANT,
-            "mfa_devices=1",
-            id="console-mfa",
-        ),
-        pytest.param(
-            "iam.user_console_mfa",
-            user(console_access=True, mfa_devices=0),
-            Outcome.NON_COMPLIANT,
-            "console_access=True, mfa_devices=0",
-            id="console-no-mfa",
-        ),
-        # key rotation
-        pytest.param(
-            "iam.access_key_rotation",
-            user(access_keys=[key(created=ago(30))]),
-            Outcome.COMPLIANT,
-            "none older than 90 days",
-            id="rotation-fresh-key",
-        ),
-        pytest.param(
-            "iam.access_key_rotation",
-            user(access_keys=[key(created=ago(120))]),
-            Outcome.NON_COMPLIANT,
-            f"access_keys[AKIA1].created={ago(120)} (120 days old)",
-            id="rotation-old-key",
-        ),
-        pytest.param(
-            "iam.access_key_rotation",
-            user(access_keys=[key(created=ago(90))]),
-            Outcome.COMPLIANT,
-            "none older than 90 days",
-            id="rotation-exactly-90-days",
-        ),
-        pytest.param(
-            "iam.access_key_rotation",
-            user(access_keys=[key(created=ago(90 + 1 / 86400))]),
-            Outcome.NON_COMPLIANT,
-            "(90 days old)",
-            id="rotation-90-days-and-a-second",
-        ),
-        pytest.param(
-            "iam.access_key_rotation",
-            user(access_keys=[key(created=ago(400), status="Inactive")]),
-            Outcome.COMPLIANT,
-            "no Active access keys",
-            id="rotation-inactive-old-key-ignored",
-        ),
-        pytest.param(
-            "iam.access_key_rotation",
-            user(access_keys=[]),
-            Outcome.COMPLIANT,
-            "no Active access keys",
-            id="rotation-no-keys",
-        ),
-        pytest.param(
-            "iam.access_key_rotation",
-            user(access_keys=[key("AKIA1", created="garbage"), key("AKIA2", created=ago(200))]),
-            Outcome.NON_COMPLIANT,
-            "access_keys[AKIA2]",
-            id="rotation-old-key-wins-over-unreadable-key",
-        ),
-        # unused keys
-        pytest.param(
-            "iam.access_key_unused",
-            user(access_keys=[key(created=ago(300), last_used=ago(10))]),
-            Outcome.COMPLIANT,
-            "all used within 45 days",
-            id="unused-recently-used",
-        ),
-        pytest.param(
-            "iam.access_key_unused",
-            user(access_keys=[key(created=ago(300), last_used=ago(60))]),
-            Outcome.NON_COMPLIANT,
-            f"access_keys[AKIA1].last_used={ago(60)} (60 days unused)",
-            id="unused-60-days",
-        ),
-        pytest.param(
-            "iam.access_key_unused",
-            user(access_keys=[key(created=ago(300), last_used=ago(45))]),
-            Outcome.NON_COMPLIANT,
-            "(45 days unused)",
-            id="unused-exactly-45-days",
-        ),
-        pytest.param(
-            "iam.access_key_unused",
-            user(access_keys=[key(created=ago(300), last_used=ago(44.9))]),
-            Outcome.COMPLIANT,
-            "all used within 45 days",
-            id="unused-just-under-45-days",
-        ),
-        pytest.param(
-            "iam.access_key_unused",
-            user(access_keys=[key(created=ago(3), last_used=None)]),
-            Outcome.COMPLIANT,
-            "all used within 45 days",
-            id="unused-fresh-never-used-key-grace",
-        ),
-        pytest.param(
-            "iam.access_key_unused",
-            user(access_keys=[key(created=ago(60), last_used=None)]),
-            Outcome.NON_COMPLIANT,
-            f"access_keys[AKIA1].created={ago(60)} (never used, 60 days old)",
-            id="unused-never-used-old-key",
-        ),
-        pytest.param(
-            "iam.access_key_unused",
-            user(access_keys=[key(created=ago(300), last_used=ago(200), status="Inactive")]),
-            Outcome.COMPLIANT,
-            "no Active access keys",
-            id="unused-inactive-ignored",
-        ),
-        pytest.param(
-            "iam.access_key_unused",
-            user(
-                access_keys=[
-                    key("AKIA1", last_used=None, unknown={"last_used": "AccessDenied"}),
-                    key("AKIA2", created=ago(300), last_used=ago(100)),
-                ]
-            ),
-            Outcome.NON_COMPLIANT,
-            "access_keys[AKIA2].last_used",
-            id="unused-stale-key-wins-over-unreadable-key",
-        ),
-        # console password unused
-        pytest.param(
-            "iam.console_password_unused",
-            user(console_access=True, password_last_used=ago(5)),
-            Outcome.COMPLIANT,
-            f"password_last_used={ago(5)} (5 days ago)",
-            id="password-used",
-        ),
-        pytest.param(
-            "iam.console_password_unused",
-            user(console_access=True, password_last_used=ago(100)),
-            Outcome.NON_COMPLIANT,
-            f"password_last_used={ago(100)} (100 days ago)",
-            id="password-stale",
-        ),
-        pytest.param(
-            "iam.console_password_unused",
-            user(console_access=True, password_last_used=None, created=ago(10)),
-            Outcome.COMPLIANT,
-            "password never used",
-            id="password-never-used-new-user",
-        ),
-        pytest.param(
-            "iam.console_password_unused",
-            user(console_access=True, password_last_used=None, created=ago(90)),
-            Outcome.NON_COMPLIANT,
-            f"created={ago(90)} (90 days ago, password never used)",
-            id="password-never-used-old-user",
-        ),
-        # password policy
-        pytest.param(
-            "iam.password_policy",
-            resource("iam.password-policy", exists=True, minimum_length=14, reuse_prevention=24),
-            Outcome.COMPLIANT,
-            "minimum_length=14, reuse_prevention=24",
-            id="password-policy-cis",
-        ),
-        pytest.param(
-            "iam.password_policy",
-            resource("iam.password-policy", exists=False, minimum_length=None),
-            Outcome.NON_COMPLIANT,
-            "exists=False",
-            id="password-policy-missing",
-        ),
-        pytest.param(
-            "iam.password_policy",
-            resource("iam.password-policy", exists=True, minimum_length=8, reuse_prevention=24),
-            Outcome.NON_COMPLIANT,
-            "minimum_length=8 (< 14)",
-            id="password-policy-short",
-        ),
-        pytest.param(
-            "iam.password_policy",
-            resource("iam.password-policy", exists=True, minimum_length=20, reuse_prevention=None),
-            Outcome.NON_COMPLIANT,
-            "reuse_prevention=None (< 24)",
-            id="password-policy-no-reuse-prevention",
-        ),
-        pytest.param(
-            "iam.password_policy",
-            resource("iam.password-policy", exists=True, minimum_length=12, reuse_prevention=5),
-            Outcome.NON_COMPLIANT,
-            "minimum_length=12 (< 14), reuse_prevention=5 (< 24)",
-            id="password-policy-both-weak",
-        ),
-        # *:* customer policies
-        pytest.param(
-            "iam.admin_star_policy",
-            resource("iam.policy", document=admin_document(STAR_STAR), attachment_count=2),
-            Outcome.NON_COMPLIANT,
-            "document.Statement[All] allows Action '*' on Resource '*' (attachment_count=2)",
-            id="star-star",
-        ),
-        pytest.param(
-            "iam.admin_star_policy",
-            resource(
-                "iam.policy",
-                document=admin_document(
-                    {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-                    {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::data/*"},
-                ),
-                attachment_count=1,
-            ),
-            Outcome.COMPLIANT,
-            "no statement allows Action '*' on Resource '*'",
-            id="scoped-admin",
-        ),
-    ],
-)
-def test_verdicts(policy_id: str, target: Resource, outcome: Outcome, evidence: str) -> None:
-    # GIVEN a resource (built in the parameters)
-    # WHEN the policy evaluates it
+def evaluate(policy_id: str, target: Resource, now: datetime = NOW) -> Verdict | None:
+    return POLICIES[policy_id].evaluate(target, now)
+
+
+def check(policy_id: str, target: Resource, outcome: Outcome | None, evidence: str = "") -> None:
     verdict = evaluate(policy_id, target)
-    # THEN the outcome and the deciding attribute are reported
+    if outcome is None:
+        assert verdict is None, verdict
+        return
     assert verdict is not None
-    assert verdict.outcome == outcome
-    assert evidence in verdict.evidence
+    assert verdict.outcome == outcome, verdict
+    assert evidence in verdict.evidence, verdict.evidence
 
 
-# ---- missing data -------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("policy_id", "attribute", "config"),
-    [
-        ("iam.root_mfa", "root_mfa_enabled", {}),
-        ("iam.root_access_keys", "root_access_keys_present", {}),
-        ("iam.user_console_mfa", "console_access", {"mfa_devices": 0}),
-        ("iam.user_console_mfa", "mfa_devices", {"console_access": True}),
-        ("iam.access_key_rotation", "access_keys", {}),
-        ("iam.access_key_unused", "access_keys", {}),
-        ("iam.console_password_unused", "console_access", {"password_last_used": None}),
-        ("iam.console_password_unused", "password_last_used", {"console_access": True}),
-        ("iam.password_policy", "exists", {}),
-        ("iam.password_policy", "minimum_length", {"exists": True, "reuse_prevention": 24}),
-        ("iam.password_policy", "reuse_prevention", {"exists": True, "minimum_length": 14}),
-        ("iam.admin_star_policy", "document", {"attachment_count": 1}),
-    ],
+Case = tuple[Resource, Outcome | None, str]
+
+
+def cases(*params: Any) -> Any:
+    return pytest.mark.parametrize(("target", "outcome", "evidence"), list(params))
+
+
+# ---- 1.4 / 1.3 root access keys -----------------------------------------------------------------
+@cases(
+    pytest.param(account(), PASS, "root_access_keys_present=False", id="no-keys"),
+    pytest.param(account(root_access_keys_present=True), FAIL, "=True", id="keys"),
+    pytest.param(
+        account(root_access_keys_present=None, unknown={"root_access_keys_present": "Denied"}),
+        UNKNOWN,
+        "root_access_keys_present could not be read: Denied",
+        id="summary-unreadable",
+    ),
 )
-def test_unreadable_attribute_is_unknown(
-    policy_id: str, attribute: str, config: dict[str, Any]
+def test_root_access_keys(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    # GIVEN GetAccountSummary's AccountAccessKeysPresent (the benchmark's CLI audit)
+    check("iam.root_access_keys", target, outcome, evidence)
+
+
+# ---- v3.0 1.5 root MFA / v5.0 1.4 root console MFA ----------------------------------------------
+@cases(
+    pytest.param(account(root_mfa_enabled=True), PASS, "root_mfa_enabled=True", id="mfa"),
+    pytest.param(account(root_mfa_enabled=False), FAIL, "root_mfa_enabled=False", id="no-mfa"),
+    # v3.0 makes no exception for a root user without a password
+    pytest.param(
+        account(root_mfa_enabled=False, root_password_present=False),
+        FAIL,
+        "root_mfa_enabled=False",
+        id="no-mfa-no-password-still-fails-v3",
+    ),
+)
+def test_root_mfa_v3(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.root_mfa", target, outcome, evidence)
+
+
+@cases(
+    pytest.param(account(root_mfa_enabled=True), PASS, "root_mfa_enabled=True", id="mfa"),
+    pytest.param(
+        account(root_mfa_enabled=False, root_password_present=True),
+        FAIL,
+        "root_password_present=True",
+        id="password-without-mfa",
+    ),
+    # v5.0: "AccountMFAEnabled is 1 or AccountPasswordPresent is 0"
+    pytest.param(
+        account(root_mfa_enabled=False, root_password_present=False),
+        PASS,
+        "root_password_present=False",
+        id="no-password-no-mfa-passes-v5",
+    ),
+    pytest.param(
+        account(root_mfa_enabled=True, root_password_present=None, unknown={"x": "y"}),
+        PASS,
+        "root_mfa_enabled=True",
+        id="mfa-decides-without-password-data",
+    ),
+    pytest.param(
+        account(
+            root_mfa_enabled=False,
+            root_password_present=None,
+            unknown={"root_password_present": "NotReturned"},
+        ),
+        UNKNOWN,
+        "root_password_present could not be read: NotReturned",
+        id="no-mfa-password-unknown",
+    ),
+)
+def test_root_console_mfa_v5(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.root_console_mfa", target, outcome, evidence)
+
+
+# ---- v3.0 1.6 hardware MFA for root ------------------------------------------------------------
+@cases(
+    pytest.param(account(root_mfa_enabled=True, root_virtual_mfa=False), PASS, "", id="hardware"),
+    pytest.param(
+        account(root_mfa_enabled=True, root_virtual_mfa=True),
+        FAIL,
+        "root_virtual_mfa=True",
+        id="virtual-device",
+    ),
+    pytest.param(
+        account(root_mfa_enabled=False, root_virtual_mfa=False),
+        FAIL,
+        "no MFA at all",
+        id="no-mfa",
+    ),
+    pytest.param(
+        account(root_mfa_enabled=True, root_virtual_mfa=None, unknown={"root_virtual_mfa": "D"}),
+        UNKNOWN,
+        "root_virtual_mfa could not be read: D",
+        id="devices-unreadable",
+    ),
+    pytest.param(
+        account(root_mfa_enabled=False, root_virtual_mfa=None, unknown={"root_virtual_mfa": "D"}),
+        FAIL,
+        "no MFA at all",
+        id="no-mfa-decides-without-device-data",
+    ),
+)
+def test_root_hardware_mfa(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.root_hardware_mfa", target, outcome, evidence)
+
+
+# ---- v3.0 1.7 / v5.0 1.6 root used recently ------------------------------------------------------
+@cases(
+    pytest.param(account(), PASS, "never used", id="never-used"),
+    pytest.param(
+        account(root_password_last_used=ago(89.9)),
+        FAIL,
+        "root_password_last_used=",
+        id="password-used-89-days-ago",
+    ),
+    pytest.param(
+        account(root_password_last_used=ago(90)),
+        PASS,
+        "(90 days ago)",
+        id="exactly-90-days-passes",
+    ),
+    pytest.param(
+        account(root_password_last_used=ago(300), root_access_key_2_last_used=ago(1)),
+        FAIL,
+        "root_access_key_2_last_used=",
+        id="a-key-used-yesterday",
+    ),
+    pytest.param(
+        account(root_password_last_used=ago(300), root_access_key_1_last_used=ago(200)),
+        PASS,
+        "last use root_access_key_1_last_used=",
+        id="latest-use-named",
+    ),
+    pytest.param(
+        account(root_password_last_used=ago(0)),
+        FAIL,
+        "(0 days ago)",
+        id="used-right-now",
+    ),
+    pytest.param(
+        account(
+            root_password_last_used=None,
+            root_access_key_1_last_used=None,
+            root_access_key_2_last_used=None,
+            unknown=dict.fromkeys(
+                ["root_password_last_used", "root_access_key_1_last_used"], "AccessDenied"
+            ),
+        ),
+        UNKNOWN,
+        "root_password_last_used could not be read: AccessDenied",
+        id="report-unreadable",
+    ),
+    pytest.param(
+        account(
+            root_password_last_used=None,
+            root_access_key_1_last_used=ago(3),
+            unknown={"root_password_last_used": "NotInCredentialReport"},
+        ),
+        FAIL,
+        "root_access_key_1_last_used",
+        id="recent-use-decides-despite-unknown",
+    ),
+    pytest.param(
+        account(root_password_last_used="last tuesday"),
+        UNKNOWN,
+        "not a timestamp",
+        id="unparseable-date",
+    ),
+)
+def test_root_recent_use(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.root_recent_use", target, outcome, evidence)
+
+
+# ---- 1.8 / 1.7 password length, 1.9 / 1.8 reuse prevention --------------------------------------
+@cases(
+    pytest.param(password_policy(minimum_length=14), PASS, "minimum_length=14", id="14"),
+    pytest.param(password_policy(minimum_length=40), PASS, "minimum_length=40", id="40"),
+    pytest.param(password_policy(minimum_length=13), FAIL, "minimum_length=13 (< 14)", id="13"),
+    pytest.param(password_policy(minimum_length=None), FAIL, "None", id="unset"),
+    pytest.param(
+        password_policy(exists=False, minimum_length=None, reuse_prevention=None),
+        FAIL,
+        "no account password policy",
+        id="no-policy",
+    ),
+    pytest.param(
+        password_policy(minimum_length=14, reuse_prevention=1),
+        PASS,
+        "",
+        id="weak-reuse-does-not-fail-the-length-control",
+    ),
+    pytest.param(
+        password_policy(exists=None, unknown={"exists": "AccessDenied"}),
+        UNKNOWN,
+        "exists could not be read",
+        id="unreadable",
+    ),
+)
+def test_password_minimum_length(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.password_policy", target, outcome, evidence)
+
+
+@cases(
+    pytest.param(password_policy(reuse_prevention=24), PASS, "reuse_prevention=24", id="24"),
+    pytest.param(password_policy(reuse_prevention=23), FAIL, "(< 24)", id="23"),
+    pytest.param(password_policy(reuse_prevention=None), FAIL, "reuse_prevention=None", id="off"),
+    pytest.param(
+        password_policy(exists=False, minimum_length=None, reuse_prevention=None),
+        FAIL,
+        "no account password policy",
+        id="no-policy",
+    ),
+    pytest.param(
+        password_policy(minimum_length=6, reuse_prevention=24),
+        PASS,
+        "",
+        id="short-length-does-not-fail-the-reuse-control",
+    ),
+    pytest.param(
+        password_policy(reuse_prevention=True),
+        FAIL,
+        "reuse_prevention=True",
+        id="a-bool-is-not-a-number",
+    ),
+)
+def test_password_reuse_prevention(
+    target: Resource, outcome: Outcome | None, evidence: str
 ) -> None:
-    # GIVEN a resource whose attribute could not be read (None plus a reason under "unknown")
-    target = resource(
-        POLICY_TYPE[policy_id], **config, **{attribute: None}, unknown={attribute: "AccessDenied"}
-    )
-    # WHEN the policy evaluates it
-    verdict = evaluate(policy_id, target)
-    # THEN the verdict is unknown and names the attribute and the reason, never a pass
-    assert verdict is not None
-    assert verdict.outcome == Outcome.UNKNOWN
-    assert verdict.evidence == f"{attribute} could not be read: AccessDenied"
+    check("iam.password_reuse_prevention", target, outcome, evidence)
 
 
+# ---- 1.10 / 1.9 console users have MFA ----------------------------------------------------------
+@cases(
+    pytest.param(user(console_access=True, mfa_active=True), PASS, "mfa_active=True", id="mfa"),
+    pytest.param(user(console_access=True, mfa_active=False), FAIL, "False", id="no-mfa"),
+    pytest.param(user(console_access=False, mfa_active=False), NA, "", id="no-password"),
+    pytest.param(
+        user(console_access=None, unknown={"console_access": "NotInCredentialReport"}),
+        UNKNOWN,
+        "console_access could not be read: NotInCredentialReport",
+        id="not-in-report",
+    ),
+    pytest.param(
+        user(console_access=True, mfa_active=None, unknown={"mfa_active": "Malformed"}),
+        UNKNOWN,
+        "mfa_active could not be read",
+        id="mfa-unreadable",
+    ),
+)
+def test_user_console_mfa(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.user_console_mfa", target, outcome, evidence)
+
+
+# ---- 1.11 (v5.0 1.10, Manual) no access keys at user setup ---------------------------------------
+CREATED = ago(200)
+
+
+def at_setup(seconds: float, **kwargs: Any) -> dict[str, Any]:
+    """A key created ``seconds`` after the user (the report's last_rotated)."""
+    moment = datetime.fromisoformat(CREATED.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return key(last_rotated=moment.isoformat().replace("+00:00", "Z"), **kwargs)
+
+
+@cases(
+    pytest.param(
+        user(console_access=True, created=CREATED, access_keys=[at_setup(2)]),
+        FAIL,
+        "access_key_1.last_rotated=",
+        id="key-with-the-user-never-used",
+    ),
+    pytest.param(
+        user(console_access=True, created=CREATED, access_keys=[at_setup(600)]),
+        FAIL,
+        "(600 s after",
+        id="ten-minutes-is-still-setup",
+    ),
+    pytest.param(
+        user(console_access=True, created=CREATED, access_keys=[at_setup(601)]),
+        PASS,
+        "none created with the user",
+        id="created-later-is-not-setup",
+    ),
+    pytest.param(
+        user(console_access=True, created=CREATED, access_keys=[at_setup(2, last_used=ago(1))]),
+        PASS,
+        "",
+        id="setup-key-in-use",
+    ),
+    pytest.param(
+        user(console_access=True, created=CREATED, access_keys=[at_setup(2, status="Inactive")]),
+        PASS,
+        "no active access keys",
+        id="setup-key-deactivated",
+    ),
+    pytest.param(
+        user(console_access=False, created=CREATED, access_keys=[at_setup(2)]),
+        NA,
+        "",
+        id="no-console-password",
+    ),
+    pytest.param(
+        user(
+            console_access=True,
+            created=CREATED,
+            access_keys=[at_setup(2, slot=1, last_used=ago(1)), at_setup(3, slot=2)],
+        ),
+        FAIL,
+        "access_key_2",
+        id="second-slot",
+    ),
+    pytest.param(
+        user(
+            console_access=True,
+            access_keys=None,
+            unknown={"access_keys": "NotInCredentialReport"},
+        ),
+        UNKNOWN,
+        "access_keys could not be read",
+        id="keys-unreadable",
+    ),
+)
+def test_user_setup_access_keys(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.user_setup_access_keys", target, outcome, evidence)
+
+
+# ---- 1.12 / 1.11 credentials unused 45 days ------------------------------------------------------
+@cases(
+    pytest.param(
+        user(access_keys=[key(last_rotated=ago(300), last_used=ago(10))]),
+        PASS,
+        "each used (or created) within 45 days",
+        id="used-10-days-ago",
+    ),
+    pytest.param(
+        user(access_keys=[key(last_rotated=ago(300), last_used=ago(45))]),
+        FAIL,
+        "access_key_1.last_used=",
+        id="exactly-45-days-fails",
+    ),
+    pytest.param(
+        user(access_keys=[key(last_rotated=ago(300), last_used=ago(44.99))]),
+        PASS,
+        "",
+        id="just-under-45-days",
+    ),
+    pytest.param(
+        user(access_keys=[key(last_rotated=ago(3), last_used=None)]),
+        PASS,
+        "",
+        id="new-key-never-used-judged-by-last-rotated",
+    ),
+    pytest.param(
+        user(created=ago(2), access_keys=[key(last_rotated=ago(60), last_used=None)]),
+        FAIL,
+        "access_key_1.last_rotated=",
+        id="old-key-never-used",
+    ),
+    pytest.param(
+        user(created=ago(900), access_keys=[key(last_rotated=ago(5), last_used=None)]),
+        PASS,
+        "",
+        id="age-from-the-key-not-the-user",
+    ),
+    pytest.param(
+        user(access_keys=[key(last_rotated=ago(300), last_used=ago(200), status="Inactive")]),
+        PASS,
+        "no active access keys",
+        id="inactive-key-is-disabled",
+    ),
+    pytest.param(
+        user(
+            access_keys=[
+                key(slot=1, last_rotated="garbage"),
+                key(slot=2, last_rotated=ago(300), last_used=ago(100)),
+            ]
+        ),
+        FAIL,
+        "access_key_2",
+        id="stale-key-wins-over-unreadable-key",
+    ),
+    pytest.param(
+        user(access_keys=[key(last_rotated="garbage")]),
+        UNKNOWN,
+        "access_key_1.last_rotated could not be read: not a timestamp",
+        id="unreadable-date",
+    ),
+)
+def test_access_key_unused(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.access_key_unused", target, outcome, evidence)
+
+
+@cases(
+    pytest.param(
+        user(console_access=True, password_last_used=ago(5)),
+        PASS,
+        "password_last_used=",
+        id="used-5-days-ago",
+    ),
+    pytest.param(
+        user(console_access=True, password_last_used=ago(45)),
+        FAIL,
+        "(45 days ago)",
+        id="exactly-45-days-fails",
+    ),
+    # "password_last_used no_information: ensure password_last_changed is less than 45 days ago"
+    pytest.param(
+        user(
+            console_access=True,
+            created=ago(800),
+            password_last_used=None,
+            password_last_changed=ago(10),
+        ),
+        PASS,
+        "password_last_changed=",
+        id="never-used-new-password-on-an-old-user",
+    ),
+    pytest.param(
+        user(
+            console_access=True,
+            created=ago(1),
+            password_last_used=None,
+            password_last_changed=ago(50),
+        ),
+        FAIL,
+        "never used",
+        id="never-used-old-password",
+    ),
+    pytest.param(user(console_access=False), NA, "", id="no-console-password"),
+    pytest.param(
+        user(console_access=True, password_last_used=None, password_last_changed=None),
+        UNKNOWN,
+        "password_last_changed could not be read: no value recorded",
+        id="no-date-at-all",
+    ),
+    pytest.param(
+        user(
+            console_access=True,
+            password_last_used=None,
+            unknown={"password_last_used": "AccessDenied"},
+        ),
+        UNKNOWN,
+        "password_last_used could not be read",
+        id="report-unreadable",
+    ),
+)
+def test_console_password_unused(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.console_password_unused", target, outcome, evidence)
+
+
+# ---- 1.13 / 1.12 one active key -----------------------------------------------------------------
+@cases(
+    pytest.param(
+        user(access_keys=[key(slot=1), key(slot=2)]),
+        FAIL,
+        "2 active access key(s): access_key_1, access_key_2",
+        id="two-active-keys",
+    ),
+    pytest.param(
+        user(access_keys=[key(slot=1), key(slot=2, status="Inactive")]),
+        PASS,
+        "1 active access key(s): access_key_1",
+        id="second-key-inactive",
+    ),
+    pytest.param(user(access_keys=[]), PASS, "0 active", id="no-keys"),
+    pytest.param(
+        user(access_keys=None, unknown={"access_keys": "AccessDenied"}),
+        UNKNOWN,
+        "access_keys could not be read",
+        id="unreadable",
+    ),
+)
+def test_user_single_active_key(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.user_single_active_key", target, outcome, evidence)
+
+
+# ---- 1.14 / 1.13 rotation within 90 days --------------------------------------------------------
+@cases(
+    pytest.param(user(access_keys=[key(last_rotated=ago(30))]), PASS, "none older", id="30-days"),
+    pytest.param(
+        user(access_keys=[key(last_rotated=ago(90))]),
+        PASS,
+        "none older than 90 days",
+        id="exactly-90-days-passes",
+    ),
+    pytest.param(
+        user(access_keys=[key(last_rotated=ago(90 + 1 / 86400))]),
+        FAIL,
+        "(90 days old)",
+        id="90-days-and-a-second",
+    ),
+    pytest.param(
+        user(created=ago(5), access_keys=[key(last_rotated=ago(120))]),
+        FAIL,
+        f"access_key_1.last_rotated={ago(120)} (120 days old)",
+        id="age-from-the-key-not-the-user",
+    ),
+    pytest.param(
+        user(access_keys=[key(last_rotated=ago(400), status="Inactive")]),
+        PASS,
+        "no active access keys",
+        id="inactive-old-key-ignored",
+    ),
+    pytest.param(
+        user(access_keys=[key(1, last_rotated="garbage"), key(2, last_rotated=ago(200))]),
+        FAIL,
+        "access_key_2",
+        id="old-key-wins-over-unreadable-key",
+    ),
+    pytest.param(
+        user(access_keys=[key(1, last_rotated="garbage")]),
+        UNKNOWN,
+        "access_key_1.last_rotated",
+        id="unreadable-key",
+    ),
+)
+def test_access_key_rotation(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.access_key_rotation", target, outcome, evidence)
+
+
+# ---- 1.15 / 1.14 permissions only through groups ------------------------------------------------
+@cases(
+    pytest.param(user(groups=["ops"]), PASS, "no user policies (groups: ops)", id="groups-only"),
+    pytest.param(user(), PASS, "groups: none", id="no-permissions-at-all"),
+    pytest.param(
+        user(attached_policies=["arn:aws:iam::aws:policy/ReadOnlyAccess"]),
+        FAIL,
+        "attached_policies (1): arn:aws:iam::aws:policy/ReadOnlyAccess",
+        id="attached",
+    ),
+    pytest.param(user(inline_policies=["own"]), FAIL, "inline_policies (1): own", id="inline"),
+    pytest.param(
+        user(attached_policies=[f"arn:p{i}" for i in range(20)], attached_policies_count=23),
+        FAIL,
+        "attached_policies (23)",
+        id="cut-list-keeps-its-count",
+    ),
+    pytest.param(
+        user(attached_policies=None, unknown={"attached_policies": "x"}),
+        UNKNOWN,
+        "attached_policies could not be read",
+        id="unreadable",
+    ),
+)
+def test_user_permissions_through_groups(
+    target: Resource, outcome: Outcome | None, evidence: str
+) -> None:
+    check("iam.user_permissions_through_groups", target, outcome, evidence)
+
+
+# ---- 1.16 / 1.15 no full "*:*" policy attached --------------------------------------------------
+STAR = allow(Action="*", Resource="*")
+
+
+@cases(
+    pytest.param(managed(STAR), FAIL, "Statement[0] allows Action '*' on Resource '*'", id="*"),
+    pytest.param(
+        managed(allow(Sid="All", Action=["s3:GetObject", "*:*"], Resource=["arn:x", "*"])),
+        FAIL,
+        "Statement[All]",
+        id="*:*-in-lists",
+    ),
+    pytest.param(
+        managed(allow(Action="*", Resource="arn:aws:*:*:*:*")),
+        FAIL,
+        "",
+        id="every-resource-spelled-as-an-arn",
+    ),
+    pytest.param(
+        managed(allow(Action="*", NotResource="arn:aws:s3:::audit-logs/*")),
+        FAIL,
+        "NotResource",
+        id="not-resource-grants-the-rest",
+    ),
+    pytest.param(
+        managed(allow(NotAction=["s3:DeleteBucket"], Resource="*")),
+        FAIL,
+        "every action but NotAction ['s3:DeleteBucket']",
+        id="not-action-grants-admin",
+    ),
+    pytest.param(
+        managed(allow(NotAction=["iam:Attach*", "iam:Put*"], Resource="*")),
+        FAIL,
+        "iam:CreatePolicyVersion stays allowed",
+        id="not-action-leaving-a-way-to-grant-itself",
+    ),
+    pytest.param(
+        managed(allow(NotAction=["iam:*", "organizations:*", "account:*"], Resource="*")),
+        PASS,
+        "no statement grants",
+        id="power-user-is-not-admin",
+    ),
+    pytest.param(
+        managed(allow(NotAction="iam:*", Resource="*"), allow(Action="iam:*", Resource="*")),
+        FAIL,
+        "iam:AttachUserPolicy stays allowed",
+        id="not-action-completed-by-another-statement",
+    ),
+    pytest.param(
+        managed(allow(NotAction="iam:*", Resource="*"), allow(Action="iam:List*", Resource="*")),
+        PASS,
+        "",
+        id="not-action-with-read-only-iam",
+    ),
+    pytest.param(
+        managed(
+            allow(
+                Action="*", Resource="*", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+            )
+        ),
+        FAIL,
+        "(with a Condition)",
+        id="condition-still-grants",
+    ),
+    pytest.param(managed(allow(Action="iam:*", Resource="*")), PASS, "", id="service-wildcard"),
+    pytest.param(managed(allow(Action="*", Resource="arn:aws:s3:::b/*")), PASS, "", id="scoped"),
+    pytest.param(
+        managed({"Effect": "Deny", "Action": "*", "Resource": "*"}), PASS, "", id="deny-star"
+    ),
+    pytest.param(
+        managed(allow(Action="*", NotResource="*")), PASS, "", id="not-resource-everything"
+    ),
+    pytest.param(managed(STAR, attachment_count=0), NA, "", id="not-attached"),
+    pytest.param(
+        managed(STAR, aws_managed=True, policy_name="AdministratorAccess"),
+        FAIL,
+        "attachment_count=1",
+        id="aws-managed-administrator-access",
+    ),
+    pytest.param(
+        resource("iam.policy", attachment_count=1, document="{not json"),
+        UNKNOWN,
+        "not a JSON policy document",
+        id="unparseable",
+    ),
+    pytest.param(
+        managed(allow(Action="s3:GetObject", Resource="*"), document_statements_dropped=3),
+        UNKNOWN,
+        "3 statement(s) dropped",
+        id="truncated-without-a-decision",
+    ),
+    pytest.param(
+        managed(STAR, document_statements_dropped=3),
+        FAIL,
+        "",
+        id="truncated-but-a-kept-statement-decides",
+    ),
+)
+def test_admin_star_policy(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.admin_star_policy", target, outcome, evidence)
+
+
+def test_admin_statements_match_actions_in_any_case() -> None:
+    # GIVEN a NotAction excluding IAM written in upper case (IAM compares actions in any case)
+    statements = [allow(NotAction=["IAM:*"], Resource="*")]
+    # WHEN judged / THEN IAM is excluded, as AWS reads it
+    assert iam.admin_statements(statements) == []
+
+
+# ---- 1.17 / 1.16 support role -------------------------------------------------------------------
+@cases(
+    pytest.param(
+        account(support_policy_roles=["support"]), PASS, "1 role(s): support", id="a-role"
+    ),
+    pytest.param(account(), FAIL, "attached to no role", id="nowhere"),
+    pytest.param(
+        account(support_policy_users=["helpdesk"], support_policy_groups=["ops"]),
+        FAIL,
+        "(attached to users: helpdesk; groups: ops only)",
+        id="users-and-groups-are-not-a-role",
+    ),
+    pytest.param(
+        account(support_policy_roles=None, unknown={"support_policy_roles": "AccessDenied"}),
+        UNKNOWN,
+        "support_policy_roles could not be read",
+        id="unreadable",
+    ),
+)
+def test_support_role(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.support_role", target, outcome, evidence)
+
+
+# ---- 1.19 / 1.18 expired server certificates ----------------------------------------------------
+def certificate(expiration: object) -> Resource:
+    return resource("iam.server-certificate", certificate_name="web", expiration=expiration)
+
+
+@cases(
+    pytest.param(certificate(ago(-30)), PASS, "(30 days left)", id="valid"),
+    pytest.param(certificate(ago(1)), FAIL, "(expired 1 days ago)", id="expired"),
+    pytest.param(certificate(ago(0)), PASS, "", id="valid-at-its-expiration-instant"),
+    pytest.param(certificate(ago(1 / 86400)), FAIL, "", id="a-second-after"),
+    pytest.param(certificate("soon"), UNKNOWN, "not a timestamp", id="unparseable"),
+    pytest.param(certificate(None), UNKNOWN, "no value recorded", id="no-expiration-listed"),
+)
+def test_expired_server_certificate(
+    target: Resource, outcome: Outcome | None, evidence: str
+) -> None:
+    check("iam.expired_server_certificate", target, outcome, evidence)
+
+
+# ---- 1.20 / 1.19 IAM Access Analyzer in every region ---------------------------------------------
+def analyzers(*entries: tuple[str, str, str]) -> Resource:
+    listed = [{"name": n, "type": t, "status": s} for n, t, s in entries]
+    return resource("iam.access-analyzers", region="eu-west-1", analyzers=listed)
+
+
+@cases(
+    pytest.param(
+        analyzers(("a", "ACCOUNT", "ACTIVE")), PASS, "eu-west-1: active", id="account-analyzer"
+    ),
+    pytest.param(analyzers(("o", "ORGANIZATION", "ACTIVE")), PASS, "", id="organization"),
+    pytest.param(analyzers(), FAIL, "(analyzers: none)", id="none"),
+    pytest.param(
+        analyzers(("u", "ACCOUNT_UNUSED_ACCESS", "ACTIVE")),
+        FAIL,
+        "u (ACCOUNT_UNUSED_ACCESS, ACTIVE)",
+        id="unused-access-does-not-count",
+    ),
+    pytest.param(
+        analyzers(("a", "ACCOUNT", "CREATING"), ("b", "ACCOUNT", "DISABLED")),
+        FAIL,
+        "no active ACCOUNT or ORGANIZATION analyzer",
+        id="not-active",
+    ),
+    pytest.param(
+        resource("iam.access-analyzers", analyzers=None, unknown={"analyzers": "AccessDenied"}),
+        UNKNOWN,
+        "analyzers could not be read: AccessDenied",
+        id="unreadable",
+    ),
+)
+def test_access_analyzer_enabled(target: Resource, outcome: Outcome | None, evidence: str) -> None:
+    check("iam.access_analyzer_enabled", target, outcome, evidence)
+
+
+# ---- every policy --------------------------------------------------------------------------------
 @pytest.mark.parametrize("policy_id", sorted(POLICIES))
 def test_uncollected_config_is_unknown_not_a_crash(policy_id: str) -> None:
     # GIVEN a resource of the policy's type with an empty config
     # WHEN the policy evaluates it
     verdict = evaluate(policy_id, resource(POLICY_TYPE[policy_id]))
-    # THEN the verdict is unknown ("not collected")
+    # THEN the verdict is unknown ("not collected"), never a pass
     assert verdict is not None
     assert verdict.outcome == Outcome.UNKNOWN
     assert "not collected" in verdict.evidence
 
 
-@pytest.mark.parametrize(
-    ("target", "attribute", "reason"),
-    [
-        pytest.param(
-            user(access_keys=[key(last_used=None, unknown={"last_used": "Throttling"})]),
-            "access_keys[AKIA1].last_used",
-            "Throttling",
-            id="key-level-reason",
-        ),
-        pytest.param(
-            user(
-                access_keys=[key(last_used=None)],
-                unknown={"access_keys.last_used": "AccessDenied"},
-            ),
-            "access_keys[AKIA1].last_used",
-            "AccessDenied",
-            id="user-level-marker",
-        ),
-        pytest.param(
-            user(access_keys=[key(created="yesterday", last_used=None)]),
-            "access_keys[AKIA1].created",
-            "not a timestamp: 'yesterday'",
-            id="unparseable-created",
-        ),
-    ],
-)
-def test_unused_key_with_unreadable_last_use_is_unknown(
-    target: Resource, attribute: str, reason: str
-) -> None:
-    # GIVEN an Active key whose last use (or creation) cannot be known
-    # WHEN the unused-key policy evaluates the user
-    verdict = evaluate("iam.access_key_unused", target)
-    # THEN it is unknown: "never used" is not assumed
-    assert verdict == Verdict.unknown(attribute, reason)
-
-
-def test_rotation_key_without_created_is_unknown() -> None:
-    # GIVEN an Active key with no creation time
-    target = user(access_keys=[{"id": "AKIA9", "status": "Active", "created": None}])
-    # WHEN the rotation policy evaluates the user
-    verdict = evaluate("iam.access_key_rotation", target)
-    # THEN it is unknown, naming the key
-    assert verdict == Verdict.unknown("access_keys[AKIA9].created", "not a timestamp: None")
-
-
-def test_password_never_used_and_user_created_unknown() -> None:
-    # GIVEN a console user who never signed in and whose creation time is unknown
-    target = user(
-        console_access=True, password_last_used=None, created=None, unknown={"created": "x"}
-    )
-    # WHEN the console-password policy evaluates the user
-    verdict = evaluate("iam.console_password_unused", target)
-    # THEN it is unknown
-    assert verdict == Verdict.unknown("created", "x")
-
-
-# ---- not applicable -----------------------------------------------------------------------------
-@pytest.mark.parametrize("policy_id", ["iam.user_console_mfa", "iam.console_password_unused"])
-def test_console_policies_not_applicable_without_console_access(policy_id: str) -> None:
-    # GIVEN a programmatic-only user without MFA and a stale password timestamp
-    target = user(console_access=False, mfa_devices=0, password_last_used=ago(400))
-    # WHEN a console policy evaluates the user
-    # THEN it does not apply
-    assert evaluate(policy_id, target) is None
-
-
-# ---- *:* policy edge cases ----------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("document", "outcome"),
-    [
-        pytest.param(
-            admin_document({"Effect": "Allow", "Action": ["s3:*", "*"], "Resource": ["*"]}),
-            Outcome.NON_COMPLIANT,
-            id="lists",
-        ),
-        pytest.param(
-            {"Version": "2012-10-17", "Statement": STAR_STAR},
-            Outcome.NON_COMPLIANT,
-            id="single-statement-object",
-        ),
-        pytest.param(
-            '{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}',
-            Outcome.NON_COMPLIANT,
-            id="json-text",
-        ),
-        pytest.param(
-            admin_document({"Effect": "Deny", "Action": "*", "Resource": "*"}),
-            Outcome.COMPLIANT,
-            id="deny",
-        ),
-        pytest.param(
-            admin_document({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
-            Outcome.COMPLIANT,
-            id="not-action-is-out-of-scope",
-        ),
-        pytest.param(
-            admin_document({"Effect": "Allow", "Action": "iam:*", "Resource": "*"}),
-            Outcome.COMPLIANT,
-            id="service-wildcard",
-        ),
-        pytest.param({"Version": "2012-10-17"}, Outcome.COMPLIANT, id="no-statements"),
-        pytest.param("not json", Outcome.UNKNOWN, id="unparseable"),
-    ],
-)
-def test_admin_star_policy_document_shapes(document: object, outcome: Outcome) -> None:
-    # GIVEN a customer-managed policy document in one of its shapes
-    target = resource("iam.policy", document=document, attachment_count=1)
-    # WHEN the *:* policy evaluates it
-    verdict = evaluate("iam.admin_star_policy", target)
-    # THEN the literal Allow "*" on "*" check decides
-    assert verdict is not None
-    assert verdict.outcome == outcome
-
-
-def test_admin_star_policy_flags_unattached_policies_too() -> None:
-    # GIVEN an unattached *:* policy
-    target = resource("iam.policy", document=admin_document(STAR_STAR), attachment_count=0)
-    # WHEN the *:* policy evaluates it
-    verdict = evaluate("iam.admin_star_policy", target)
-    # THEN it is flagged, with the attachment count in the evidence
-    assert verdict is not None
-    assert verdict.outcome == Outcome.NON_COMPLIANT
-    assert "attachment_count=0" in verdict.evidence
-
-
-@pytest.mark.parametrize(
-    ("statements", "outcome"),
-    [
-        pytest.param([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}], Outcome.UNKNOWN),
-        pytest.param([STAR_STAR], Outcome.NON_COMPLIANT),
-    ],
-    ids=["no-match-unknown", "kept-match-decides"],
-)
-def test_admin_star_policy_truncated_document(
-    statements: list[dict[str, Any]], outcome: Outcome
-) -> None:
-    # GIVEN an over-size document the collector reduced by dropping statements
-    target = resource(
-        "iam.policy",
-        document=admin_document(*statements),
-        document_truncated=True,
-        document_statements_dropped=4,
-        attachment_count=1,
-    )
-    # WHEN the *:* policy evaluates it
-    verdict = evaluate("iam.admin_star_policy", target)
-    # THEN a kept match decides, and without one the verdict is unknown
-    assert verdict is not None
-    assert verdict.outcome == outcome
+@pytest.mark.parametrize("policy_id", sorted(POLICIES))
+def test_each_policy_states_its_rationale_and_a_cli_remediation(policy_id: str) -> None:
+    # GIVEN a registered IAM policy
+    record = POLICIES[policy_id]
+    # THEN its description gives the rationale and the remediation names a CLI call or says
+    # why there is none
+    assert "Rationale:" in record.description
+    assert "aws " in record.remediation or "CLI" in record.remediation

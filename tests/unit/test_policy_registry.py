@@ -58,6 +58,7 @@ REQUIRED = {
         "iam.access_key_unused",
         "iam.password_policy",
         "iam.admin_star_policy",
+        "iam.user_single_active_key",
     },
 }
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

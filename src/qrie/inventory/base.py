@@ -185,3 +185,12 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Itera
         finally:
             for future in pending:
                 future.cancel()
+
+
+def same_unknown(config: dict[str, Any], source: str, *targets: str) -> None:
+    """Mark ``targets`` unknown for the same reason as ``source`` (one call feeds several)."""
+    reason = (config.get("unknown") or {}).get(source)
+    for target in targets:
+        config[target] = None
+        if reason is not None:
+            config.setdefault("unknown", {})[target] = reason

@@ -27,9 +27,15 @@ from botocore.exceptions import ClientError
 
 from qrie.aws import error_code
 from qrie.domain import Resource
-from qrie.inventory.base import Session, iso, member_resource, paginate, read_attribute
+from qrie.inventory.base import (
+    Session,
+    iso,
+    member_resource,
+    paginate,
+    read_attribute,
+    same_unknown,
+)
 from qrie.inventory.calls import AwsCall, CallSheet
-from qrie.inventory.iam import same_unknown
 from qrie.inventory.schema import FlowLog, IpRule, NaclEntry
 
 SERVICE = "ec2"

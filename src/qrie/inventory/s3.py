@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from qrie.domain import Resource
-from qrie.inventory.base import GlobalCollector, Session, iso, read_attribute
+from qrie.inventory.base import GlobalCollector, Session, iso, read_attribute, same_unknown
 from qrie.inventory.calls import AwsCall, CallSheet
-from qrie.inventory.iam import same_unknown, store_document
+from qrie.inventory.iam import store_document
 from qrie.inventory.schema import (
     AclGrant,
     AdvancedEventSelector,

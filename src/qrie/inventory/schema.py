@@ -5,8 +5,10 @@ ARNs: S3 ``arn:aws:s3:::<bucket>``, ``arn:aws:s3::<account>:account`` (the accou
 settings, one per account); EC2 ``arn:aws:ec2:<region>:<account>:instance/<id>``,
 ``…:volume/<id>``, ``…:security-group/<id>``, ``…:network-acl/<id>``, ``…:vpc/<id>``,
 ``…:ebs-encryption-by-default`` and ``…:instance-metadata-defaults`` (one each per region);
-IAM ``arn:aws:iam::<account>:user/<name>``, ``…:policy/<path><name>``, ``…:role/<name>``,
-``arn:aws:iam::<account>:root`` (account summary), ``arn:aws:iam::<account>:password-policy``.
+IAM ``arn:aws:iam::<account>:user/<name>``, ``…:policy/<path><name>`` (AWS-managed:
+``arn:aws:iam::aws:policy/<name>``), ``…:role/<name>``, ``…:server-certificate/<path><name>``,
+``arn:aws:iam::<account>:root`` (account summary), ``arn:aws:iam::<account>:password-policy``,
+``arn:aws:access-analyzer:<region>:<account>:analyzers`` (a region's analyzers).
 """
 
 from __future__ import annotations
@@ -180,26 +182,45 @@ class Ec2Vpc(TypedDict, total=False):
     flow_logs: list[FlowLog] | None  # the VPC's own flow logs (resource type VPC)
 
 
-# ---- iam.* (scope: global) ---------------------------------------------------------------------
+# ---- iam.* (scope: global; iam.access-analyzers: region) ----------------------------------------
+# Credential attributes come from the credential report (IAM regenerates it at most every four
+# hours): a user created since has them None with ``unknown: NotInCredentialReport``. Report
+# markers: ``N/A`` / ``no_information`` / ``not_supported`` dates are None.
 class AccessKey(TypedDict, total=False):
-    id: str
-    status: str  # Active | Inactive
-    created: str | None
-    last_used: str | None  # None when never used
+    slot: int  # 1 or 2: the report's access_key_<slot>_* columns
+    status: str  # Active | Inactive (an inactive slot the report does not date is left out)
+    last_rotated: str | None  # access_key_<slot>_last_rotated: when it was created or changed
+    last_used: str | None  # access_key_<slot>_last_used_date; None when never used
 
 
 class IamUser(TypedDict, total=False):
     user_name: str
     created: str | None
-    console_access: bool | None  # has a login profile
-    mfa_devices: int | None
+    groups: list[str]  # group names (GetAccountAuthorizationDetails), at most 20
+    attached_policies: list[str]  # ARNs of managed policies attached to the user, at most 20
+    attached_policies_count: int  # only when the list was cut
+    inline_policies: list[str]  # names of the user's inline policies, at most 20
+    inline_policies_count: int  # only when the list was cut
+    credentials_as_of: str | None  # the credential report's GeneratedTime
+    console_access: bool | None  # password_enabled
+    password_last_used: str | None  # None: never used (no_information), or no password
+    password_last_changed: str | None  # when the password was set; None without one
+    mfa_active: bool | None
     access_keys: list[AccessKey] | None
-    password_last_used: str | None
 
 
 class IamAccount(TypedDict, total=False):
     root_mfa_enabled: bool | None  # AccountSummary.AccountMFAEnabled
     root_access_keys_present: bool | None  # AccountSummary.AccountAccessKeysPresent
+    root_password_present: bool | None  # AccountSummary.AccountPasswordPresent
+    credentials_as_of: str | None  # the credential report's GeneratedTime
+    root_password_last_used: str | None  # <root_account> row; None: never used
+    root_access_key_1_last_used: str | None
+    root_access_key_2_last_used: str | None
+    root_virtual_mfa: bool | None  # a virtual MFA device is assigned to the root user
+    support_policy_roles: list[str] | None  # roles with AWSSupportAccess attached, at most 20
+    support_policy_users: list[str] | None
+    support_policy_groups: list[str] | None
 
 
 class IamPasswordPolicy(TypedDict, total=False):
@@ -214,9 +235,13 @@ class IamPasswordPolicy(TypedDict, total=False):
 
 
 class IamPolicy(TypedDict, total=False):
+    """A customer-managed policy, or an AWS-managed one attached in the account (its ARN is
+    AWS's: ``arn:aws:iam::aws:policy/<name>``)."""
+
     policy_name: str
     default_version: str
     attachment_count: int
+    aws_managed: bool
     document: dict[str, object] | None  # the default version's document, parsed
 
 
@@ -225,3 +250,25 @@ class IamRole(TypedDict, total=False):
     created: str | None
     trust_policy: dict[str, object] | None
     last_used: str | None
+
+
+class IamServerCertificate(TypedDict, total=False):
+    certificate_name: str
+    certificate_id: str | None
+    path: str | None
+    expiration: str | None
+    uploaded: str | None
+
+
+class AccessAnalyzer(TypedDict, total=False):
+    name: str
+    type: str  # ACCOUNT | ORGANIZATION | ACCOUNT_UNUSED_ACCESS | ...
+    status: str  # ACTIVE | CREATING | DISABLED | FAILED
+
+
+class IamAccessAnalyzers(TypedDict, total=False):
+    """One per enabled region (scope: the region)."""
+
+    region: str
+    analyzers: list[AccessAnalyzer] | None  # at most 50, active ones first
+    analyzer_count: int  # only when the list was cut

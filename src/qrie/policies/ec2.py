@@ -24,7 +24,7 @@ from typing import Any
 from qrie.domain import Resource, Severity
 from qrie.policies._net import AddressSet, parse_cidr, reach, world_reach
 from qrie.policies._util import as_list, expect_flag, require
-from qrie.policies.base import Verdict, policy
+from qrie.policies.base import Verdict, needs, policy
 
 VOLUME = frozenset({"ec2.volume"})
 EBS_DEFAULT = frozenset({"ec2.ebs-default"})
@@ -553,3 +553,32 @@ def vpc_flow_logs(resource: Resource, _now: datetime) -> Verdict | None:
         states = ", ".join(f"{log.get('id')}={log.get('status')!r}" for log in logs)
         return Verdict.violation(f"no ACTIVE flow log ({states})")
     return Verdict.violation("flow_logs=[] (no flow log for the VPC)")
+
+
+@policy(
+    id="ec2.instance_profile_attached",
+    resource_types=INSTANCE,
+    title="EC2 instance has no IAM instance profile (role)",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Give the instance a role for the AWS access it needs and remove any stored keys. "
+        "Console: EC2 > Instances > the instance > Actions > Security > Modify IAM role. CLI: "
+        "aws ec2 associate-iam-instance-profile --instance-id <id> --iam-instance-profile "
+        "Name=<instance profile>."
+    ),
+)
+def instance_profile_attached(resource: Resource, _now: datetime) -> Verdict | None:
+    """CIS v5.0 1.17: every instance (running or stopped: DescribeInstances lists both) has an
+    ``IamInstanceProfile``. Whether the profile holds a role, and whether the instance also
+    keeps credentials on its disk, is not visible through the EC2 API (the benchmark's
+    secret-scanning step), so a profile is a pass. Terminated instances are not inventoried.
+    (CIS v3.0 1.18 is Manual and asks only about instances known to call AWS: no mapping.)
+
+    Rationale: a role's credentials are short-lived and rotated by AWS; keys stored on an
+    instance can be copied off it and used from anywhere."""
+    if missing := needs(resource, "iam_instance_profile"):
+        return missing
+    profile = resource.config["iam_instance_profile"]
+    if profile:
+        return Verdict.compliant(f"iam_instance_profile={profile}")
+    return Verdict.violation(f"iam_instance_profile=None (state={resource.config.get('state')!r})")
