@@ -23,8 +23,7 @@ from qrie.config import Settings
 from qrie.domain import TaskStatus
 from qrie.errors import PermanentTaskError
 from qrie.inventory.engine import inventory_account
-from qrie.inventory.registry import get_collector
-from qrie.inventory.registry import SERVICES
+from qrie.inventory.registry import SERVICES, get_collector
 from qrie.store import keys
 from qrie.store.table import Store
 from qrie_local.events import LambdaContext

@@ -11,9 +11,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qrie.aws import AccountSession, AccountSessions
+from qrie.domain import TaskKind
 from qrie.handlers._sqs import handle_batch, make_record_handler, new_processor
 from qrie.handlers.runtime import Runtime, runtime
-from qrie.domain import TaskKind
 from qrie.jobs.worker import TaskWorker
 from qrie.observability import logger, metrics, tracer
 

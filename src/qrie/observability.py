@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -12,6 +14,10 @@ tracer = Tracer(service="qrie")
 __all__ = ["MetricUnit", "logger", "metrics", "tracer"]
 
 
+_METRICS_LOCK = threading.Lock()  # Metrics is not thread-safe; a batch's records run in threads
+
+
 def count(name: str, value: int = 1) -> None:
     if value:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        with _METRICS_LOCK:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

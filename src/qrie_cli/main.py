@@ -27,7 +27,7 @@ from rich.text import Text
 from qrie.domain import SERVICES
 from qrie.errors import ConfigurationError, ValidationError
 from qrie.models import JOB_ID_RE
-from qrie_cli import render
+from qrie_cli import cost_view, render
 from qrie_cli.render import Output
 from qrie_cli.target import Target, TargetError, resolve_target, state_dir
 
@@ -566,10 +566,14 @@ def jobs_show(
         status = call(target, {"operation": "status", "job_id": job_id})
         tasks = [t.to_dict() for t in target.store.iter_tasks(job_id)]
     job = status["job"]
+    cost = cost_view.cost_of(job, getattr(target, "region", None))
     if out.json:
-        out.emit({"job": job, "task_counts": status.get("task_counts", {}), "tasks": tasks})
+        out.emit(
+            {"job": job, "cost": cost, "task_counts": status.get("task_counts", {}), "tasks": tasks}
+        )
         return
     out.print(render.job_details(job))
+    out.print(cost_view.cost_table(job, cost))
     counts = status.get("task_counts", {})
     out.print(
         "tasks: " + (", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "none")

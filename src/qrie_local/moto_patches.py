@@ -19,6 +19,9 @@ moto's ListBuckets cuts the list at ``MaxBuckets`` without a ``ContinuationToken
 listing (qrie's S3 collector asks for pages of 1,000) ends after its first page: patched, it
 pages in name order, as S3 does.
 
+moto answers ``ReturnConsumedCapacity`` with fixed figures; ``moto_capacity`` makes it answer what
+DynamoDB would charge (qrie's cost figures are built from these answers).
+
 All of this is part of the local AWS, never of qrie's own code paths.
 """
 
@@ -307,4 +310,7 @@ def apply() -> None:
         setattr(SQSBackend, name, _locked(getattr(SQSBackend, name), _SQS_LOCK))
     SQSBackend.receive_message = _receive_message(SQSBackend.receive_message)  # type: ignore[method-assign]
     S3Response.all_buckets = _list_buckets  # type: ignore[method-assign]
+    from qrie_local import moto_capacity  # noqa: PLC0415
+
+    moto_capacity.apply(_LOCK)
     _APPLIED = True

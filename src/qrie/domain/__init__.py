@@ -7,6 +7,7 @@
 - :mod:`.jobs` — ``Job``, ``Task``, ``TaskKey``, ``TaskOutcome``, ``final_status``.
 - :mod:`.findings` — ``Finding`` and its lifecycle (open, refresh, reopen, resolve).
 - :mod:`.accounts` — a registered ``Account``.
+- :mod:`.usage` — ``Usage``: what a task or a job consumed in AWS (requests, capacity, time).
 
 Records are frozen dataclasses; ``to_dict()`` gives the JSON vocabulary of every API and script
 (snake_case keys). How they are stored is the store's business (:mod:`qrie.store`).
@@ -17,6 +18,7 @@ from qrie.domain.findings import Finding, OpenCount
 from qrie.domain.jobs import Coverage, Job, SkippedAccount, Task, TaskKey, TaskOutcome, final_status
 from qrie.domain.resource import GLOBAL, Resource
 from qrie.domain.timestamps import TIME_FORMAT, now_iso, parse_timestamp, timestamp
+from qrie.domain.usage import Usage
 from qrie.domain.vocabulary import (
     SERVICES,
     SEVERITIES,
@@ -49,6 +51,7 @@ __all__ = [
     "TaskKind",
     "TaskOutcome",
     "TaskStatus",
+    "Usage",
     "final_status",
     "now_iso",
     "parse_timestamp",
