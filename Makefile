@@ -47,7 +47,7 @@ CHECKOV_FLAGS := --framework cloudformation --quiet --compact --skip-download
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
 
 .PHONY: help install lint unit integration test build deploy invoke demo bench bench-quick \
-	chaos clean distclean
+	capacity chaos clean distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
@@ -133,6 +133,9 @@ bench: $(VENV_STAMP) ## Benchmarks (full)
 
 bench-quick: $(VENV_STAMP) ## Benchmarks (quick)
 	$(BIN)/python -m bench.run --quick
+
+capacity: $(VENV_STAMP) ## Capacity model for 1,000 / 10,000 / 50,000 accounts (from bench/results.json)
+	$(BIN)/python -m bench.capacity_model
 
 chaos: $(VENV_STAMP) ## Chaos run (~1,000 tasks under faults), throttling storm, 1,000-example fuzzing
 	$(BIN)/python -m bench.chaos

@@ -104,6 +104,7 @@ class Job:
     skipped_count: int = 0
     retry_of: str | None = None
     usage: Usage = field(default_factory=Usage)  # summed over its tasks and its creation
+    task_shards: int = 1  # partition keys its task items are spread over (the store's)
 
     @property
     def done(self) -> int:

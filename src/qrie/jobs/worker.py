@@ -327,11 +327,11 @@ class TaskWorker:
             elif not prepared.outcomes:
                 results.append(prepared.result or "skipped")
             else:
-                completion = completions[str(prepared.job_id)]
-                if isinstance(completion, BaseException):
-                    results.append(completion)
+                done = completions[str(prepared.job_id)]
+                if isinstance(done, BaseException):
+                    results.append(done)
                 else:
-                    results.append(self._result(prepared, completion))
+                    results.append(self._result(prepared, done))
         return results
 
     def _result(self, prepared: Prepared, completion: Completion) -> str:

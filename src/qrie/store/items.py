@@ -168,6 +168,7 @@ def job_item(job: Job) -> dict[str, Any]:
         "RetryOf": job.retry_of,
         "FinishedAt": job.finished_at,
         "UpdatedAt": job.updated_at,
+        "TaskShards": job.task_shards if job.task_shards > 1 else None,
         **job_usage_adds(job.usage),
     }
     return {k: v for k, v in item.items() if v is not None}
@@ -201,6 +202,7 @@ def job_of(item: Mapping[str, Any]) -> Job:
         skipped_count=_int(item, "SkippedCount"),
         retry_of=_str(item, "RetryOf"),
         usage=job_usage_of(item),
+        task_shards=max(1, _int(item, "TaskShards", 1)),
     )
 
 
@@ -213,9 +215,13 @@ def task_key_of_sk(sk: str) -> TaskKey:
     return TaskKey(account_id, TaskKind(kind), service)
 
 
-def new_task_item(job_id: str, key: TaskKey, expires_at: int) -> dict[str, Any]:
+def task_pk(job_id: str, key: TaskKey, shards: int) -> str:
+    return keys.task_pk(job_id, key.account_id, shards)
+
+
+def new_task_item(job_id: str, key: TaskKey, expires_at: int, shards: int = 1) -> dict[str, Any]:
     return {
-        "PK": keys.job_pk(job_id),
+        "PK": task_pk(job_id, key, shards),
         "SK": task_sk(key),
         "Status": TaskStatus.PENDING.value,
         "Kind": key.kind.value,

@@ -19,6 +19,7 @@ outcomes before it is sent: the transaction cannot carry the answer it has not h
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -94,7 +95,9 @@ class Store:
         self.table_name = table_name
         self._db: Dynamo | None = None
         self._lock = threading.Lock()
-        self._job_sizes: dict[str, int] = {}  # last size seen of each job item (accounting)
+        # each job item's last size seen (the accounting's capacity) and its task shards
+        self._job_sizes: dict[str, int] = {}
+        self._task_shards: dict[str, int] = {}
 
     @property
     def db(self) -> Dynamo:
@@ -105,11 +108,16 @@ class Store:
         return self._db
 
     # ---------------------------------------------------------------- jobs and tasks
-    def create_job(self, job: Job, tasks: Sequence[TaskKey]) -> None:
+    def create_job(self, job: Job, tasks: Sequence[TaskKey]) -> Job:
         """Write the tasks (PENDING), then the job and, while it runs, its marker
         (BatchWriteItem, unprocessed items retried). A job is only visible once all its tasks
-        exist."""
-        task_items = [items.new_task_item(job.job_id, key, job.expires_at) for key in tasks]
+        exist. A large job's task items are spread over several partition keys (keys.py);
+        returns the job as written."""
+        job = dataclasses.replace(job, task_shards=keys.task_shards(len(tasks)))
+        self._task_shards[job.job_id] = job.task_shards
+        task_items = [
+            items.new_task_item(job.job_id, key, job.expires_at, job.task_shards) for key in tasks
+        ]
         self.db.batch_write(puts=task_items, threads=WRITE_THREADS)
         puts = [items.job_item(job)]
         if job.running:
@@ -122,6 +130,7 @@ class Store:
                 }
             )
         self.db.batch_write(puts=puts)
+        return job
 
     def get_job(self, job_id: str) -> Job | None:
         item = self.db.get(keys.job_pk(job_id), keys.JOB_SK)
@@ -133,7 +142,23 @@ class Store:
     def _saw_job(self, job_id: str, item: dict[str, Any]) -> None:
         if len(self._job_sizes) >= KNOWN_JOB_SIZES:
             self._job_sizes.clear()
+            self._task_shards.clear()
         self._job_sizes[job_id] = sizes.item_size(item)
+        self._task_shards[job_id] = items.job_of(item).task_shards
+
+    def _shards(self, job_id: str) -> int:
+        """How many partition keys the job's task items are spread over (read once)."""
+        if job_id not in self._task_shards:
+            job = self.get_job(job_id)
+            return job.task_shards if job is not None else 1
+        return self._task_shards[job_id]
+
+    def task_partitions(self, job_id: str) -> list[str]:
+        """The partition keys holding the job's task items."""
+        shards = self._shards(job_id)
+        if shards <= 1:
+            return [keys.job_pk(job_id)]
+        return [keys.task_shard_pk(job_id, shard) for shard in range(shards)]
 
     def add_job_usage(self, job_id: str, usage: Usage) -> None:
         """ADD ``usage`` to the job's (its creation: the job handler's requests and time),
@@ -160,7 +185,7 @@ class Store:
                 raise
 
     def get_task(self, job_id: str, key: TaskKey) -> Task | None:
-        item = self.db.get(keys.job_pk(job_id), items.task_sk(key))
+        item = self.db.get(items.task_pk(job_id, key, self._shards(job_id)), items.task_sk(key))
         return items.task_of(job_id, item) if item else None
 
     def list_jobs(self, limit: int = 20) -> list[Job]:
@@ -171,17 +196,22 @@ class Store:
         return [str(item["SK"]) for item in self.db.query(keys.RUNNING_PK)]
 
     def iter_tasks(self, job_id: str, status: TaskStatus | None = None) -> Iterator[Task]:
-        if status is None:
-            found = self.db.query(keys.job_pk(job_id), sk_prefix=keys.TASK_PREFIX)
-        else:
-            found = self.db.query(
-                keys.job_pk(job_id),
+        """The job's tasks in task order (account, kind, service), page by page (the shards of a
+        large job merged)."""
+
+        def query(pk: str) -> Iterator[dict[str, Any]]:
+            if status is None:
+                return self.db.query(pk, sk_prefix=keys.TASK_PREFIX)
+            return self.db.query(
+                pk,
                 sk_prefix=keys.TASK_PREFIX,
                 names={"#st": "Status"},
                 filter_expression="#st = :st",
                 filter_values=values(st=status.value),
             )
-        for item in found:
+
+        partitions = [query(pk) for pk in self.task_partitions(job_id)]
+        for item in heapq.merge(*partitions, key=lambda i: str(i["SK"])):
             yield items.task_of(job_id, item)
 
     def mark_cancelled(self, job_id: str) -> Job | None:
@@ -219,6 +249,7 @@ class Store:
         return result
 
     def _complete_chunk(self, job_id: str, chunk: list[TaskOutcome], result: Completion) -> None:
+        shards = self._shards(job_id)
         pending = list(chunk)
         finalizing: Job | None = None  # the job as read when we hold its last tasks
         for attempt in range(MAX_TXN_ATTEMPTS):
@@ -227,8 +258,8 @@ class Store:
             now = now_iso()
             k = len(pending)
             s = sum(1 for o in pending if o.status is TaskStatus.SUCCEEDED)
-            sent = self._with_accounting(job_id, pending, now, finalizing is not None)
-            actions = [self._task_update(job_id, o, now) for o in sent]
+            sent = self._with_accounting(job_id, pending, now, finalizing is not None, shards)
+            actions = [self._task_update(job_id, o, now, shards) for o in sent]
             usage = _sum_usage(sent)
             actions.append(self._job_update(job_id, k, s, k - s, now, finalizing, usage))
             if finalizing is not None:
@@ -290,7 +321,7 @@ class Store:
         raise RuntimeError(f"could not record {len(pending)} task outcomes of job {job_id}")
 
     def _with_accounting(
-        self, job_id: str, pending: list[TaskOutcome], now: str, finalizing: bool
+        self, job_id: str, pending: list[TaskOutcome], now: str, finalizing: bool, shards: int
     ) -> list[TaskOutcome]:
         """The outcomes with this transaction's share added to the usage of those that carry
         one (the workers'): one request split among them, each task's own write units, and the
@@ -316,7 +347,7 @@ class Store:
             usage = outcome.usage + share
             for _ in range(2):  # the usage map is part of the item it is sized from
                 own = sizes.TRANSACTION_FACTOR * sizes.write_units(
-                    sizes.item_size(self._task_item_after(job_id, outcome, usage, now))
+                    sizes.item_size(self._task_item_after(job_id, outcome, usage, now, shards))
                 )
                 sized = outcome.usage + share + Usage(write_units=own)
                 if sized == usage:
@@ -326,10 +357,10 @@ class Store:
         return out
 
     def _task_item_after(
-        self, job_id: str, outcome: TaskOutcome, usage: Usage, now: str
+        self, job_id: str, outcome: TaskOutcome, usage: Usage, now: str, shards: int
     ) -> dict[str, Any]:
         """The task item as the accounting leaves it (its size is what DynamoDB charges)."""
-        item = items.new_task_item(job_id, outcome.key, int(time.time()))
+        item = items.new_task_item(job_id, outcome.key, int(time.time()), shards)
         item.update({"Status": outcome.status.value, "EndedAt": now})
         if outcome.reason:
             item["Reason"] = outcome.reason[:MAX_REASON]
@@ -339,7 +370,9 @@ class Store:
         item["Usage"] = items.task_usage_item(usage)
         return item
 
-    def _task_update(self, job_id: str, outcome: TaskOutcome, now: str) -> dict[str, Any]:
+    def _task_update(
+        self, job_id: str, outcome: TaskOutcome, now: str, shards: int
+    ) -> dict[str, Any]:
         sets = ["#st = :st", "EndedAt = :now"]
         attr_values: dict[str, Any] = {
             "st": outcome.status.value,
@@ -362,7 +395,12 @@ class Store:
         return {
             "Update": {
                 "TableName": self.table_name,
-                "Key": serialize({"PK": keys.job_pk(job_id), "SK": items.task_sk(outcome.key)}),
+                "Key": serialize(
+                    {
+                        "PK": items.task_pk(job_id, outcome.key, shards),
+                        "SK": items.task_sk(outcome.key),
+                    }
+                ),
                 "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": "#st = :pending",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
