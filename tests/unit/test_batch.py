@@ -262,6 +262,33 @@ def test_records_of_one_account_never_overlap_while_accounts_run_concurrently(
     assert statuses(job_id) == [TaskStatus.SUCCEEDED] * 9
 
 
+def test_the_records_of_a_batch_read_their_job_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a batch of 9 tasks of one job (three accounts), a worker caching jobs for a minute,
+    # and a slow job read (every lane asks for the job at the same moment)
+    accounts = JOB_C
+    onboard(accounts)
+    start(accounts, service="*")
+    messages = receive(stack.inventory_queue)
+    worker = slow_worker(Timeline(), {})
+    worker.jobs.ttl = 60
+    reads: list[str] = []
+    original = Store.get_job
+
+    def slow_read(self: Store, job_id: str) -> Any:
+        reads.append(job_id)
+        time.sleep(0.2)
+        return original(self, job_id)
+
+    monkeypatch.setattr(Store, "get_job", slow_read)
+    # WHEN the batch runs with 10 record threads
+    results = run_batch(worker, deliveries(stack, messages), Invocation.now(), threads=10)
+    # THEN the job was read once for the whole batch
+    assert results == ["succeeded"] * 9
+    assert len(reads) == 1
+
+
 def test_lanes_group_records_by_account_and_keep_unreadable_ones_apart() -> None:
     # GIVEN deliveries of two accounts and two unreadable bodies
     def delivery(body: str) -> Delivery:

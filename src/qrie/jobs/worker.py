@@ -27,6 +27,7 @@ A job whose accounting fails fails only its own records.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -101,23 +102,35 @@ class Prepared:
 
 
 class JobCache:
-    """Jobs read at most once per ``ttl`` seconds per execution environment."""
+    """Jobs read at most once per ``ttl`` seconds per execution environment: the records of a
+    batch, worked on at once, wait for one read instead of each making its own."""
 
     def __init__(self, store: Store, ttl: float) -> None:
         self.store = store
         self.ttl = ttl
         self._jobs: dict[str, tuple[float, Job | None]] = {}
+        self._lock = threading.Lock()
+
+    def _fresh(self, job_id: str) -> tuple[float, Job | None] | None:
+        hit = self._jobs.get(job_id)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit
+        return None
 
     def get(self, job_id: str) -> Job | None:
-        now = time.monotonic()
-        hit = self._jobs.get(job_id)
-        if hit is not None and now - hit[0] < self.ttl:
+        hit = self._fresh(job_id)
+        if hit is not None:
             return hit[1]
-        job = self.store.get_job(job_id)
-        self._jobs[job_id] = (now, job)
-        if len(self._jobs) > 1000:
-            self._jobs = {k: v for k, v in self._jobs.items() if now - v[0] < self.ttl}
-        return job
+        with self._lock:
+            hit = self._fresh(job_id)  # read by another record while this one waited
+            if hit is not None:
+                return hit[1]
+            job = self.store.get_job(job_id)
+            now = time.monotonic()
+            self._jobs[job_id] = (now, job)
+            if len(self._jobs) > 1000:
+                self._jobs = {k: v for k, v in self._jobs.items() if now - v[0] < self.ttl}
+            return job
 
 
 class TaskWorker:
