@@ -15,7 +15,7 @@ from qrie.domain import TaskKind
 from qrie.handlers._sqs import handle_batch, make_record_handler, new_processor
 from qrie.handlers.runtime import Runtime, runtime
 from qrie.jobs.worker import TaskWorker
-from qrie.observability import logger, metrics, tracer
+from qrie.observability import logger, metrics, traced
 
 __all__ = ["NoopCollector", "StubSessions", "worker_handler"]
 
@@ -73,7 +73,7 @@ def worker_handler(stub_credentials: bool = False) -> Handler:
 
     @logger.inject_lambda_context(log_event=False)
     @metrics.log_metrics
-    @tracer.capture_lambda_handler
+    @traced
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return handle_batch(event, context, processor, record_handler)
 

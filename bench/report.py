@@ -56,6 +56,8 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         _bench4(console, results["bench4"])
     if "bench5" in results:
         _bench5(console, results["bench5"])
+    if "bench6" in results:
+        _bench6(console, results["bench6"])
     if results.get("cost"):
         _cost(console, results["cost"])
 
@@ -314,4 +316,58 @@ def _cost(console: Console, bench: dict[str, Any]) -> None:
         f"AWS Config = {formulas['config']}; Security Hub CSPM = {formulas['security_hub']}: per "
         "account, one recording and one evaluation of each (resource, policy) pair, the managed "
         "services' lowest charge for what qrie inventoried and checked."
+    )
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1e6:,.2f} MB"
+
+
+def _bench6(console: Console, bench: dict[str, Any]) -> None:
+    sized, timed = bench["sized_target"], bench["import_target"]
+    table = Table(
+        title=f"Bench 6: each function's artifact (src/Makefile for Python "
+        f"{sized['python_version']}, {sized['platform']}; built in {bench['build_seconds']} s)",
+        title_justify="left",
+    )
+    for column in ("artifact", "unzipped", "zipped", "files", "+ DependenciesLayer (loaded)"):
+        table.add_column(column, justify="left" if column == "artifact" else "right")
+    for function, figures in bench["functions"].items():
+        own, total = figures["package"], figures["with_layer"]
+        table.add_row(
+            function,
+            _mb(own["bytes"]),
+            _mb(own["zipped_bytes"]),
+            _fmt(own["files"]),
+            f"{_mb(total['bytes'])}, {_mb(total['zipped_bytes'])} zipped, {total['files']:,} files",
+        )
+    for name, layer in bench["layers"].items():
+        note = "shared by the four" if name == "DependenciesLayer" else "only with Tracing=Active"
+        table.add_row(
+            name, _mb(layer["bytes"]), _mb(layer["zipped_bytes"]), _fmt(layer["files"]), note
+        )
+    console.print(table)
+    table = Table(
+        title=f"Bench 6: cold import of each handler, {bench['runs']} fresh processes each "
+        f"(Python {timed['python_version']}, {timed['platform']}; goal: <= "
+        f"{bench['goal_x_baseline']:g}x the baseline)",
+        title_justify="left",
+    )
+    for column in ("import", "min ms", "median ms", "x baseline", "modules"):
+        table.add_column(column, justify="left" if column == "import" else "right")
+    rows = [("baseline: Powertools Logger + BatchProcessor", bench["baseline"])]
+    rows += [(f"{f} ({v['handler']})", v["import"]) for f, v in bench["functions"].items()]
+    rows += [("for reference: boto3 alone (every function imports it)", bench["boto3"])]
+    for label, imported in rows:
+        table.add_row(
+            label,
+            _fmt(imported["min_ms"], 0),
+            _fmt(imported["median_ms"], 0),
+            f"{imported['x_baseline']:.2f}x",
+            _fmt(imported["modules"]),
+        )
+    console.print(table)
+    console.print(
+        "Imports as Lambda lays them out: bytecode precompiled, the function's folder then the "
+        "layer on the path, nothing from this machine's site-packages, tracing off (default)."
     )

@@ -13,7 +13,9 @@ sequential MVP, on the local stack, in one run. Prints tables and writes a JSON 
    server's capacity;
 6. bench 5: peak RSS of one worker process against the account's size (a second local AWS,
    without added latency);
-7. cost: what an inventory and a scan cost per account (the jobs' measured usage priced by
+7. bench 6: the Lambda package, each function's artifact size and the cold import time of
+   each handler against Powertools' Logger + BatchProcessor (run first, on a quiet machine);
+8. cost: what an inventory and a scan cost per account (the jobs' measured usage priced by
    qrie.cost), for bench 1's small accounts and for typical ones, beside AWS Config and
    Security Hub CSPM for the same resources and checks (bench/costs.py).
 """
@@ -39,7 +41,7 @@ from bench import counting
 
 counting.install()  # before any boto3 session exists
 
-from bench import capacity, costs, fanout, overhead, report  # noqa: E402
+from bench import capacity, costs, fanout, overhead, package, report  # noqa: E402
 from bench.common import ROOT, machine, start_stack  # noqa: E402
 from bench.memory import measure as measure_memory  # noqa: E402
 from bench.seeding import account_id, small_accounts  # noqa: E402
@@ -56,6 +58,8 @@ FULL: dict[str, Any] = {
     "scale_tasks": 10_000,
     "scale_concurrency": 32,
     "memory_sizes": [[200, 200], [1000, 1000]],  # --memory-sizes 1000x1000,5000x5000
+    "package_runs": 15,  # fresh imports of each handler
+    "package_deployed": True,  # size the python3.13 arm64 build (a second build)
     # the cost section's typical accounts (inventory + scan through the pipeline), in one
     # execution environment: 2 cores shared by more would inflate the billed durations
     "cost": {"accounts": 10, "buckets": 25, "users": 25, "concurrency": 1},
@@ -67,6 +71,8 @@ QUICK: dict[str, Any] = {
     "scale_tasks": 200,
     "scale_concurrency": 8,
     "memory_sizes": [[10, 10], [40, 40]],
+    "package_runs": 3,
+    "package_deployed": False,  # sizes of this machine's build
     "cost": {"accounts": 2, "buckets": 5, "users": 5, "concurrency": 1},
 }
 
@@ -294,6 +300,15 @@ def bench_memory(params: dict[str, Any], state: Path) -> dict[str, Any]:
     return {"latency_ms": 0, "sizes": sizes}
 
 
+def bench_package(params: dict[str, Any], state: Path) -> dict[str, Any]:
+    runs = int(params["package_runs"])
+    _log(f"bench 6: the Lambda package (build, sizes, {runs} cold imports of each handler)")
+    result = package.measure(state, runs, deployed=bool(params["package_deployed"]))
+    worst = max(f["import"]["x_baseline"] for f in result["functions"].values())
+    _log(f"  {result['seconds']}s, slowest handler {worst}x the baseline")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
@@ -301,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, help="accounts of bench 1 and 2")
     parser.add_argument("--output", type=Path, help="JSON report path")
     parser.add_argument(
-        "--skip", default="", help="comma-separated: fanout, scale, cost, overhead, memory"
+        "--skip",
+        default="",
+        help="comma-separated: package, fanout, scale, cost, overhead, memory",
     )
     parser.add_argument("--concurrency", help="comma-separated concurrencies of bench 1")
     parser.add_argument(
@@ -342,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qrie-bench-") as tmp:
         state = Path(tmp)
+        if "package" not in skip:
+            results["bench6"] = bench_package(params, state)
         if "fanout" not in skip:
             _log(f"local AWS with {params['latency_ms']:g} ms per request")
             stack = start_stack(

@@ -13,6 +13,7 @@ from moto import mock_aws
 from qrie.handlers import runtime
 from qrie_local import moto_patches
 from qrie_local.events import LambdaContext
+from qrie_local.stack import LocalStack
 from tests.support import REGION, Stack, create_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,19 @@ def stack(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
     for name, value in created.env().items():
         monkeypatch.setenv(name, value)
     return created
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A local stack for the module (integration and browser tests): a moto server started by
+    LocalStack.up, the template provisioned."""
+    stack = LocalStack.up(
+        state_dir=tmp_path_factory.mktemp("qrie-state"), template=ROOT / "template.yaml"
+    )
+    try:
+        yield stack
+    finally:
+        stack.down()
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Clients are created lazily and cached per (service, region) in a ``Clients`` object, never at
 import time. ``AccountSessions`` assumes ``arn:<partition>:iam::<account>:role/<MemberRoleName>``
 with the ExternalId and caches the credentials per account until shortly before they expire.
-Every client uses botocore's ``standard`` retry mode.
+Every client uses botocore's ``standard`` retry mode. Clients exist only for the services of
+``qrie.aws_services`` (the only models the functions' botocore carries).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from botocore.exceptions import (
 )
 
 from qrie import metering
+from qrie.aws_services import AWS_SERVICES
 from qrie.errors import PermanentTaskError, TransientTaskError
 
 MAX_ATTEMPTS = 5
@@ -91,6 +93,15 @@ def client_config(max_attempts: int = MAX_ATTEMPTS, pool: int = 32) -> Config:
     )
 
 
+def check_service(service: str) -> None:
+    """Refuse a client for a service whose model the Lambda package does not carry."""
+    if service not in AWS_SERVICES:
+        raise ValueError(
+            f"no client for AWS service {service!r}: the Lambda package carries only the models "
+            f"of {', '.join(sorted(AWS_SERVICES))}; add it to qrie/aws_services.py"
+        )
+
+
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "Unknown"))
@@ -145,6 +156,7 @@ class Clients:
         key = (service, region)
         client = self._clients.get(key)
         if client is None:
+            check_service(service)
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
@@ -229,6 +241,7 @@ class AccountSessions:
         return fresh
 
     def client(self, account_id: str, service: str, region: str) -> Any:
+        check_service(service)
         cached = self._credentials(account_id)
         key = (service, region)
         client = cached.clients.get(key)

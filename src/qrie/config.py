@@ -8,6 +8,27 @@ from dataclasses import dataclass, field
 
 from qrie.errors import ConfigurationError
 
+# Every environment variable Settings.from_env reads (a function's template environment holds
+# those its handler needs: see qrie.handlers.needs).
+VARIABLES = (
+    "TABLE_NAME",
+    "INVENTORY_QUEUE_URL",
+    "SCAN_QUEUE_URL",
+    "DLQ_URL",
+    "MEMBER_ROLE_NAME",
+    "EXTERNAL_ID",
+    "REGIONS",
+    "STAGE",
+    "JOB_TIMEOUT_SECONDS",
+    "RETRY_BASE_SECONDS",
+    "MAX_RETRY_SECONDS",
+    "JOB_TTL_DAYS",
+    "REGION_THREADS",
+    "ENQUEUE_THREADS",
+    "MAX_RECEIVE_COUNT",
+    "JOB_CACHE_SECONDS",
+)
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -1,4 +1,4 @@
-"""Request and task-message models (Powertools Parser / pydantic). Refusals name the field."""
+"""Request and task-message models (pydantic). Refusals name the field."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.utilities.parser import BaseModel
-from pydantic import ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from qrie.domain import SERVICES, TaskKey, TaskKind

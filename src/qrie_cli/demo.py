@@ -1,13 +1,13 @@
-"""The local-stack commands' logic (``qrie local up|down|status|seed|invoke``) and ``qrie demo``.
+"""``qrie demo``: the whole pipeline locally, from nothing to a summary (``make demo``).
 
-``qrie demo`` goes from nothing to a summary: it starts a local stack in ``.qrie`` (or, when one
-already runs there, a second one in a temporary directory that it stops afterwards, so two are
-never left running), seeds N member accounts, runs the event-source runner in this process,
-starts an inventory of every service over every account and then a scan of every policy, both
-through the job handler with live progress, prints accounts, resources by service, findings by
-policy and severity and the failed tasks with their reasons, and writes the same figures with the
-time of each phase to ``demo-report.json``. The account whose role cannot be assumed is part of
-the demo: its failed tasks are expected and shown, not an error.
+It starts a local stack in the checkout's ``.qrie`` (or, when one already runs there, a second
+one in a temporary directory that it stops afterwards, so two are never left running), seeds N
+member accounts, runs the event-source runner in this process, starts an inventory of every
+service over every account and then a scan of every policy, both through the job handler with
+live progress, prints accounts, resources by service, findings by policy and severity and the
+failed tasks with their reasons, and writes the same figures with the time of each phase to
+``demo-report.json``. The account whose role cannot be assumed is part of the demo: its failed
+tasks are expected and shown, not an error.
 """
 
 from __future__ import annotations
@@ -19,213 +19,31 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
 
+import typer
 from rich.text import Text
 
 from qrie.domain import SERVICES, JobStatus
+from qrie.scan.compliance import ComplianceReport
 from qrie.store.table import Store
 from qrie_cli import render
-from qrie_cli.render import Output
-from qrie_cli.target import LocalTarget, TargetError
-from qrie_cli.target import state_dir as default_state_dir
-
-if TYPE_CHECKING:
-    from qrie_local.stack import LocalStack
-
-RUNNER_LOG = "runner.log"
-
-
-# ---------------------------------------------------------------------------- local stack
-def _local_error(exc: Exception) -> TargetError:
-    return TargetError(str(exc), exit_code=1)
-
-
-def require_stack(state_dir: Path) -> LocalStack:
-    """The stack running from ``state_dir``, or a TargetError (exit 2) saying to start one."""
-    from qrie_local.stack import LocalStack  # noqa: PLC0415
-
-    stack = LocalStack.current(state_dir)
-    if stack is None:
-        raise TargetError(
-            f"no local stack is running (state in {state_dir}/): start one with `qrie local up`",
-            exit_code=2,
-        )
-    return stack
-
-
-def local_up(
-    state_dir: Path,
-    port: int | None,
-    latency_ms: int,
-    template: Path,
-    runner: bool,
-    concurrency: int | None,
-) -> dict[str, Any]:
-    """Start (or reuse) the local stack in ``state_dir`` and, unless told not to, its runner
-    daemon (``python -m qrie_local.runner --state-dir …``)."""
-    from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
-
-    if not template.is_file():
-        raise TargetError(f"no template at {template} (run from the repository root)", 2)
-    already = LocalStack.current(state_dir) is not None
-    try:
-        stack = LocalStack.up(
-            state_dir=state_dir, port=port, latency_ms=latency_ms, template=template
-        )
-        pid = stack.start_runner(concurrency=concurrency) if runner else None
-    except LocalStackError as exc:
-        raise _local_error(exc) from exc
-    return {
-        "already_running": already,
-        "endpoint": stack.endpoint,
-        "state_dir": str(state_dir),
-        "outputs": dict(stack.outputs),
-        "runner": {"pid": pid, "log": str(state_dir / RUNNER_LOG)} if pid else None,
-    }
-
-
-def local_down(state_dir: Path) -> dict[str, Any]:
-    """Stop the runner daemon and the stack of ``state_dir`` (nothing running: stopped=False)."""
-    from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
-
-    stack = LocalStack.load(state_dir)
-    if stack is None:
-        return {"stopped": False, "state_dir": str(state_dir)}
-    was_running = stack.running()
-    try:
-        stack.down()
-    except LocalStackError as exc:
-        raise _local_error(exc) from exc
-    return {"stopped": was_running, "state_dir": str(state_dir)}
-
-
-def local_status(state_dir: Path) -> dict[str, Any]:
-    from qrie_local.stack import LocalStack  # noqa: PLC0415
-
-    stack = LocalStack.current(state_dir)
-    if stack is None:
-        return {"running": False, "state_dir": str(state_dir)}
-    status = stack.status()
-    status.pop("functions", None)  # the template's view; `qrie local status --json` has outputs
-    return status
-
-
-def seed_accounts(stack: LocalStack, accounts: int, seed: int) -> dict[str, Any]:
-    """Create and register ``accounts`` demo member accounts; the SeedReport as JSON data."""
-    from qrie_local.seed import seed as seed_stack  # noqa: PLC0415
-
-    report = seed_stack(stack, accounts, seed=seed)
-    data = render.jsonable(report)
-    return dict(data) if isinstance(data, Mapping) else {"report": data}
-
-
-def seeded_by_service(resources: Any) -> dict[str, int]:
-    """``{account: {service: n}}`` summed per service."""
-    totals = dict.fromkeys(SERVICES, 0)
-    if isinstance(resources, Mapping):
-        for per_service in resources.values():
-            if isinstance(per_service, Mapping):
-                for service, n in per_service.items():
-                    totals[str(service)] = totals.get(str(service), 0) + int(n)
-    return totals
-
-
-def print_seed_report(out: Output, report: Mapping[str, Any]) -> None:
-    accounts = report.get("accounts") or []
-    unassumable = report.get("unassumable") or []
-    suspended = report.get("suspended") or []
-    seconds = report.get("seconds")
-    out.print(
-        f"seeded {_count(accounts)} member accounts"
-        + (f" in {seconds:.1f}s" if isinstance(seconds, int | float) else "")
-        + f": {_count(unassumable)} whose role cannot be assumed ({_ids(unassumable)}), "
-        f"{_count(suspended)} more registered SUSPENDED ({_ids(suspended)})"
-    )
-    expected = seeded_by_service(report.get("resources"))
-    bad = seeded_by_service(report.get("non_compliant"))
-    out.print(
-        render.table(
-            f"Seeded resources ({sum(expected.values())})",
-            ["Service", "Resources", "Non-compliant"],
-            [[s, n, bad.get(s, 0)] for s, n in expected.items()],
-        )
-    )
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    return len(value) if isinstance(value, list | tuple | set | dict) else 0
-
-
-def _ids(value: Any) -> str:
-    if isinstance(value, list | tuple | set):
-        return ", ".join(str(v) for v in value) or "none"
-    return str(value)
-
-
-@contextlib.contextmanager
-def handler_output_to_stderr() -> Iterator[None]:
-    """Point file descriptor 1 at stderr while a handler runs in a child process (which
-    inherits it): its log lines go to stderr, as with ``sam local invoke``, and stdout carries
-    only the result JSON."""
-    import os  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no real stdout (e.g. captured): nothing to redirect
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def invoke_function(
-    state_dir: Path, function: str, event: Any, out: Output
-) -> dict[str, Any] | Any:
-    """Run one event through ``function``'s handler in a fresh execution environment, as
-    ``sam local invoke`` does. Without a running local stack a temporary one is started (and
-    stopped afterwards), so the handler finds its table and queues."""
-    from qrie_local.runner import InvocationError, Runner  # noqa: PLC0415
-    from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
-
-    with contextlib.ExitStack() as cleanup:
-        stack = LocalStack.current(state_dir)
-        if stack is None:
-            temp = Path(tempfile.mkdtemp(prefix="qrie-invoke-"))
-            cleanup.callback(shutil.rmtree, temp, True)
-            out.err.print(f"no local stack running: starting a temporary one in {temp}")
-            try:
-                stack = LocalStack.up(state_dir=temp)
-            except LocalStackError as exc:
-                raise _local_error(exc) from exc
-            cleanup.callback(stack.down)
-        if function not in stack.functions:
-            raise TargetError(
-                f"no function {function!r} in the template; valid: "
-                + ", ".join(sorted(stack.functions)),
-                exit_code=2,
-            )
-        try:
-            with handler_output_to_stderr():
-                return Runner(stack).invoke(function, event)
-        except InvocationError as exc:
-            out.emit(
-                {
-                    "errorType": exc.error_type,
-                    "errorMessage": exc.message,
-                    "stackTrace": exc.trace.splitlines(),
-                }
-            )
-            raise TargetError(f"{function} failed: {exc.error_type}: {exc.message}") from exc
+from qrie_cli.compliance import print_report
+from qrie_cli.context import Cli, with_global_options
+from qrie_cli.local import (
+    RUNNER_LOG,
+    check_template,
+    count,
+    print_seed_report,
+    seed_accounts,
+    seeded_by_service,
+    stack_down,
+)
+from qrie_cli.options import NoProgressOpt
+from qrie_cli.output import Output
+from qrie_cli.tables import Column, print_table
+from qrie_cli.target import LocalTarget, TargetError, locate_state_dir, locate_template
+from qrie_cli.watch import job_result, watch_job
 
 
 # ---------------------------------------------------------------------------- the demo
@@ -248,18 +66,18 @@ class Phases:
         return round(time.monotonic() - self._start, 2)
 
 
-def _demo_state_dir(out: Output, keep: bool) -> tuple[Path, bool]:
+def _demo_state_dir(out: Output, keep: bool, state_dir: Path | None) -> tuple[Path, bool]:
     """Where the demo's stack runs, and whether that directory is temporary. Never two stacks
     left running: with --keep the running one is stopped first; without it the demo runs its
     own in a temporary directory and stops it at the end."""
     from qrie_local.stack import LocalStack  # noqa: PLC0415
 
-    home = default_state_dir()
+    home = locate_state_dir(state_dir).path
     if LocalStack.current(home) is None:
         return home, False
     if keep:
         out.note(f"stopping the local stack running from {home}/ (--keep replaces it)")
-        local_down(home)
+        stack_down(home, force=True)
         return home, False
     temp = Path(tempfile.mkdtemp(prefix="qrie-demo-"))
     out.note(
@@ -307,8 +125,8 @@ def _run_job(out: Output, target: LocalTarget, event: dict[str, Any], label: str
         f"{response['total_accounts']} accounts"
         + (f" ({response['skipped_accounts']} skipped)" if response.get("skipped_accounts") else "")
     )
-    job = render.watch_job(target.store, str(response["job_id"]), out, label=label)
-    return render.job_result(target.store, job)
+    job = watch_job(target.store, str(response["job_id"]), out, label=label)
+    return job_result(target.store, job)
 
 
 def run_demo(
@@ -318,7 +136,8 @@ def run_demo(
     report_path: Path = Path("demo-report.json"),
     keep: bool = False,
     seed: int = 7,
-    template: Path = Path("template.yaml"),
+    template: Path | None = None,
+    state_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the whole demo; returns the report (also written to ``report_path``). Raises
     TargetError when the demo could not run or a job failed outright."""
@@ -326,19 +145,21 @@ def run_demo(
     from qrie_local.runner import Runner  # noqa: PLC0415
     from qrie_local.stack import LocalStack, LocalStackError  # noqa: PLC0415
 
-    if not template.is_file():
-        raise TargetError(f"no template at {template} (run from the repository root)", 2)
+    template = check_template(template or locate_template())
     phases = Phases()
     with phases.phase("prepare"):
-        state_dir, temporary = _demo_state_dir(out, keep)
+        state_dir, temporary = _demo_state_dir(out, keep, state_dir)
     with contextlib.ExitStack() as cleanup:
         if temporary:
             cleanup.callback(shutil.rmtree, state_dir, True)
         with phases.phase("stack_up"):
             try:
-                stack = LocalStack.up(state_dir=state_dir, template=template)
+                # from nothing; its state is saved (over the last one) only with --keep
+                stack = LocalStack.up(
+                    state_dir=state_dir, template=template, persist=keep, restore=False
+                )
             except LocalStackError as exc:
-                raise _local_error(exc) from exc
+                raise TargetError(str(exc)) from exc
         if not keep:
             cleanup.callback(stack.down)
         out.note(f"local stack at {stack.endpoint} (state in {state_dir}/)")
@@ -363,6 +184,7 @@ def run_demo(
                 registered = [a.account_id for a in target.store.list_accounts()]
                 resources = resource_counts(target.store, sorted(registered))
                 findings = summary(target.store)
+                compliance = _compliance(target.store)
             runner_stats = runner.stats()
             with phases.phase("runner_stop"):  # in-flight invocations finish, slots stop
                 running.close()
@@ -375,12 +197,13 @@ def run_demo(
     report = build_report(
         accounts, seed, endpoint, seeded, inventory, scan, resources, findings, phases
     )
+    report["compliance"] = compliance.to_dict()
     report["runner"] = runner_stats
     report["kept"] = keep
     report["timings"]["total"] = phases.total()
     report_path.write_text(json.dumps(render.jsonable(report), indent=2) + "\n", encoding="utf-8")
     if not out.json:
-        print_demo_summary(out, report, report_path, keep, state_dir)
+        print_demo_summary(out, report, report_path, keep, state_dir, compliance)
     for name, result in (("inventory", inventory), ("scan", scan)):
         status = result["job"].get("status")
         if status in {JobStatus.FAILED, JobStatus.CANCELLED}:
@@ -391,6 +214,15 @@ def run_demo(
             "tasks failed in accounts that should have worked: " + ", ".join(unexpected)
         )
     return report
+
+
+def _compliance(store: Store) -> ComplianceReport:
+    """The CIS v3.0 report over every demo account (the summary's compliance part)."""
+    from qrie.policies.registry import all_policies  # noqa: PLC0415
+    from qrie.scan.compliance import compliance_report, framework_controls  # noqa: PLC0415
+
+    policies = all_policies()
+    return compliance_report(store, "cis-3.0", framework_controls("cis-3.0", policies), policies)
 
 
 def build_report(
@@ -414,7 +246,7 @@ def build_report(
         "seed": seed,
         "endpoint": endpoint,
         "accounts": {
-            "seeded": _count(seeded.get("accounts")),
+            "seeded": count(seeded.get("accounts")),
             "active": inv_job.get("total_accounts", 0),
             "skipped_suspended": [s.get("account_id") for s in skipped],
             "skipped_reasons": {str(s.get("account_id")): s.get("reason") for s in skipped},
@@ -467,35 +299,59 @@ def resources_check(
     }
 
 
+DEMO_ACCOUNT_COLUMNS = (
+    Column("Seeded", "seeded", justify="right", head=True),
+    Column("Active (run)", "active", justify="right", head=True),
+    Column(
+        "Skipped (suspended)",
+        lambda a: f"{len(a['skipped_suspended'])} ({', '.join(a['skipped_suspended']) or '-'})",
+        wrap=True,
+        min_width=16,
+    ),
+    Column(
+        "Failed (role not assumable)",
+        lambda a: f"{len(a['failed'])} ({', '.join(a['failed']) or '-'})",
+        wrap=True,
+        min_width=16,
+    ),
+)
+DEMO_RESOURCE_COLUMNS = (
+    Column("Service", "service", head=True),
+    Column("Inventoried", "inventoried", justify="right", head=True),
+    Column("Seeded in reachable accounts", "seeded", justify="right", head=True),
+)
+DEMO_JOB_COLUMNS = (
+    Column("Job", "job_id", head=True),
+    Column("Status", lambda j: render.status(j["status"]), head=True),
+    Column("Tasks", "tasks", justify="right", priority=2),
+    Column("Failed", "failed", justify="right", priority=1),
+    Column("Seconds", "seconds", justify="right", priority=3),
+    Column("Tasks/s", "tasks_per_second", justify="right", priority=4),
+)
+
+
 def print_demo_summary(
-    out: Output, report: Mapping[str, Any], report_path: Path, keep: bool, state_dir: Path
+    out: Output,
+    report: Mapping[str, Any],
+    report_path: Path,
+    keep: bool,
+    state_dir: Path,
+    compliance: ComplianceReport | None = None,
 ) -> None:
     accounts = report["accounts"]
     out.print(Text("\nqrie demo: summary", style="bold underline"))
-    out.print(
-        render.table(
-            "Accounts",
-            ["Seeded", "Active (run)", "Skipped (suspended)", "Failed (role not assumable)"],
-            [
-                [
-                    accounts["seeded"],
-                    accounts["active"],
-                    f"{len(accounts['skipped_suspended'])} "
-                    f"({', '.join(map(str, accounts['skipped_suspended'])) or '-'})",
-                    f"{len(accounts['failed'])} ({', '.join(accounts['failed']) or '-'})",
-                ]
-            ],
-        )
-    )
+    print_table(out, "Accounts", DEMO_ACCOUNT_COLUMNS, [accounts])
     resources = report["resources"]
     check = report.get("resources_check") or {}
     expected = check.get("expected_by_service") or {}
-    out.print(
-        render.table(
-            f"Resources in the inventory ({resources['total']})",
-            ["Service", "Inventoried", "Seeded in reachable accounts"],
-            [[s, n, expected.get(s, "-")] for s, n in resources["by_service"].items()],
-        )
+    print_table(
+        out,
+        f"Resources in the inventory ({resources['total']})",
+        DEMO_RESOURCE_COLUMNS,
+        (
+            {"service": s, "inventoried": n, "seeded": expected.get(s, "-")}
+            for s, n in resources["by_service"].items()
+        ),
     )
     if check.get("checked") and not check.get("match"):
         out.print(
@@ -508,47 +364,70 @@ def print_demo_summary(
                 style="yellow",
             )
         )
-    for part in summary_tables(report["findings"], by_account=False):
-        out.print(part)
+    render.print_summary(out, report["findings"], by_account=False)
     if report["failed_tasks"]:
-        failed = [
+        failures = [
             {
-                "AccountId": t["account"],
-                "Kind": t["kind"],
-                "Service": t["service"],
-                "Reason": t["reason"],
+                "account_id": t["account"],
+                "kind": t["kind"],
+                "service": t["service"],
+                "reason": t["reason"],
             }
             for t in report["failed_tasks"]
         ]
-        out.print(render.failure_table(failed, "Failed tasks (expected: the unassumable account)"))
-    jobs = report["jobs"]
-    timings = report["timings"]
-    out.print(
-        render.table(
-            "Jobs",
-            ["Job", "Status", "Tasks", "Failed", "Seconds", "Tasks/s"],
-            [
-                [
-                    j["job_id"],
-                    render.styled(j["status"]),
-                    j["tasks"],
-                    j["failed"],
-                    j["seconds"],
-                    j["tasks_per_second"],
-                ]
-                for j in jobs.values()
-            ],
-        )
-    )
+        render.print_failures(out, failures, "Failed tasks (expected: the unassumable account)")
+    if compliance is not None:
+        out.print(Text("\nCIS AWS Foundations v3.0 compliance", style="bold underline"))
+        print_report(out, compliance)
+    print_table(out, "Jobs", DEMO_JOB_COLUMNS, report["jobs"].values())
     out.print(
         "timings (s): "
-        + ", ".join(f"{k} {v}" for k, v in timings.items())
+        + ", ".join(f"{k} {v}" for k, v in report["timings"].items())
         + f"; report: {report_path}"
     )
     if keep:
         out.print(f"the local stack keeps running (state in {state_dir}/): qrie local down")
+        out.print("browse it in the web console: qrie console (prints the link to open)")
+    else:
+        out.print("browse a demo in the web console: make console (or qrie console on a stack)")
 
 
-def summary_tables(findings: Mapping[str, Any], by_account: bool = True) -> list[Any]:
-    """Tables of a findings summary (:func:`qrie.scan.findings.summary`)."""
-    return render.summary_tables(findings, by_account=by_account)
+def register(root: typer.Typer) -> None:
+    root.command("demo")(with_global_options(demo_command, "local"))
+
+
+def demo_command(
+    cli: Cli,
+    accounts: Annotated[
+        int, typer.Option("--accounts", min=1, max=10_000, help="Member accounts to seed.")
+    ] = 12,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="Cap the runner's concurrent invocations."),
+    ] = None,
+    report: Annotated[
+        Path, typer.Option("--report", help="Where to write the JSON report.")
+    ] = Path("demo-report.json"),
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the local stack and runner running.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the demo accounts.")] = 7,
+    no_progress: NoProgressOpt = False,
+) -> None:
+    """Run the whole pipeline locally and print a summary (the `make demo` command).
+
+    From nothing: a local stack, N seeded member accounts, an inventory of every service and
+    then a scan of every policy with live progress, a summary and demo-report.json."""
+    out = cli.output(progress=not no_progress)
+    with cli.guarded():
+        result = run_demo(
+            out,
+            accounts=accounts,
+            concurrency=concurrency,
+            report_path=report,
+            keep=keep,
+            seed=seed,
+            state_dir=cli.options.state_dir,
+        )
+    if out.json:
+        out.emit(result)

@@ -1,41 +1,25 @@
-"""Output of the CLI: JSON for scripts, rich tables for people, and the job watcher.
+"""How qrie's records read in a terminal: accounts, jobs, tasks, findings, policies, summaries.
 
-Every command prints through an :class:`Output`. With ``--json`` it prints exactly one JSON
-document on stdout and nothing else (messages go to stderr); otherwise rich tables. The watcher
-(:func:`watch_job`) polls the job item about every half second and draws a live progress bar
-(tasks done / total, failed, rate, ETA), or with ``--no-progress`` prints one line per change.
+Each table is declared with :class:`~qrie_cli.tables.Column` specs, so it fits the terminal
+(identifiers whole; other columns shortened, then dropped by priority) and ``--wide`` shows it
+whole. Records arrive in the JSON vocabulary (``to_dict()``: snake_case keys).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
 from qrie.domain import SEVERITIES as DOMAIN_SEVERITIES
-from qrie.domain import JobStatus, TaskStatus
-from qrie.store.table import Store
+from qrie.domain import JobStatus
+from qrie_cli.output import Output
+from qrie_cli.tables import Column, Record, cell, print_table, styled
 
-POLL_SECONDS = 0.5
-NON_TTY_WIDTH = 160
+SEVERITIES = tuple(s.value for s in DOMAIN_SEVERITIES)
 STATUS_STYLE = {
     JobStatus.COMPLETED: "green",
     JobStatus.COMPLETED_WITH_ERRORS: "yellow",
@@ -46,133 +30,98 @@ STATUS_STYLE = {
     "SUCCEEDED": "green",
     "ACTIVE": "green",
     "SUSPENDED": "yellow",
+    "OPEN": "red",
+    "RESOLVED": "green",
 }
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "blue"}
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, default=str)
+def status(value: Any) -> Text:
+    return styled(value, STATUS_STYLE)
 
 
-def make_console(stderr: bool = False) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    width = None
-    if not stream.isatty() and not os.environ.get("COLUMNS"):
-        width = NON_TTY_WIDTH  # CI logs: do not squeeze tables into 80 columns
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+def severity(value: Any) -> Text:
+    return styled(value, SEVERITY_STYLE)
 
 
-@dataclass
-class Output:
-    """How a command prints: ``json`` (one JSON document on stdout) or rich; ``progress``
-    False prints plain lines instead of live bars."""
-
-    json: bool = False
-    progress: bool = True
-    _console: Console | None = field(default=None, repr=False)
-    _err: Console | None = field(default=None, repr=False)
-
-    @property
-    def console(self) -> Console:
-        if self._console is None:
-            self._console = make_console()
-        return self._console
-
-    @property
-    def err(self) -> Console:
-        if self._err is None:
-            self._err = make_console(stderr=True)
-        return self._err
-
-    @property
-    def live(self) -> bool:
-        return self.progress and not self.json
-
-    def emit(self, value: Any) -> None:
-        """The command's JSON document (``--json``)."""
-        typer.echo(dumps(value))
-
-    def print(self, *objects: Any) -> None:
-        """Human output; nothing in JSON mode."""
-        if not self.json:
-            self.console.print(*objects)
-
-    def note(self, message: str) -> None:
-        """A progress message: stdout for people, stderr in JSON mode."""
-        (self.err if self.json else self.console).print(message)
-
-    def error(self, message: str) -> None:
-        self.err.print(Text(f"error: {message}", style="red"))
-
-
-def styled(value: Any, styles: Mapping[str, str] = STATUS_STYLE) -> Text:
+# ---------------------------------------------------------------------------- shortening
+def short_time(value: Any) -> str:
+    """``2024-05-01T12:00:00.123456Z`` -> ``2024-05-01T12:00:00Z``."""
     text = "" if value is None else str(value)
-    return Text(text, style=styles.get(text, styles.get(text.lower(), "")))
+    return text[:19] + "Z" if len(text) > 20 and text.endswith("Z") else text or "-"
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    out = Table(title=title, title_justify="left", header_style="bold")
-    for name in columns:
-        out.add_column(name, overflow="fold")
-    for row in rows:
-        out.add_row(*(cell if isinstance(cell, Text) else Text(_cell(cell)) for cell in row))
-    return out
+def arn_resource(arn: str) -> str:
+    """An ARN's resource part (``arn:aws:iam::1:user/alice`` -> ``user/alice``; an S3 bucket's
+    ARN -> its name); anything else unchanged. The account and service are other columns."""
+    parts = arn.split(":", 5)
+    return parts[5] if len(parts) == 6 and parts[0] == "arn" and parts[5] else arn
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) or "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
-    return str(value)
+def _status(key: str) -> Callable[[Record], Text]:
+    return lambda record: status(record.get(key))
+
+
+def _severity(key: str) -> Callable[[Record], Text]:
+    return lambda record: severity(record.get(key))
+
+
+# ---------------------------------------------------------------------------- accounts
+ACCOUNT_COLUMNS = (
+    Column("Account", "account_id", head=True),
+    Column("Name", "name", wrap=True, min_width=12, priority=1, head=True),
+    Column("Status", _status("status"), head=True),
+    Column("Tags", "tags", wrap=True, min_width=12, priority=2),
+    Column("Source", "source", priority=3),
+)
+ORG_STATUS_COLUMNS = (
+    Column("Account", "account_id", head=True),
+    Column("Organizations state", "state", head=True),
+)
 
 
 # ---------------------------------------------------------------------------- jobs
-def job_scope(job: Mapping[str, Any]) -> str:
+def job_scope(job: Record) -> str:
     if job.get("operation") == "scan":
-        scope = str(job.get("policy", "*"))
+        scope = str(job.get("policy") or "*")
         return scope + (" (+refresh)" if job.get("refresh") else "")
-    return str(job.get("service", "*"))
+    return str(job.get("service") or "*")
 
 
-def progress_text(job: Mapping[str, Any]) -> str:
+def progress_text(job: Record) -> str:
     total = int(job.get("total", 0))
     done = int(job.get("succeeded", 0)) + int(job.get("failed", 0))
     pct = 100 * done / total if total else 100.0
     return f"{done}/{total} ({pct:.0f}%)"
 
 
-def jobs_table(jobs: Sequence[Mapping[str, Any]], title: str = "Jobs") -> Table:
-    return table(
-        title,
-        ["Job", "Operation", "Scope", "Status", "Progress", "Failed", "Accounts", "Created"],
-        (
-            [
-                j.get("job_id"),
-                j.get("operation"),
-                job_scope(j),
-                styled(j.get("status")),
-                progress_text(j),
-                j.get("failed", 0),
-                j.get("total_accounts", 0),
-                short_time(j.get("created_at")),
-            ]
-            for j in jobs
-        ),
-    )
+JOB_COLUMNS = (
+    Column("Job", "job_id", head=True),
+    Column("Status", _status("status"), head=True),
+    Column("Progress", progress_text, priority=1, head=True),
+    Column("Failed", "failed", priority=2, justify="right"),
+    Column(
+        "Created",
+        lambda j: short_time(j.get("created_at")),
+        priority=3,
+        short=lambda t: t[:16].replace("T", " "),
+    ),
+    Column("Scope", job_scope, priority=4),
+    Column("Accounts", "total_accounts", priority=5, justify="right"),
+    Column("Operation", "operation", priority=6),
+)
 
 
-def job_details(job: Mapping[str, Any]) -> Table:
-    out = Table(show_header=False, box=None, padding=(0, 2))
-    out.add_column(style="bold")
+def job_details(job: Record) -> Table:
+    """A job as name/value lines (values fold; the job id is one word, never cut)."""
+    out = Table.grid(padding=(0, 2))
+    out.add_column(style="bold", no_wrap=True)
     out.add_column(overflow="fold")
     rows: list[tuple[str, Any]] = [
         ("Job", job.get("job_id")),
         ("Operation", job.get("operation")),
         ("Scope", job_scope(job)),
-        ("Status", styled(job.get("status"))),
+        ("Status", status(job.get("status"))),
         ("Progress", progress_text(job)),
         ("Succeeded", job.get("succeeded", 0)),
         ("Failed", job.get("failed", 0)),
@@ -184,211 +133,141 @@ def job_details(job: Mapping[str, Any]) -> Table:
     if job.get("retry_of"):
         rows.append(("Retry of", job.get("retry_of")))
     for name, value in rows:
-        out.add_row(name, value if isinstance(value, Text) else Text(_cell(value)))
+        out.add_row(name, cell(value))
     return out
 
 
-def tasks_table(tasks: Sequence[Mapping[str, Any]], title: str = "Tasks") -> Table:
-    return table(
-        title,
-        [
-            "Account",
-            "Kind",
-            "Service",
-            "Status",
-            "Attempts",
-            "Resources",
-            "Open findings",
-            "Reason",
-        ],
-        (
-            [
-                t.get("account_id"),
-                t.get("kind"),
-                t.get("service"),
-                styled(t.get("status")),
-                t.get("attempts"),
-                t.get("resource_count"),
-                t.get("open_findings"),
-                t.get("reason"),
-            ]
-            for t in tasks
-        ),
-    )
+TASK_COLUMNS = (
+    Column("Account", "account_id", head=True),
+    Column("Service", "service", priority=2, head=True),
+    Column("Kind", "kind", priority=3, head=True),
+    Column("Status", _status("status"), head=True),
+    Column("Reason", "reason", wrap=True, min_width=20),
+    Column("Attempts", "attempts", priority=4, justify="right"),
+    Column("Resources", "resource_count", priority=5, justify="right"),
+    Column("Open findings", "open_findings", priority=6, justify="right"),
+)
+FAILURE_COLUMNS = (
+    Column("Account", "account_id", head=True),
+    Column("Failed", "failed", priority=2, justify="right", head=True),
+    Column("Tasks", "tasks", priority=1),
+    Column("Reason", "reason", wrap=True, min_width=24),
+)
+SKIPPED_COLUMNS = (
+    Column("Account", "account_id", head=True),
+    Column("Reason", "reason", wrap=True, min_width=20),
+)
 
 
-def failures_by_account(tasks: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def failures_by_account(tasks: Iterable[Record]) -> list[dict[str, Any]]:
+    """One record per account: how many of its tasks failed, which, and why (one reason when
+    they share it, else one line per task)."""
+    grouped: dict[str, list[Record]] = defaultdict(list)
     for task in tasks:
-        grouped[str(task.get("account_id"))].append(dict(task))
-    return dict(sorted(grouped.items()))
-
-
-def failure_table(failed: Sequence[Mapping[str, Any]], title: str = "Failed tasks") -> Table:
-    """One row per account: which of its tasks failed and why (one reason when they share it,
-    else one line per task)."""
+        grouped[str(task.get("account_id"))].append(task)
     rows = []
-    for account, tasks in failures_by_account(failed).items():
-        what = [f"{t.get('Kind')}/{t.get('Service')}" for t in tasks]
-        reasons = [str(t.get("reason") or "-") for t in tasks]
+    for account, failed in sorted(grouped.items()):
+        what = [f"{t.get('kind')}/{t.get('service')}" for t in failed]
+        reasons = [str(t.get("reason") or "-") for t in failed]
         if len(set(reasons)) == 1:
             reason = reasons[0]
         else:
             reason = "\n".join(f"{w}: {r}" for w, r in zip(what, reasons, strict=True))
-        rows.append([account, len(tasks), "\n".join(what), reason])
-    return table(title, ["Account", "Failed", "Tasks", "Reason"], rows)
-
-
-def skipped_table(job: Mapping[str, Any]) -> Table | None:
-    skipped = job.get("skipped_accounts") or []
-    if not skipped:
-        return None
-    title = f"Skipped accounts ({job.get('SkippedCount', len(skipped))})"
-    return table(
-        title, ["Account", "Reason"], ([s.get("account_id"), s.get("reason")] for s in skipped)
-    )
-
-
-# ---------------------------------------------------------------------------- watching
-@dataclass
-class Rate:
-    """Tasks per second since watching began, and the time left at that rate."""
-
-    started: float
-    done_at_start: int
-
-    def per_second(self, done: int, now: float) -> float:
-        elapsed = now - self.started
-        return (done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
-
-    def eta(self, done: int, total: int, now: float) -> float | None:
-        rate = self.per_second(done, now)
-        return (total - done) / rate if rate > 0 else None
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds + 0.5)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def counters(job: Mapping[str, Any]) -> tuple[int, int, int]:
-    """(done, failed, total) of a job item."""
-    failed = int(job.get("failed", 0))
-    return int(job.get("succeeded", 0)) + failed, failed, int(job.get("total", 0))
-
-
-class JobNotFound(Exception):
-    pass
-
-
-def watch_job(
-    store: Store,
-    job_id: str,
-    out: Output,
-    label: str | None = None,
-    interval: float = POLL_SECONDS,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
-    """Follow a job until it is final; returns the final job item. Live bar, one line per
-    change (``out.progress`` False), or silence (``out.json``)."""
-    found = store.get_job(job_id)
-    if found is None:
-        raise JobNotFound(job_id)
-    job = found.to_dict()
-    done, failed, total = counters(job)
-    rate = Rate(clock(), done)
-    label = label or job_id
-    if out.live:
-        columns = (
-            SpinnerColumn(finished_text="[green]✓[/]"),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[red]{task.fields[failed]} failed[/]"),
-            TextColumn("{task.fields[rate]} tasks/s"),
-            TextColumn("ETA {task.fields[eta]}"),
-            TimeElapsedColumn(),
+        rows.append(
+            {
+                "account_id": account,
+                "failed": len(failed),
+                "tasks": "\n".join(what),
+                "reason": reason,
+            }
         )
-        with Progress(*columns, console=out.console, transient=False) as bar:
-            task_id = bar.add_task(
-                label, total=total or 1, completed=done, failed=failed, rate="0.0", eta="--:--"
-            )
-            while True:
-                done, failed, total = counters(job)
-                now = clock()
-                bar.update(
-                    task_id,
-                    total=total or 1,
-                    completed=done if total else 1,
-                    failed=failed,
-                    rate=f"{rate.per_second(done, now):.1f}",
-                    eta=format_eta(rate.eta(done, total, now)),
-                )
-                if job.get("status") != JobStatus.IN_PROGRESS:
-                    break
-                sleep(interval)
-                job = _reread(store, job_id, job)
-        return job
-    last: tuple[Any, ...] | None = None
-    while True:
-        done, failed, total = counters(job)
-        state = (done, failed, total, job.get("status"))
-        if state != last and not out.json:
-            now = clock()
-            typer.echo(
-                f"{label}: {done}/{total} done, {failed} failed, "
-                f"{rate.per_second(done, now):.1f} tasks/s, "
-                f"ETA {format_eta(rate.eta(done, total, now))} [{job.get('status')}]"
-            )
-            last = state
-        if job.get("status") != JobStatus.IN_PROGRESS:
-            return job
-        sleep(interval)
-        job = _reread(store, job_id, job)
+    return rows
 
 
-def _reread(store: Store, job_id: str, previous: dict[str, Any]) -> dict[str, Any]:
-    job = store.get_job(job_id)
-    return job.to_dict() if job is not None else previous
+def print_failures(out: Output, failed: Sequence[Record], title: str = "Failed tasks") -> None:
+    print_table(out, title, FAILURE_COLUMNS, failures_by_account(failed))
 
 
-def failed_tasks(store: Store, job_id: str) -> list[dict[str, Any]]:
-    return [t.to_dict() for t in store.iter_tasks(job_id, status=TaskStatus.FAILED)]
+def print_skipped(out: Output, job: Record) -> None:
+    skipped = job.get("skipped_accounts") or []
+    if skipped:
+        title = f"Skipped accounts ({job.get('skipped_count') or len(skipped)})"
+        print_table(out, title, SKIPPED_COLUMNS, skipped)
 
 
-def job_result(store: Store, job: Mapping[str, Any]) -> dict[str, Any]:
-    """A finished job with its failed tasks (what ``watch`` prints at the end)."""
-    job_id = str(job["job_id"])
-    return {"job": dict(job), "failed_tasks": failed_tasks(store, job_id)}
+# ---------------------------------------------------------------------------- findings
+FINDING_COLUMNS = (
+    Column("Account", "account_id", head=True),
+    Column("Severity", _severity("severity"), priority=2, head=True),
+    Column("Policy", "policy_id", head=True),
+    Column("Resource", "resource_arn", wrap=True, min_width=24, short=arn_resource),
+    Column("Evidence", "evidence", wrap=True, min_width=24),
+    Column("State", _status("state"), priority=5),
+    Column("Region", "region", priority=4),
+    Column("Last seen", "last_seen", priority=3, short=short_time),
+)
 
 
-def print_job_result(out: Output, result: Mapping[str, Any]) -> None:
-    job = result["job"]
-    status = str(job.get("status"))
+def print_findings(out: Output, title: str, findings: Sequence[Record], show_state: bool) -> None:
+    """Findings, most useful columns first. Below about 100 columns each finding is a short
+    block (account, severity and policy on one line; resource and evidence whole below)."""
+    columns = [c for c in FINDING_COLUMNS if show_state or c.header != "State"]
+    print_table(out, title, columns, findings)
+
+
+def _severity_rank(value: Any) -> int:
+    text = str(value).lower()
+    return SEVERITIES.index(text) if text in SEVERITIES else len(SEVERITIES)
+
+
+def _count_of(severity_name: str) -> Callable[[Record], int]:
+    return lambda account: int((account.get("by_severity") or {}).get(severity_name, 0))
+
+
+SUMMARY_POLICY_COLUMNS = (
+    Column("Policy", "policy_id", head=True),
+    Column("Severity", _severity("severity"), head=True),
+    Column("Open", "open", justify="right", head=True),
+    Column("Accounts", "accounts", justify="right", priority=1),
+)
+SUMMARY_ACCOUNT_COLUMNS = (
+    Column("Account", "account_id", head=True),
+    Column("Open", "open", justify="right", head=True),
+    *(Column(s, _count_of(s), justify="right", priority=1) for s in SEVERITIES),
+)
+
+
+def print_summary(out: Output, summary: Record, by_account: bool = True) -> None:
+    """Open findings by policy x severity (and by account) from a findings summary."""
+    by_severity = summary.get("by_severity") or {}
     out.print(
         Text.assemble(
-            (f"{job.get('job_id')} ", "bold"),
-            (status, STATUS_STYLE.get(status, "")),
-            f": {job.get('Succeeded', 0)} succeeded, {job.get('Failed', 0)} failed "
-            f"of {job.get('Total', 0)} tasks over {job.get('TotalAccounts', 0)} accounts",
+            (f"{summary.get('open', 0)} open findings", "bold"),
+            ": ",
+            *(
+                part
+                for sev in SEVERITIES
+                for part in ((f"{by_severity.get(sev, 0)} {sev}", SEVERITY_STYLE[sev]), "  ")
+            ),
         )
     )
-    skipped = skipped_table(job)
-    if skipped is not None:
-        out.print(skipped)
-    if result["failed_tasks"]:
-        out.print(failure_table(result["failed_tasks"]))
+    policies = sorted(
+        ({"policy_id": p, **entry} for p, entry in (summary.get("by_policy") or {}).items()),
+        key=lambda e: (_severity_rank(e.get("severity")), e["policy_id"]),
+    )
+    print_table(out, "Open findings by policy and severity", SUMMARY_POLICY_COLUMNS, policies)
+    if by_account:
+        accounts = [{"account_id": a, **e} for a, e in (summary.get("by_account") or {}).items()]
+        print_table(out, "Open findings by account", SUMMARY_ACCOUNT_COLUMNS, accounts)
 
 
-def exit_code_of(status: str | None) -> int:
-    """0 for a job that completed; 1 for one that finished with errors, failed or was
-    cancelled."""
-    return 0 if status == JobStatus.COMPLETED else 1
+# ---------------------------------------------------------------------------- policies
+POLICY_COLUMNS = (
+    Column("Policy", "id", head=True),
+    Column("Severity", _severity("severity"), head=True),
+    Column("Title", "title", wrap=True, min_width=24),
+    Column("CIS", lambda p: "\n".join(p["cis"]) or "-", priority=1),
+)
 
 
 # ---------------------------------------------------------------------------- generic
@@ -411,8 +290,9 @@ def jsonable(value: Any) -> Any:
 
 def mapping_table(title: str | None, values: Mapping[str, Any]) -> Table:
     """Two columns, key and value; nested mappings are flattened as ``a.b``."""
-    out = Table(title=title, title_justify="left", show_header=False)
-    out.add_column(style="bold")
+    out = Table(title=Text(title, style="bold") if title else None, title_justify="left")
+    out.show_header = False
+    out.add_column(style="bold", no_wrap=True)
     out.add_column(overflow="fold")
 
     def add(prefix: str, value: Any) -> None:
@@ -420,99 +300,7 @@ def mapping_table(title: str | None, values: Mapping[str, Any]) -> Table:
             for key, inner in value.items():
                 add(f"{prefix}.{key}" if prefix else str(key), inner)
         else:
-            out.add_row(prefix, _cell(value))
+            out.add_row(Text(prefix), cell(value))
 
     add("", jsonable(values))
     return out
-
-
-# ---------------------------------------------------------------------------- findings
-SEVERITIES = tuple(s.value for s in DOMAIN_SEVERITIES)
-
-
-def short_time(value: Any) -> str:
-    """``2024-05-01T12:00:00.123456Z`` -> ``2024-05-01T12:00:00Z``."""
-    text = "" if value is None else str(value)
-    return text[:19] + "Z" if len(text) > 20 and text.endswith("Z") else text or "-"
-
-
-def findings_table(findings: Sequence[Mapping[str, Any]], limit: int = 0) -> Table:
-    more = "+" if limit and len(findings) >= limit else ""
-    out = Table(title=f"Findings ({len(findings)}{more})", title_justify="left")
-    out.add_column("Account", no_wrap=True, header_style="bold")
-    out.add_column("Policy", no_wrap=True, header_style="bold")
-    out.add_column("Severity", no_wrap=True, header_style="bold")
-    out.add_column("State", no_wrap=True, header_style="bold")
-    out.add_column("Resource", overflow="fold", ratio=3, header_style="bold")
-    out.add_column("Region", no_wrap=True, header_style="bold")
-    out.add_column("Evidence", overflow="fold", ratio=4, header_style="bold")
-    out.add_column("Last seen", no_wrap=True, header_style="bold")
-    for f in findings:
-        out.add_row(
-            _cell(f.get("account_id")),
-            _cell(f.get("policy_id")),
-            styled(f.get("severity"), SEVERITY_STYLE),
-            _cell(f.get("state")),
-            _cell(f.get("resource_arn")),
-            _cell(f.get("region")),
-            _cell(f.get("evidence")),
-            short_time(f.get("last_seen")),
-        )
-    return out
-
-
-def _severity_rank(severity: Any) -> int:
-    text = str(severity).lower()
-    return SEVERITIES.index(text) if text in SEVERITIES else len(SEVERITIES)
-
-
-def summary_tables(summary: Mapping[str, Any], by_account: bool = True) -> list[Any]:
-    """Open findings by policy x severity (and by account) from a findings summary."""
-    by_severity = summary.get("by_severity") or {}
-    parts: list[Any] = [
-        Text.assemble(
-            (f"{summary.get('open', 0)} open findings", "bold"),
-            ": ",
-            *(
-                item
-                for sev in SEVERITIES
-                for item in ((f"{by_severity.get(sev, 0)} {sev}", SEVERITY_STYLE[sev]), "  ")
-            ),
-        )
-    ]
-    policies = sorted(
-        (summary.get("by_policy") or {}).items(),
-        key=lambda kv: (_severity_rank(kv[1].get("severity")), kv[0]),
-    )
-    parts.append(
-        table(
-            "Open findings by policy and severity",
-            ["Policy", "Severity", "Open", "Accounts"],
-            (
-                [
-                    policy,
-                    styled(entry.get("severity"), SEVERITY_STYLE),
-                    entry.get("open", 0),
-                    entry.get("accounts", 0),
-                ]
-                for policy, entry in policies
-            ),
-        )
-    )
-    if by_account:
-        accounts = (summary.get("by_account") or {}).items()
-        parts.append(
-            table(
-                "Open findings by account",
-                ["Account", "Open", *SEVERITIES],
-                (
-                    [
-                        account,
-                        entry.get("open", 0),
-                        *((entry.get("by_severity") or {}).get(s, 0) for s in SEVERITIES),
-                    ]
-                    for account, entry in accounts
-                ),
-            )
-        )
-    return parts

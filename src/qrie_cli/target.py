@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 JOB_HANDLER = "JobHandlerFunction"
 JOB_HANDLER_TIMEOUT = 120  # seconds of the local Lambda context (the template's is smaller)
-DEFAULT_STATE_DIR = Path(".qrie")
+STATE_DIR_NAME = ".qrie"
+TEMPLATE_NAME = "template.yaml"
 STATE_DIR_ENV = "QRIE_STATE_DIR"
 LOG_LEVEL_ENV = "QRIE_LOG_LEVEL"
 REQUIRED_OUTPUTS = ("TableName", "JobHandlerFunctionName")
@@ -46,9 +48,87 @@ class TargetError(Exception):
         self.exit_code = exit_code
 
 
-def state_dir() -> Path:
-    """The local stack's state directory (``.qrie``, or ``$QRIE_STATE_DIR``)."""
-    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+class RequestRefused(Exception):
+    """The job handler refused a request (its ValidationError): nothing was done.
+    ``response`` is its answer, ``{"error": {"code", "message", "field"?}}``."""
+
+    def __init__(self, response: dict[str, Any]) -> None:
+        error = response.get("error") or {}
+        self.response = response
+        self.message = str(error.get("message", "request refused"))
+        self.field: str | None = error.get("field")
+        super().__init__(self.message)
+
+
+# ---------------------------------------------------------------------------- the state directory
+@dataclass(frozen=True)
+class StateDir:
+    """Where the local stack keeps its state, and how that was decided (for messages):
+    ``--state-dir``, ``$QRIE_STATE_DIR``, ``found`` (a ``.qrie/`` in the working directory or
+    above it), ``checkout`` (none yet: beside the nearest template.yaml above) or ``cwd``."""
+
+    path: Path
+    source: str
+    searched: tuple[Path, ...] = ()
+
+    def describe(self) -> str:
+        """Where the state is and how it was found, e.g. ``/repo/.qrie (found looking upward
+        from /repo/src)``."""
+        if self.source == "--state-dir":
+            return f"{self.path} (--state-dir)"
+        if self.source == "env":
+            return f"{self.path} (${STATE_DIR_ENV})"
+        start = self.searched[0] if self.searched else Path.cwd()
+        if self.source == "found":
+            return f"{self.path} (found looking upward from {start})"
+        looked = _paths(self.searched)
+        if self.source == "checkout":
+            return f"{self.path} (no {STATE_DIR_NAME}/ in {looked}; the checkout's would be here)"
+        return f"{self.path} (no {STATE_DIR_NAME}/ and no {TEMPLATE_NAME} in {looked})"
+
+
+def _paths(paths: tuple[Path, ...]) -> str:
+    shown = [str(p) for p in paths]
+    if len(shown) > 4:
+        shown = [shown[0], shown[1], "…", shown[-1]]
+    return ", ".join(shown) or "."
+
+
+def locate_state_dir(explicit: Path | None = None, start: Path | None = None) -> StateDir:
+    """The local stack's state directory: ``explicit`` (``--state-dir``), else
+    ``$QRIE_STATE_DIR``, else the nearest ``.qrie/`` from ``start`` (the working directory)
+    upward, stopping at the checkout (the first directory with a template.yaml): so ``qrie``
+    finds its stack from any directory of the checkout. With none yet, the checkout's
+    ``.qrie`` (or ``./.qrie`` outside a checkout)."""
+    if explicit is not None:
+        return StateDir(Path(explicit), "--state-dir")
+    env = os.environ.get(STATE_DIR_ENV)
+    if env:
+        return StateDir(Path(env), "env")
+    here = (start or Path.cwd()).resolve()
+    searched: list[Path] = []
+    for directory in (here, *here.parents):
+        searched.append(directory)
+        if (directory / STATE_DIR_NAME).is_dir():
+            return StateDir(directory / STATE_DIR_NAME, "found", tuple(searched))
+        if (directory / TEMPLATE_NAME).is_file():
+            return StateDir(directory / STATE_DIR_NAME, "checkout", tuple(searched))
+    return StateDir(here / STATE_DIR_NAME, "cwd", tuple(searched))
+
+
+def state_dir(explicit: Path | None = None) -> Path:
+    """The local stack's state directory (see :func:`locate_state_dir`)."""
+    return locate_state_dir(explicit).path
+
+
+def locate_template(start: Path | None = None) -> Path:
+    """The nearest template.yaml from ``start`` (the working directory) upward, or
+    ``template.yaml`` (relative, so that a message names what was missing)."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / TEMPLATE_NAME).is_file():
+            return directory / TEMPLATE_NAME
+    return Path(TEMPLATE_NAME)
 
 
 def quiet_handler_output() -> None:
@@ -62,7 +142,9 @@ def quiet_handler_output() -> None:
 
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
-            handler.setStream(sys.stderr)
+            # not setStream: it flushes the old stream, which may be closed by now (an earlier
+            # command of the same process, e.g. a test's, printed to a stream since closed)
+            handler.stream = sys.stderr
     logger.setLevel(os.environ.get(LOG_LEVEL_ENV, "ERROR").upper())
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -76,11 +158,23 @@ class Target:
     settings: Settings
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The job handler's answer to ``event``, refusals included."""
         raise NotImplementedError
+
+    def call(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The job handler's answer to ``event``; a refusal raises :class:`RequestRefused`."""
+        response = self.invoke(event)
+        if "error" in response:
+            raise RequestRefused(response)
+        return response
 
     def client(self, service: str) -> Any:
         """A boto3 client of the target's AWS (e.g. ``organizations`` for ``accounts sync``)."""
         raise NotImplementedError
+
+    def stall_hint(self) -> str | None:
+        """Why a job might make no progress (None: no reason known), for ``jobs watch``."""
+        return None
 
     def close(self) -> None:
         """Release what the target holds (environment, clients)."""
@@ -126,6 +220,11 @@ class LocalTarget(Target):
         from qrie.aws import client_config  # noqa: PLC0415
 
         return boto3.client(service, config=client_config())  # type: ignore[call-overload]
+
+    def stall_hint(self) -> str | None:
+        if self.stack.runner_pid() is not None:
+            return None
+        return "is the runner running? (`qrie local status`)"
 
     def close(self) -> None:
         self._env.close()
@@ -226,31 +325,39 @@ def current_local_stack(directory: Path | None = None) -> LocalStack | None:
     return LocalStack.current(directory or state_dir())
 
 
-def resolve_target(local: bool, stack_name: str | None, region: str | None) -> Target:
+def no_local_stack(where: StateDir) -> str:
+    """Why there is no local stack to talk to, naming where it was looked for."""
+    return f"no local stack is running in {where.describe()}"
+
+
+def resolve_target(
+    local: bool, stack_name: str | None, region: str | None, state: Path | None = None
+) -> Target:
     """``--stack-name`` selects a deployed stack; otherwise the running local stack (``--local``
-    insists on it). Neither available: a TargetError with exit code 2 saying what to do."""
+    insists on it), found by :func:`locate_state_dir` (``state``: ``--state-dir``). Neither
+    available: a TargetError with exit code 2 saying where it looked and what to do."""
     if stack_name:
         if local:
             raise TargetError("choose one of --local and --stack-name", exit_code=2)
         return DeployedTarget(stack_name, region)
-    stack = current_local_stack()
+    where = locate_state_dir(state)
+    stack = current_local_stack(where.path)
     if stack is not None:
         return LocalTarget(stack)
-    where = state_dir()
     if local:
-        raise TargetError(
-            f"no local stack is running (state in {where}/): start one with `qrie local up`",
-            exit_code=2,
-        )
+        raise TargetError(f"{no_local_stack(where)}: start it with `qrie local up`", exit_code=2)
     raise TargetError(
-        "no qrie stack to talk to: run `qrie local up` to start the local stack, "
-        "or pass --stack-name NAME [--region REGION] for a deployed one",
+        f"no qrie stack to talk to: {no_local_stack(where)}. Run `qrie local up` in the "
+        "checkout to start the local stack (or --state-dir / $QRIE_STATE_DIR to name another "
+        "state directory), or pass --stack-name NAME [--region REGION] for a deployed one",
         exit_code=2,
     )
 
 
 @contextlib.contextmanager
-def open_target(local: bool, stack_name: str | None, region: str | None) -> Iterator[Target]:
-    target = resolve_target(local, stack_name, region)
+def open_target(
+    local: bool, stack_name: str | None, region: str | None, state: Path | None = None
+) -> Iterator[Target]:
+    target = resolve_target(local, stack_name, region, state)
     with target:
         yield target

@@ -1,6 +1,8 @@
 """The function model: what the runner needs to play Lambda for one function -- its handler,
-limits, environment, SQS event source mappings and schedules -- whatever it was read from (the
-template today, see :mod:`qrie_local.provision`). Plain data: no template, no AWS calls."""
+limits, environment, SQS event source mappings and schedules, and where its code is -- whatever
+it was read from: the template (:mod:`qrie_local.provision`) or a deployed stack's Lambda and
+EventBridge configuration (:mod:`qrie_local.deployed`). Plain data: no template, no AWS
+calls."""
 
 from __future__ import annotations
 
@@ -62,11 +64,17 @@ class FunctionSpec:
     environment: dict[str, str]
     sqs_events: tuple[SqsEventSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
+    # A deployed function: its name in Lambda, and the folder its deployment package was
+    # extracted to (the handler's package is imported from there). Empty: the logical id, and
+    # the code this interpreter has installed.
+    function_name: str = ""
+    code_dir: str = ""
+    role_arn: str = ""  # the execution role its environments run as ("" none)
 
     @property
     def name(self) -> str:
-        """The local function name (the logical id)."""
-        return self.logical_id
+        """The function's name: in Lambda when deployed, else the logical id."""
+        return self.function_name or self.logical_id
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,4 +94,7 @@ class FunctionSpec:
                 for e in data.get("sqs_events", [])
             ),
             schedules=tuple(ScheduleSpec(**s) for s in data.get("schedules", [])),
+            function_name=str(data.get("function_name", "")),
+            code_dir=str(data.get("code_dir", "")),
+            role_arn=str(data.get("role_arn", "")),
         )

@@ -11,7 +11,6 @@ from botocore.config import Config
 __all__ = [
     "ACCOUNT_ID",
     "FAKE_CREDENTIALS",
-    "NAME_PREFIX",
     "STACK_NAME",
     "local_client",
     "partition",
@@ -19,7 +18,6 @@ __all__ = [
 
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "qrie-local"
-NAME_PREFIX = f"{STACK_NAME}-"
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 

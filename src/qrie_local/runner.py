@@ -6,9 +6,17 @@ unchanged.
 * **Schedules** (:class:`qrie_local.sources.ScheduleSource`): each ``Schedule`` event calls its
   function every ``schedule_interval`` seconds (the local stand-in for ``rate(2 minutes)``).
 * **Execution environments** (:class:`qrie_local.slots.Slot`): a child process per concurrent
-  invocation slot, warm while reused, its ``os.environ`` the function's environment.
+  invocation slot, warm while reused, its ``os.environ`` the function's environment and the
+  credentials of a session of its execution role, assumed as Lambda assumes it
+  (:func:`qrie_local.roles.lambda_session`).
 * **Delivery hooks** (:class:`qrie_local.sources.DeliveryHook`): whatever must happen around a
   delivery, e.g. the chaos faults of :class:`qrie_local.faults.RunnerFaults`.
+* **Invoke** (:class:`qrie_local.invoke.InvokeServer`): the local AWS forwards Lambda's Invoke
+  to the runner, which runs it in a warm execution environment of the function (one per
+  concurrent invocation), as Lambda does for ``lambda:Invoke`` from the CLI.
+* **Recovery**: when it starts, the messages in flight on its queues are made visible again
+  (:meth:`LocalStack.release_in_flight`): locally nothing else consumes them, so whoever held
+  them -- a runner that was killed or stopped mid-batch -- is gone.
 * ``time_scale`` < 1 shortens redelivery: after a failure the failed messages' visibility is set
   to ``VisibilityTimeout x time_scale`` (tests use it to see the 3 receives and the redrive to
   the dead-letter queue in seconds).
@@ -33,7 +41,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from qrie_local.functions import FunctionSpec
-from qrie_local.slots import Outcome, Slot
+from qrie_local.invoke import InvokeServer
+from qrie_local.private import UMASK, open_append, write_private
+from qrie_local.slots import Outcome, Slot, close_all
 from qrie_local.sources import DeliveryHook, ScheduleSource, SqsSource
 from qrie_local.stack import (
     DEFAULT_STATE_DIR,
@@ -124,6 +134,10 @@ class Runner:
         self._busy_now: dict[str, int] = {}
         self._sources: list[SqsSource] = []
         self._schedules: list[ScheduleSource] = []
+        self._warm: dict[str, list[Slot]] = {}  # idle execution environments for Invoke
+        self._invoked: list[Slot] = []  # every one of them
+        self._invoke_server: InvokeServer | None = None
+        self._roles: dict[str, dict[str, str]] = {}
         self._started = False
 
     # -------------------------------------------------------------- environment and stats
@@ -137,12 +151,27 @@ class Runner:
 
     def function_env(self, logical_id: str) -> dict[str, str]:
         """What a slot's ``os.environ`` is: this process's environment without foreign AWS
-        settings, the function's template environment, the local endpoint, the overrides."""
+        settings, the function's template environment, the local endpoint, the credentials of
+        a session of the function's execution role, the overrides."""
         return {
             **clean_aws_environment(os.environ),
             **self.stack.env(logical_id),
+            **self._role_env(logical_id),
             **self.env_overrides,
         }
+
+    def _role_env(self, logical_id: str) -> dict[str, str]:
+        """Credentials of the function's execution role (one session per runner and function)."""
+        spec = self.stack.functions.get(logical_id)
+        if spec is None or not spec.role_arn:
+            return {}
+        with self._lock:
+            cached = self._roles.get(logical_id)
+        if cached is None:
+            cached = self.stack.execution_credentials(spec.role_arn, f"qrie-local-{logical_id}")
+            with self._lock:
+                self._roles[logical_id] = cached
+        return dict(cached)
 
     @property
     def stopping(self) -> bool:
@@ -159,8 +188,8 @@ class Runner:
             sys.stderr.write(line)
             sys.stderr.flush()
             return
-        with self._log_lock, self.log_path.open("a", encoding="utf-8") as out:
-            out.write(line)
+        with self._log_lock, open_append(self.log_path) as out:
+            out.write(line.encode())
 
     def note_busy(self, name: str, busy: int) -> None:
         with self._lock:
@@ -220,15 +249,40 @@ class Runner:
                     self._schedules.append(
                         ScheduleSource(self, spec, schedule.rule_arn, self.schedule_interval, env)
                     )
+        self._release_in_flight()
         for source in self._sources:
             source.start()
         for scheduled in self._schedules:
             scheduled.start()
+        self._invoke_server = InvokeServer(self.resolve, self.invoke_warm, self.log).start()
+        if self.stack.state_dir.is_dir():
+            self._invoke_server.register(self.stack.state_dir)
         return self
+
+    def _release_in_flight(self) -> None:
+        """Give back what a runner that no longer exists held: locally the runner is the only
+        consumer of its queues, so a message in flight when it starts was received by one that
+        died or was stopped (or was in flight when the state was saved); left alone it would
+        wait out the queue's visibility timeout (30 minutes for qrie's task queues)."""
+        urls = [source.event.queue_url for source in self._sources]
+        if not urls:
+            return
+        try:
+            released = self.stack.release_in_flight(urls)
+        except (OSError, ValueError) as exc:  # the runner still works; their timeout still runs
+            self.log(f"in-flight messages not given back ({exc}): they wait out their timeout")
+            return
+        for url, count in released.items():
+            if count:
+                self.log(f"{count} in-flight messages of {url} made visible again")
 
     def stop(self, force: bool = False) -> None:
         """Stop polling, let in-flight invocations finish (unless ``force``), stop the slots."""
         self._stop.set()
+        if self._invoke_server is not None:
+            self._invoke_server.unregister(self.stack.state_dir)
+            self._invoke_server.stop()
+            self._invoke_server = None
         if force:
             for source in self._sources:
                 source.close_slots(force=True)
@@ -240,6 +294,9 @@ class Runner:
         for scheduled in self._schedules:
             scheduled.join()
             scheduled.slot.close()
+        with self._lock:
+            invoked, self._invoked, self._warm = self._invoked, [], {}
+        close_all(invoked, force)
         self._sources, self._schedules = [], []
         self._started = False
 
@@ -280,6 +337,32 @@ class Runner:
                 signal.signal(sig, handler)
 
     # -------------------------------------------------------------- direct invocation
+    def resolve(self, name: str) -> str | None:
+        """The logical id of the function called ``name`` (in Lambda, or its logical id)."""
+        for logical_id, spec in self.stack.functions.items():
+            if name in {spec.name, logical_id}:
+                return logical_id
+        return None
+
+    def invoke_warm(self, logical_id: str, event: Any) -> Outcome:
+        """Run one event in a warm execution environment of the function (a new one when all
+        are busy), as Lambda runs ``lambda:Invoke``."""
+        spec = self.stack.functions[logical_id]
+        env = self.function_env(logical_id)  # not under the lock: it may take it (roles)
+        with self._lock:
+            idle = self._warm.setdefault(logical_id, [])
+            slot = idle.pop() if idle else None
+            if slot is None:
+                label = f"{logical_id}-invoke-{len(self._invoked) + 1}"
+                slot = Slot(spec, env, label, self.log_path)
+                self._invoked.append(slot)
+        outcome, cold = slot.invoke(event)
+        self.record(logical_id, outcome, cold)
+        with self._lock:
+            if slot in self._invoked:
+                self._warm.setdefault(logical_id, []).append(slot)
+        return outcome
+
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Run one event through the function's handler in a fresh execution environment (what
         ``sam local invoke`` does) and return its result; raises InvocationError if it fails."""
@@ -319,8 +402,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    os.umask(UMASK)  # what the runner and its execution environments write is the user's alone
     pid_file = args.state_dir / RUNNER_PID_FILE
-    pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    write_private(pid_file, f"{os.getpid()}\n".encode())
     runner = Runner(
         stack,
         schedule_interval=args.schedule_interval,

@@ -30,11 +30,11 @@ from botocore.exceptions import ClientError
 from qrie.aws import client_config, error_code
 from qrie.domain import Account, AccountStatus
 from qrie.store.table import Store
-from qrie_local.identity import ACCOUNT_ID
+from qrie_local.identity import ACCOUNT_ID, STACK_NAME
 from qrie_local.members import deploy_member_role, member_session
 from qrie_local.stack import LOCAL_PARAMETERS, LocalStack
 
-__all__ = ["SeedReport", "account_ids", "seed"]
+__all__ = ["SeedReport", "account_ids", "seed", "seed_organization"]
 
 MEMBER_ROLE = "QrieReadOnly"
 ACCOUNT_BASE = 200_000_000_000
@@ -325,6 +325,39 @@ class _AccountSeeder:
         return {"s3": self.s3_count(), "ec2": self.ec2_count(), "iam": self.iam_count()}
 
 
+def _onboard_and_fill(
+    members: Sequence[str],
+    refused: Sequence[str],
+    seed: int,
+    regions: Sequence[str],
+    threads: int,
+    role_name: str,
+    external_id: str,
+    hub_stack_name: str = STACK_NAME,
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Deploy the member role in ``members`` (except ``refused``) and fill them with demo
+    resources: (resources per account and service, non-compliant ones)."""
+
+    def one(account: str) -> dict[str, int]:
+        if account not in refused:
+            with _CLIENTS:
+                try:
+                    deploy_member_role(account, role_name, external_id, ACCOUNT_ID, hub_stack_name)
+                except ClientError as exc:  # seeded before: the role is there
+                    if error_code(exc) != "EntityAlreadyExists":
+                        raise
+        seeder = _AccountSeeder(account, random.Random(f"{seed}:{account}"), regions, shared)
+        counts = seeder.run()
+        non_compliant[account] = seeder.non_compliant
+        return counts
+
+    non_compliant: dict[str, dict[str, int]] = {}
+    shared = boto3.Session()
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        resources = dict(zip(members, pool.map(one, members), strict=True))
+    return resources, {a: non_compliant[a] for a in members}
+
+
 def seed(
     stack: LocalStack,
     accounts: int,
@@ -344,25 +377,10 @@ def seed(
     refused = sorted(rng.sample(members, min(max(0, unassumable), len(members))))
     external_id = stack.parameters.get("ExternalId") or LOCAL_PARAMETERS["ExternalId"]
     role_name = stack.parameters.get("MemberRoleName", MEMBER_ROLE)
-
-    def one(account: str) -> dict[str, int]:
-        if account not in refused:
-            with _CLIENTS:
-                try:
-                    deploy_member_role(account, role_name, external_id, ACCOUNT_ID)
-                except ClientError as exc:  # seeded before: the role is there
-                    if error_code(exc) != "EntityAlreadyExists":
-                        raise
-        seeder = _AccountSeeder(account, random.Random(f"{seed}:{account}"), regions, shared)
-        counts = seeder.run()
-        non_compliant[account] = seeder.non_compliant
-        return counts
-
-    non_compliant: dict[str, dict[str, int]] = {}
     with stack.apply_env():
-        shared = boto3.Session()
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            resources = dict(zip(members, pool.map(one, members), strict=True))
+        resources, non_compliant = _onboard_and_fill(
+            members, refused, seed, regions, threads, role_name, external_id
+        )
         store = Store(stack.table_name)
         tags = {"env": "demo", "seed": str(seed)}
         registered = [
@@ -379,6 +397,65 @@ def seed(
         unassumable=refused,
         suspended=list(suspended),
         resources=resources,
-        non_compliant={a: non_compliant[a] for a in members},
+        non_compliant=non_compliant,
+        seconds=round(time.monotonic() - started, 2),
+    )
+
+
+def seed_organization(
+    stack: LocalStack,
+    accounts: int,
+    role_name: str,
+    external_id: str,
+    hub_stack_name: str,
+    seed: int = 7,
+    regions: tuple[str, ...] = ("us-east-1", "eu-west-1"),
+    threads: int = SEED_THREADS,
+) -> SeedReport:
+    """An AWS Organization on the local AWS, as ``qrie accounts sync`` finds one: the hub
+    account creates it and ``accounts`` member accounts in it (Organizations picks their ids),
+    the member role (``role_name``, trusting the inventory worker of the hub stack
+    ``hub_stack_name`` with ``external_id``) is deployed in every account of the organization
+    -- the management account (the hub) too, as an administrator onboards it with the
+    one-account command -- and the members are filled with demo resources. Nothing is
+    registered in qrie's table: that is ``accounts sync``'s job. The report's ``accounts`` are
+    the members, and the hub is in ``resources`` with nothing counted (its resources are the
+    deployed stack's own)."""
+    if accounts < 1:
+        raise ValueError("accounts must be >= 1")
+    started = time.monotonic()
+    with stack.apply_env():
+        org = boto3.client("organizations", config=client_config())
+        try:
+            org.create_organization(FeatureSet="ALL")
+        except ClientError as exc:
+            if error_code(exc) != "AlreadyInOrganizationException":
+                raise
+        existing = {
+            str(a["Name"]): str(a["Id"])
+            for page in org.get_paginator("list_accounts").paginate()
+            for a in page["Accounts"]
+        }
+        for index in range(1, accounts + 1):
+            name = f"demo-{index:02d}"
+            if name not in existing:
+                created = org.create_account(AccountName=name, Email=f"{name}@example.com")
+                existing[name] = str(created["CreateAccountStatus"]["AccountId"])
+        members = sorted(existing[f"demo-{index:02d}"] for index in range(1, accounts + 1))
+        resources, non_compliant = _onboard_and_fill(
+            members, (), seed, regions, threads, role_name, external_id, hub_stack_name
+        )
+        with _CLIENTS:
+            try:
+                deploy_member_role(ACCOUNT_ID, role_name, external_id, ACCOUNT_ID, hub_stack_name)
+            except ClientError as exc:
+                if error_code(exc) != "EntityAlreadyExists":
+                    raise
+    return SeedReport(
+        accounts=members,
+        unassumable=[],
+        suspended=[],
+        resources={**resources, ACCOUNT_ID: {}},
+        non_compliant=non_compliant,
         seconds=round(time.monotonic() - started, 2),
     )

@@ -1,6 +1,7 @@
 """The local AWS: moto's server on 127.0.0.1, with qrie's patches and a small request middleware.
 
     python -m qrie_local.server --port P [--latency-ms N] [--state-dir D] [--hook MOD:FACTORY]
+                                [--snapshot FILE [--restore]]
 
 * ``moto_patches.apply()`` runs in this process before the first request is served (isolated
   DynamoDB transactions; AssumeRole that refuses a missing role or a wrong ExternalId).
@@ -14,18 +15,38 @@
   (``--hook package.module:factory``, where ``factory()`` returns a hook, e.g.
   ``qrie_local.faults:server_hook``: what ``LocalStack.up(hooks=...)`` passes; the environment
   variable ``QRIE_LOCAL_HOOKS``, comma-separated specs, adds more).
+* With ``--state-dir``, Lambda's Invoke is answered by the runner registered there
+  (:mod:`qrie_local.invoke`): moto's Lambda would need Docker to run a function.
+* **It answers only qrie.** It binds to 127.0.0.1, and refuses (403) what a web page could send
+  it: any request with an ``Origin`` header (no origin is allowed: no CORS, so no
+  ``Access-Control-Allow-Origin`` either), or a ``Sec-Fetch-Site`` of another site, or a
+  ``Host`` that is not the loopback (DNS rebinding); an AWS request that is not SigV4-signed in
+  its ``Authorization`` header (a browser cannot add one without a preflight, which carries an
+  ``Origin``) -- but a GET or HEAD presigned in its query (GetFunction's ``Code.Location``) --;
+  and moto's own ``/moto-api/`` (its dashboard, ``data.json`` with the whole state, the
+  recorder, resets) unless the request carries ``X-Qrie-Local-Token``, a secret the server
+  draws at start and writes only to ``server.json``. ``POST /_qrie/sqs/release`` (same token)
+  makes the in-flight messages of the queues it names visible again (the runner's recovery);
+  ``POST /_qrie/lambda/credentials`` (same token) answers a session of a function's execution
+  role, assumed as Lambda assumes it (the runner plays Lambda).
+* ``--snapshot FILE`` saves the local AWS's state to FILE when the server stops, and with
+  ``--restore`` loads it before the server serves (:mod:`qrie_local.backends`); a file that
+  cannot be loaded is renamed ``FILE.unusable`` (never overwritten) and the server starts empty.
 * ``--port 0`` binds a free port. With ``--state-dir`` the server writes
-  ``<state-dir>/server.json`` (``{"pid", "port", "endpoint"}``) once it accepts connections, and
-  removes it when it stops. SIGTERM and SIGINT stop it cleanly.
+  ``<state-dir>/server.json`` (``{"pid", "port", "endpoint", "token", "restored"}``, 0600) once it
+  accepts connections, and removes it when it stops. SIGTERM and SIGINT stop it cleanly. The
+  process runs with a umask of 077: what it writes is private to the user.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import importlib
 import io
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -39,10 +60,15 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs
 
+from qrie_local.private import UMASK, private_dir, write_private
+
 __all__ = [
+    "CREDENTIALS_PATH",
+    "RELEASE_PATH",
     "RESET_PATH",
     "SERVER_STATE_FILE",
     "STATS_PATH",
+    "TOKEN_HEADER",
     "QrieMiddleware",
     "Reply",
     "RequestHook",
@@ -56,9 +82,19 @@ __all__ = [
 
 STATS_PATH = "/_qrie/stats"
 RESET_PATH = "/_qrie/stats/reset"
+RELEASE_PATH = "/_qrie/sqs/release"
+# Lambda's credentials for a function's execution role (the runner plays Lambda).
+CREDENTIALS_PATH = "/_qrie/lambda/credentials"
+MOTO_API_PREFIX = "/moto-api"
+QRIE_PREFIX = "/_qrie/"
 SERVER_STATE_FILE = "server.json"
 HOOKS_ENV = "QRIE_LOCAL_HOOKS"  # more hook specs, comma-separated
 HOST = "127.0.0.1"
+# The secret that opens moto's /moto-api/ and the release path (drawn at start, in server.json).
+TOKEN_HEADER = "X-Qrie-Local-Token"  # noqa: S105 - a header name, not its value
+# Web origins allowed to call the local AWS: none. It serves qrie's tools, never a web page.
+ALLOWED_ORIGINS: frozenset[str] = frozenset()
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Form bodies larger than this are not parsed for their Action (only query-protocol calls are).
 MAX_FORM_BYTES = 1 << 20
 
@@ -194,12 +230,65 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-class QrieMiddleware:
-    """Counts requests and runs hooks in front of a WSGI app (moto's dispatcher)."""
+def _host_name(environ: WSGIEnviron) -> str | None:
+    """The host the request was addressed to, without its port (None: no Host header)."""
+    host = environ.get("HTTP_HOST")
+    if host is None:
+        return None
+    host = str(host).strip().lower()
+    if host.startswith("["):  # [::1]:port
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
-    def __init__(self, app: WSGIApp, hooks: Sequence[RequestHook] = ()) -> None:
+
+def refusal(environ: WSGIEnviron, token: str) -> str | None:
+    """Why the local AWS refuses this request (None: it may be served). See the module
+    docstring: no web origin, only loopback hosts, signed AWS requests, moto's API and the
+    release path only with the token."""
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is not None and str(origin) not in ALLOWED_ORIGINS:
+        return f"cross-origin requests are refused (Origin {str(origin)[:100]!r})"
+    if str(environ.get("HTTP_SEC_FETCH_SITE", "none")).lower() not in {"none", "same-origin"}:
+        return "requests from web pages are refused"
+    host = _host_name(environ)
+    if host is not None and host not in LOOPBACK_HOSTS and not host.endswith(".localhost"):
+        return f"the local AWS answers only on the loopback, not {host[:100]!r}"
+    path = str(environ.get("PATH_INFO", ""))
+    if path.startswith(MOTO_API_PREFIX) or path in {RELEASE_PATH, CREDENTIALS_PATH}:
+        given = str(environ.get("HTTP_" + TOKEN_HEADER.upper().replace("-", "_"), ""))
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return f"{path} needs the {TOKEN_HEADER} header (its value is in server.json)"
+        return None
+    if path.startswith(QRIE_PREFIX):
+        return None
+    if str(environ.get("HTTP_AUTHORIZATION", "")).startswith("AWS4-HMAC-SHA256 "):
+        return None
+    if _presigned_read(environ):
+        return None
+    return "AWS requests must be signed (SigV4, in the Authorization header)"
+
+
+def _presigned_read(environ: WSGIEnviron) -> bool:
+    """A GET or HEAD signed in its query string (a presigned URL, e.g. Lambda's Code.Location):
+    what a tool downloads; a web page's request for it is refused above by its Sec-Fetch-Site."""
+    if str(environ.get("REQUEST_METHOD", "")).upper() not in {"GET", "HEAD"}:
+        return False
+    query = parse_qs(str(environ.get("QUERY_STRING", "")))
+    return query.get("X-Amz-Algorithm") == ["AWS4-HMAC-SHA256"] and bool(
+        query.get("X-Amz-Signature")
+    )
+
+
+class QrieMiddleware:
+    """Refuses what is not qrie's, counts requests and runs hooks in front of a WSGI app (moto's
+    dispatcher)."""
+
+    def __init__(
+        self, app: WSGIApp, hooks: Sequence[RequestHook] = (), token: str | None = None
+    ) -> None:
         self.app = app
         self.hooks: list[RequestHook] = list(hooks)
+        self.token = token or secrets.token_urlsafe(32)
         self._lock = threading.Lock()
         self._requests = 0
         self._by_operation: Counter[str] = Counter()
@@ -223,12 +312,20 @@ class QrieMiddleware:
             self._seconds.clear()
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        refused = refusal(environ, self.token)
+        if refused is not None:
+            _drain(environ)
+            return self._send(start_response, Reply(403, json.dumps({"message": refused}).encode()))
         path = str(environ.get("PATH_INFO", ""))
         if path == STATS_PATH:
             return self._send(start_response, Reply(200, json.dumps(self.stats()).encode()))
         if path == RESET_PATH:
             self.reset()
             return self._send(start_response, Reply(200, b'{"reset": true}'))
+        if path == RELEASE_PATH:
+            return self._send(start_response, _release(environ))
+        if path == CREDENTIALS_PATH:
+            return self._send(start_response, _credentials(environ))
         info = describe_request(environ)
         with self._lock:
             self._requests += 1
@@ -251,6 +348,43 @@ class QrieMiddleware:
         headers = [*reply.headers, ("Content-Length", str(len(reply.body)))]
         start_response(f"{reply.status} {_reason(reply.status)}", headers)
         return [reply.body]
+
+
+def _json_body(environ: WSGIEnviron) -> Any:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > MAX_FORM_BYTES:
+        raise ValueError("body too large")
+    return json.loads(environ["wsgi.input"].read(length) if length > 0 else b"{}")
+
+
+def _credentials(environ: WSGIEnviron) -> Reply:
+    """``POST {"role_arn": ..., "session_name": ...}``: the credentials of a session of that
+    execution role, as Lambda (the runner) assumes it (:func:`qrie_local.roles.lambda_session`)."""
+    from qrie_local.roles import ExecutionRoleError, lambda_session  # noqa: PLC0415
+
+    try:
+        body = _json_body(environ)
+        if not isinstance(body, dict) or not isinstance(body.get("role_arn"), str):
+            raise ValueError('expected {"role_arn": "<execution role ARN>"}')
+        session = str(body.get("session_name") or "qrie-local")
+        credentials = lambda_session(body["role_arn"], session)
+    except (ValueError, ExecutionRoleError) as exc:
+        return Reply(400, json.dumps({"message": str(exc)}).encode())
+    return Reply(200, json.dumps(credentials).encode())
+
+
+def _release(environ: WSGIEnviron) -> Reply:
+    """``POST {"queue_urls": [...]}``: their in-flight messages become visible again."""
+    from qrie_local.backends import release_in_flight  # noqa: PLC0415
+
+    try:
+        body = _json_body(environ)
+        urls = body.get("queue_urls") if isinstance(body, dict) else None
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise ValueError('expected {"queue_urls": ["<queue url>", ...]}')
+    except ValueError as exc:
+        return Reply(400, json.dumps({"message": str(exc)}).encode())
+    return Reply(200, json.dumps({"released": release_in_flight(urls)}).encode())
 
 
 _QUERY_SCOPE = threading.local()
@@ -296,24 +430,64 @@ def speed_up_moto() -> None:
     _SPED_UP = True
 
 
-def build_app(hooks: Sequence[RequestHook] = ()) -> QrieMiddleware:
+def build_app(hooks: Sequence[RequestHook] = (), token: str | None = None) -> QrieMiddleware:
     """moto's dispatcher (all services, one endpoint) behind the middleware."""
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
         DomainDispatcherApplication,
         create_backend_app,
     )
 
-    return QrieMiddleware(DomainDispatcherApplication(create_backend_app), hooks)
+    return QrieMiddleware(DomainDispatcherApplication(create_backend_app), hooks, token)
 
 
-def _write_state(state_dir: Path, port: int) -> Path:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / SERVER_STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    state = {"pid": os.getpid(), "port": port, "endpoint": f"http://{HOST}:{port}"}
-    tmp.write_text(json.dumps(state), encoding="utf-8")
-    tmp.replace(path)
+def _write_state(state_dir: Path, port: int, token: str, restored: dict[str, Any]) -> Path:
+    path = private_dir(state_dir) / SERVER_STATE_FILE
+    state = {
+        "pid": os.getpid(),
+        "port": port,
+        "endpoint": f"http://{HOST}:{port}",
+        "token": token,
+        "restored": restored,
+    }
+    write_private(path, json.dumps(state).encode())
     return path
+
+
+def _restore(snapshot: Path) -> dict[str, Any]:
+    """Load the saved state, if any; what happened, for server.json and the log."""
+    from qrie_local import backends  # noqa: PLC0415
+
+    if not snapshot.is_file():
+        return {"from": str(snapshot), "found": False}
+    try:
+        info = backends.restore(snapshot)
+    except backends.SnapshotError as exc:
+        aside = snapshot.with_name(f"{snapshot.name}.unusable")
+        snapshot.replace(aside)
+        print(f"saved state not restored: {exc}; kept as {aside}", flush=True)
+        return {"from": str(snapshot), "found": True, "error": str(exc), "kept_as": str(aside)}
+    print(
+        f"restored the saved state from {snapshot} ({info.bytes:,} bytes, "
+        f"{len(info.services)} services) in {info.seconds:.2f}s",
+        flush=True,
+    )
+    return {"found": True, **info.to_dict()}
+
+
+def _save(snapshot: Path) -> None:
+    from qrie_local import backends  # noqa: PLC0415
+
+    try:
+        info = backends.save(snapshot)
+    except Exception as exc:  # say so in the log; the previous file is intact
+        print(f"state NOT saved to {snapshot}: {type(exc).__name__}: {exc}", flush=True)
+        return
+    skipped = f"; not saved: {'; '.join(info.skipped)}" if info.skipped else ""
+    print(
+        f"saved the state to {snapshot} ({info.bytes:,} bytes, {len(info.services)} services) "
+        f"in {info.seconds:.2f}s{skipped}",
+        flush=True,
+    )
 
 
 def serve(
@@ -323,8 +497,13 @@ def serve(
     hooks: Sequence[RequestHook] = (),
     stop: threading.Event | None = None,
     ready: Callable[[int], None] | None = None,
+    snapshot: Path | None = None,
+    restore: bool = False,
+    token: str | None = None,
 ) -> None:
-    """Serve until ``stop`` is set (or SIGTERM/SIGINT when run in the main thread)."""
+    """Serve until ``stop`` is set (or SIGTERM/SIGINT when run in the main thread). With
+    ``snapshot``, the state is saved there when the server stops and, with ``restore``, loaded
+    from there before it serves."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler  # noqa: PLC0415
     from werkzeug.serving import make_server  # noqa: PLC0415
 
@@ -334,8 +513,13 @@ def serve(
     speed_up_moto()
     for name, value in MOTO_SETTINGS.items():
         os.environ.setdefault(name, value)
+    restored = _restore(snapshot) if snapshot is not None and restore else {}
     all_hooks = ([latency_hook(latency_ms)] if latency_ms > 0 else []) + list(hooks)
-    app = build_app(all_hooks)
+    if state_dir is not None:  # Lambda Invoke: to the runner registered in the state directory
+        from qrie_local.invoke import forward_hook  # noqa: PLC0415
+
+        all_hooks.append(forward_hook(state_dir))
+    app = build_app(all_hooks, token)
 
     class KeepAliveHandler(MotoRequestHandler):
         # HTTP/1.1: clients keep their connections (werkzeug's default, HTTP/1.0, closes each
@@ -358,7 +542,9 @@ def serve(
         signal.signal(signal.SIGINT, on_signal)
     thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
     thread.start()
-    state_file = _write_state(state_dir, actual_port) if state_dir is not None else None
+    state_file = (
+        _write_state(state_dir, actual_port, app.token, restored) if state_dir is not None else None
+    )
     if ready is not None:
         ready(actual_port)
     try:
@@ -368,6 +554,8 @@ def serve(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        if snapshot is not None:
+            _save(snapshot)
         if state_file is not None:
             state_file.unlink(missing_ok=True)
 
@@ -380,6 +568,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 (default): a free port")
     parser.add_argument("--latency-ms", type=float, default=0, help="delay added per request")
     parser.add_argument("--state-dir", type=Path, help="write server.json here once serving")
+    parser.add_argument("--snapshot", type=Path, help="save the state to this file at stop")
+    parser.add_argument(
+        "--restore", action="store_true", help="load the --snapshot file (if any) at start"
+    )
     parser.add_argument(
         "--hook",
         action="append",
@@ -388,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a request hook factory (repeatable)",
     )
     args = parser.parse_args(argv)
+    os.umask(UMASK)  # the state, the logs and server.json are the user's alone
     from_env = [s.strip() for s in os.environ.get(HOOKS_ENV, "").split(",") if s.strip()]
     specs = [*args.hook, *from_env]
     try:
@@ -399,7 +592,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     def ready(port: int) -> None:
         print(f"qrie local AWS (moto) serving on http://{HOST}:{port}", flush=True)
 
-    serve(args.port, args.latency_ms, args.state_dir, hooks, ready=ready)
+    serve(
+        args.port,
+        args.latency_ms,
+        args.state_dir,
+        hooks,
+        ready=ready,
+        snapshot=args.snapshot,
+        restore=args.restore,
+    )
     return 0
 
 

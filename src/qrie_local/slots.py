@@ -10,6 +10,12 @@ function's Timeout is replaced on its next invocation.
 A slot hands each event to the handler, except a :class:`WrappedEvent`, which runs itself in the
 execution environment instead (how a delivery hook makes an invocation die mid-batch, see
 :mod:`qrie_local.faults`).
+
+A deployed function (``FunctionSpec.code_dir``) runs the code of its deployment package: the
+handler's top-level package (or module) is imported from the extracted package, as Lambda imports
+it from ``/var/task``. Third-party packages come from this interpreter: those in the package (or
+its layers) are built for the functions' runtime and architecture (python3.13 on arm64), which
+need not be this machine's.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from qrie_local.events import LambdaContext
 from qrie_local.functions import FunctionSpec
+from qrie_local.private import FILE_MODE
 
 __all__ = ["Handler", "Outcome", "Slot", "Status", "WrappedEvent", "close_all"]
 
@@ -65,10 +72,40 @@ class Outcome:
     duration: float = 0.0
 
 
-def _import_handler(path: str) -> Handler:
+def _bind_deployed_code(code_dir: str, module_name: str) -> None:
+    """Make the top-level package (or module) of ``module_name`` the one in ``code_dir``."""
+    import importlib.util  # noqa: PLC0415
+
+    top = module_name.split(".", 1)[0]
+    root = Path(code_dir)
+    package, module = root / top, root / f"{top}.py"
+    if (package / "__init__.py").is_file():
+        spec = importlib.util.spec_from_file_location(
+            top, package / "__init__.py", submodule_search_locations=[str(package)]
+        )
+    elif module.is_file():
+        spec = importlib.util.spec_from_file_location(top, module)
+    else:
+        raise ImportError(f"no module named {top!r} in the deployment package ({code_dir})")
+    if spec is None or spec.loader is None:  # pragma: no cover - a file location always loads
+        raise ImportError(f"cannot load {top!r} from {code_dir}")
+    for name in [m for m in sys.modules if m == top or m.startswith(f"{top}.")]:
+        del sys.modules[name]
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[top] = loaded
+    try:
+        spec.loader.exec_module(loaded)
+    except BaseException:
+        del sys.modules[top]
+        raise
+
+
+def _import_handler(path: str, code_dir: str = "") -> Handler:
     module_name, _, attribute = path.rpartition(".")
     if not module_name:
         raise ImportError(f"handler {path!r} must be module.function")
+    if code_dir:
+        _bind_deployed_code(code_dir, module_name)
     handler = getattr(importlib.import_module(module_name), attribute)
     if not callable(handler):
         raise TypeError(f"handler {path} is not callable")
@@ -83,18 +120,19 @@ def _slot_main(
     timeout: int,
     memory: int,
     log_path: str | None,
+    code_dir: str = "",
 ) -> None:
     """The child process: one warm execution environment of one function."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when a slot stops
     if log_path:
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
     os.environ.clear()
     os.environ.update(env)
     try:
-        handler = _import_handler(handler_path)
+        handler = _import_handler(handler_path, code_dir)
     except BaseException as exc:
         conn.send(("init_error", "Runtime.ImportModuleError", f"{exc}", traceback.format_exc()))
         return
@@ -182,10 +220,11 @@ class Slot:
                 child,
                 self.env,
                 self.spec.handler,
-                self.spec.logical_id,
+                self.spec.name,
                 self.spec.timeout,
                 self.spec.memory,
                 str(self.log_path) if self.log_path else None,
+                self.spec.code_dir,
             ),
             name=self.label,
             daemon=True,

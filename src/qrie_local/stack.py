@@ -1,16 +1,19 @@
-"""``LocalStack``: the local AWS (a moto server in a background process) provisioned from the
-template, with its state under ``.qrie/``.
+"""``LocalStack``: the local AWS (a moto server in a background process) with the template
+deployed on it as a CloudFormation stack (:mod:`qrie_local.provision`), its state under
+``.qrie/``.
 
     stack = LocalStack.up()                 # start (or reuse) the server, provision, save state
     stack = LocalStack.current(Path(".qrie"))  # the running one, or None
     with stack.apply_env():                 # os.environ pointing boto3 at the local AWS
         ...
-    stack.down()                            # stop the runner daemon and the server, drop state
+    stack.down()                            # stop the runner daemon and the server (state saved)
 
-State files in ``state_dir``: ``local.json`` (pid, port, endpoint, parameters, the server's
-request hooks, outputs, function specs), ``server.json`` (written by the server once it serves),
-``runner.pid`` (the runner daemon, when one runs), and the logs ``server.log`` and
-``runner.log``.
+State files in ``state_dir`` (0700; every file 0600, see :mod:`qrie_local.private`):
+``local.json`` (pid, port, endpoint, parameters, the server's request hooks, outputs, function
+specs), ``server.json`` (written by the server once it serves: its control token and what it
+restored), ``runner.pid`` (the runner daemon, when one runs), ``aws-state.pickle`` (the local
+AWS's state, saved when the server stops and restored when it starts again: see
+:mod:`qrie_local.backends`), and the logs ``server.log`` and ``runner.log``.
 """
 
 from __future__ import annotations
@@ -23,16 +26,24 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from qrie_local.backends import SNAPSHOT_FILE
 from qrie_local.functions import FunctionSpec
+from qrie_local.private import open_append, private_dir, write_private
 from qrie_local.provision import Provisioned, provision
-from qrie_local.server import SERVER_STATE_FILE, STATS_PATH
+from qrie_local.server import (
+    CREDENTIALS_PATH,
+    RELEASE_PATH,
+    SERVER_STATE_FILE,
+    STATS_PATH,
+    TOKEN_HEADER,
+)
 from qrie_local.template import load_template
 
 __all__ = [
@@ -49,6 +60,7 @@ STATE_FILE = "local.json"
 RUNNER_PID_FILE = "runner.pid"
 SERVER_LOG = "server.log"
 RUNNER_LOG = "runner.log"
+CODE_DIR = "code"  # deployed functions' packages, extracted
 REGION = "us-east-1"
 LOCAL_PARAMETERS: dict[str, str] = {
     "ExternalId": "qrie-local-external-id",
@@ -56,6 +68,7 @@ LOCAL_PARAMETERS: dict[str, str] = {
 }
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
+SERVER_STOP_TIMEOUT_SECONDS = 120.0  # the server saves the state before it exits
 RUNNER_STOP_TIMEOUT_SECONDS = 60.0  # in-flight invocations are allowed to finish
 
 # Variables that would send boto3 elsewhere than the local AWS (a profile, a session token,
@@ -154,9 +167,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_private(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -179,6 +190,7 @@ class LocalStack:
     latency_ms: float = 0
     started_at: str = ""
     hooks: tuple[str, ...] = ()  # the server's request hooks (``module:factory`` specs)
+    snapshot: str = ""  # where the server saves the local AWS's state when it stops ("" none)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -211,13 +223,20 @@ class LocalStack:
         template: Path = Path("template.yaml"),
         parameters: Mapping[str, str] | None = None,
         hooks: Sequence[str] = (),
+        persist: bool = True,
+        restore: bool = True,
     ) -> LocalStack:
-        """Start the local AWS in the background (a free port unless ``port`` is given),
-        provision the template on it and save the state. ``hooks`` are request hooks its
-        server loads (``package.module:factory`` specs, see :mod:`qrie_local.server`; e.g.
-        :data:`qrie_local.faults.HOOK_SPEC`). If a stack already runs in ``state_dir`` it is
-        provisioned again (idempotent) and returned; LocalStackError if its server was started
-        without one of ``hooks``."""
+        """Start the local AWS in the background (a free port unless ``port`` is given), deploy
+        the template on it (stack ``qrie-local``) and save the state. ``hooks`` are request
+        hooks its server loads (``package.module:factory`` specs, see :mod:`qrie_local.server`;
+        e.g. :data:`qrie_local.faults.HOOK_SPEC`). If a stack already runs in ``state_dir`` the
+        template is deployed again (an update; nothing changes if nothing did) and returned;
+        LocalStackError if its server was started without one of ``hooks``.
+
+        With ``persist`` (the default) the server saves the local AWS's state in ``state_dir``
+        when it stops, and with ``restore`` too it starts from the state saved there (accounts,
+        jobs, inventory, findings, queued messages, the deployed stack); ``persist=False``
+        neither reads nor writes it (a throwaway stack, e.g. the demo's)."""
         state_dir = Path(state_dir)
         template = Path(template)
         values = {**LOCAL_PARAMETERS, **dict(parameters or {})}
@@ -232,38 +251,116 @@ class LocalStack:
                     f"{', '.join(missing)} (it runs: {', '.join(current.hooks) or 'none'}); "
                     "stop it (qrie local down) to start it with them"
                 )
-            current.provisioned = provision(loaded, current.endpoint, REGION, values)
+            current.provisioned = provision(
+                loaded, current.endpoint, REGION, values, base_dir=template.parent
+            )
             current.template, current.parameters = template.resolve(), values
             current.save()
             return current
 
-        state_dir.mkdir(parents=True, exist_ok=True)
+        return cls._launch(
+            state_dir,
+            port,
+            latency_ms,
+            wanted_hooks,
+            lambda endpoint: provision(loaded, endpoint, REGION, values, base_dir=template.parent),
+            template=template.resolve(),
+            parameters=values,
+            persist=persist,
+            restore=restore,
+        )
+
+    @classmethod
+    def start(
+        cls,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        port: int | None = None,
+        latency_ms: float = 0,
+        hooks: Sequence[str] = (),
+    ) -> LocalStack:
+        """Start the local AWS in the background with nothing deployed on it and no saved state
+        (a throwaway one): a stack is then deployed to it (``sam deploy``) and
+        :meth:`attach`-ed. LocalStackError if a stack already runs from ``state_dir``."""
+        state_dir = Path(state_dir)
+        if cls.current(state_dir) is not None:
+            raise LocalStackError(
+                f"a local stack already runs from {state_dir}; stop it (qrie local down) first"
+            )
+        return cls._launch(
+            state_dir,
+            port,
+            latency_ms,
+            tuple(dict.fromkeys(hooks)),
+            lambda endpoint: Provisioned(
+                endpoint=endpoint, region=REGION, outputs={}, functions={}
+            ),
+            persist=False,
+            restore=False,
+        )
+
+    @classmethod
+    def _launch(
+        cls,
+        state_dir: Path,
+        port: int | None,
+        latency_ms: float,
+        hooks: tuple[str, ...],
+        make: Callable[[str], Provisioned],
+        template: Path = Path("template.yaml"),
+        parameters: Mapping[str, str] | None = None,
+        persist: bool = True,
+        restore: bool = True,
+    ) -> LocalStack:
+        """Start the server, ``make`` what runs on it (given its endpoint), save the state."""
+        private_dir(state_dir)
         for name in (STATE_FILE, SERVER_STATE_FILE, RUNNER_PID_FILE):
             (state_dir / name).unlink(missing_ok=True)
-        pid, actual_port = cls._start_server(state_dir, port or 0, latency_ms, wanted_hooks)
+        snapshot = state_dir.resolve() / SNAPSHOT_FILE if persist else None
+        pid, actual_port = cls._start_server(
+            state_dir, port or 0, latency_ms, hooks, snapshot, restore
+        )
         endpoint = f"http://127.0.0.1:{actual_port}"
         try:
-            provisioned = provision(loaded, endpoint, REGION, values)
+            provisioned = make(endpoint)
         except BaseException:
-            _stop_process(pid, "qrie_local.server", STOP_TIMEOUT_SECONDS)
+            _stop_process(pid, "qrie_local.server", SERVER_STOP_TIMEOUT_SECONDS)
             raise
         stack = cls(
             state_dir=state_dir,
             pid=pid,
             port=actual_port,
             provisioned=provisioned,
-            template=template.resolve(),
-            parameters=values,
+            template=template,
+            parameters=dict(parameters or {}),
             latency_ms=latency_ms,
             started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            hooks=wanted_hooks,
+            hooks=hooks,
+            snapshot=str(snapshot or ""),
         )
         stack.save()
         return stack
 
+    def attach(self, stack_name: str) -> LocalStack:
+        """Run the deployed stack ``stack_name``: its functions, event source mappings,
+        schedules and Outputs as the local AWS's CloudFormation, Lambda and EventBridge APIs
+        describe them (:mod:`qrie_local.deployed`), its packages extracted under
+        ``<state_dir>/code``. Saves the state; a runner started afterwards runs it."""
+        from qrie_local.deployed import read_stack  # noqa: PLC0415
+
+        self.provisioned = read_stack(
+            self.endpoint, self.region, stack_name, self.state_dir.resolve() / CODE_DIR
+        )
+        self.save()
+        return self
+
     @staticmethod
     def _start_server(
-        state_dir: Path, port: int, latency_ms: float, hooks: Sequence[str] = ()
+        state_dir: Path,
+        port: int,
+        latency_ms: float,
+        hooks: Sequence[str] = (),
+        snapshot: Path | None = None,
+        restore: bool = True,
     ) -> tuple[int, int]:
         log_path = state_dir / SERVER_LOG
         command = [
@@ -279,9 +376,11 @@ class LocalStack:
         ]
         for hook in hooks:
             command += ["--hook", hook]
+        if snapshot is not None:
+            command += ["--snapshot", str(snapshot)] + (["--restore"] if restore else [])
         env = clean_aws_environment(os.environ)
         env.pop("AWS_ENDPOINT_URL", None)
-        with log_path.open("ab") as log:
+        with open_append(log_path) as log:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -307,7 +406,7 @@ class LocalStack:
                 if _answers(f"http://127.0.0.1:{actual_port}") is not None:
                     return process.pid, actual_port
             time.sleep(0.05)
-        _stop_process(process.pid, "qrie_local.server", STOP_TIMEOUT_SECONDS)
+        _stop_process(process.pid, "qrie_local.server", SERVER_STOP_TIMEOUT_SECONDS)
         raise LocalStackError(
             f"the local AWS server did not answer within {START_TIMEOUT_SECONDS:.0f}s:\n"
             f"{_tail(log_path)}"
@@ -330,6 +429,7 @@ class LocalStack:
                 latency_ms=float(data.get("latency_ms", 0)),
                 started_at=str(data.get("started_at", "")),
                 hooks=tuple(str(h) for h in data.get("hooks", [])),
+                snapshot=str(data.get("snapshot", "")),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -346,7 +446,7 @@ class LocalStack:
         return _alive(self.pid) and _answers(self.endpoint) is not None
 
     def save(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         _write_json(
             self.state_dir / STATE_FILE,
             {
@@ -359,18 +459,62 @@ class LocalStack:
                 "latency_ms": self.latency_ms,
                 "started_at": self.started_at,
                 "hooks": list(self.hooks),
+                "snapshot": self.snapshot,
                 "outputs": self.outputs,
                 "provisioned": self.provisioned.to_dict(),
             },
         )
 
     def down(self) -> None:
-        """Stop the runner daemon (if any) and the server; remove the state files (not the
-        logs)."""
+        """Stop the runner daemon (if any) and the server, which saves the local AWS's state
+        first when the stack persists it; remove the other state files (not the logs)."""
         self.stop_runner()
-        _stop_process(self.pid, "qrie_local.server", STOP_TIMEOUT_SECONDS)
+        _stop_process(self.pid, "qrie_local.server", SERVER_STOP_TIMEOUT_SECONDS)
         for name in (STATE_FILE, SERVER_STATE_FILE, RUNNER_PID_FILE):
             (self.state_dir / name).unlink(missing_ok=True)
+
+    def running_jobs(self) -> list[str]:
+        """The ids of the jobs still running on this stack (none if it does not answer)."""
+        from qrie.aws import Clients  # noqa: PLC0415
+        from qrie.store.table import Store  # noqa: PLC0415
+
+        if not self.running():
+            return []
+        with self.apply_env():
+            return Store(self.table_name, Clients()).running_job_ids()
+
+    def _server_state(self) -> dict[str, Any]:
+        return _read_json(self.state_dir / SERVER_STATE_FILE) or {}
+
+    def _control(self, path: str, body: Mapping[str, Any]) -> Any:
+        """POST ``body`` to one of the local AWS's control paths, with its token."""
+        token = str(self._server_state().get("token", ""))
+        request = urllib.request.Request(  # noqa: S310 - a local http URL
+            f"{self.endpoint}{path}",
+            data=json.dumps(dict(body)).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", TOKEN_HEADER: token},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise LocalStackError(f"the local AWS refused {path}: {detail}") from exc
+
+    def release_in_flight(self, queue_urls: Sequence[str]) -> dict[str, int]:
+        """Make the in-flight messages of these queues visible again (locally the runner is
+        their only consumer: whatever held them is gone); how many per queue."""
+        answer = self._control(RELEASE_PATH, {"queue_urls": list(queue_urls)})
+        return {str(k): int(v) for k, v in dict(answer.get("released", {})).items()}
+
+    def execution_credentials(self, role_arn: str, session_name: str) -> dict[str, str]:
+        """Credentials of a session of a function's execution role, assumed as Lambda assumes
+        it (the local AWS checks that the role's trust allows Lambda)."""
+        answer = self._control(
+            CREDENTIALS_PATH, {"role_arn": role_arn, "session_name": session_name}
+        )
+        return {str(k): str(v) for k, v in dict(answer).items()}
 
     # ------------------------------------------------------------------ runner daemon
     def runner_pid(self) -> int | None:
@@ -408,7 +552,7 @@ class LocalStack:
         if concurrency is not None:
             command += ["--concurrency", str(concurrency)]
         log_path = self.state_dir / RUNNER_LOG
-        with log_path.open("ab") as log:
+        with open_append(log_path) as log:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -509,6 +653,13 @@ class LocalStack:
         with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - a local http URL
             pass
 
+    def _saved_state(self) -> dict[str, Any]:
+        """Where the state is kept and what the server restored at start."""
+        if not self.snapshot:
+            return {"kept": False}
+        restored = dict(self._server_state().get("restored") or {})
+        return {"kept": True, "file": self.snapshot, "restored": restored}
+
     def status(self) -> dict[str, Any]:
         stats = _answers(self.endpoint)
         runner = self.runner_pid()
@@ -523,6 +674,7 @@ class LocalStack:
             "started_at": self.started_at,
             "latency_ms": self.latency_ms,
             "requests": stats.get("requests") if stats else None,
+            "saved_state": self._saved_state(),
             "runner": {"running": runner is not None, "pid": runner},
             "outputs": dict(self.outputs),
             "functions": {

@@ -42,6 +42,7 @@ __all__ = [
 # Bucket written in place of a local ``CodeUri`` (``src/``) before translation, as
 # ``sam validate`` does: SAM wants an S3 location, and ``sam build``/``package`` fill the real one.
 LOCAL_CODE_BUCKET = "qrie-local-code"
+SERVERLESS_LAYER = "AWS::Serverless::LayerVersion"
 
 # Names SAM may resolve to managed-policy ARNs (``Policies: [AWSLambdaBasicExecutionRole]``).
 # ``aws`` is replaced by the region's partition. The live translator lists them from IAM.
@@ -173,14 +174,15 @@ def load_template(path: str | Path) -> dict[str, Any]:
 
 
 def _with_s3_code_uris(template: dict[str, Any]) -> dict[str, Any]:
-    """Copy of ``template`` whose local ``CodeUri`` paths become ``s3://LOCAL_CODE_BUCKET/<path>``."""
+    """Copy of ``template`` whose local ``CodeUri`` (functions) and ``ContentUri`` (layers)
+    paths become ``s3://LOCAL_CODE_BUCKET/<path>``."""
     result = copy.deepcopy(template)
 
-    def fix(properties: Any) -> None:
+    def fix(properties: Any, key: str = "CodeUri") -> None:
         if isinstance(properties, dict):
-            uri = properties.get("CodeUri")
+            uri = properties.get(key)
             if isinstance(uri, str) and not uri.startswith("s3://"):
-                properties["CodeUri"] = f"s3://{LOCAL_CODE_BUCKET}/{uri.strip('./') or 'code'}"
+                properties[key] = f"s3://{LOCAL_CODE_BUCKET}/{uri.strip('./') or 'code'}"
 
     globals_ = result.get("Globals")
     if isinstance(globals_, dict):
@@ -190,6 +192,8 @@ def _with_s3_code_uris(template: dict[str, Any]) -> dict[str, Any]:
         for resource in resources.values():
             if isinstance(resource, dict) and resource.get("Type") == "AWS::Serverless::Function":
                 fix(resource.get("Properties"))
+            elif isinstance(resource, dict) and resource.get("Type") == SERVERLESS_LAYER:
+                fix(resource.get("Properties"), "ContentUri")
     return result
 
 

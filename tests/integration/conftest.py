@@ -1,5 +1,5 @@
-"""Integration fixtures: one local stack (a real moto server in a background process, provisioned
-from template.yaml) per test module, and small test handlers for the runner's semantics.
+"""Integration fixtures: small test handlers for the runner's semantics (the module's local stack,
+a real moto server provisioned from template.yaml, is ``local_stack`` in tests/conftest.py).
 
 The handlers below run in the runner's execution-environment processes (``Handler:
 tests.integration.conftest.<name>`` in a test template). They record what they saw as JSON lines
@@ -12,33 +12,18 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qrie_local.stack import LocalStack
-
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.parent == Path(__file__).parent:
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """A local stack for the module: moto server started by LocalStack.up, template provisioned."""
-    state_dir = tmp_path_factory.mktemp("qrie-state")
-    stack = LocalStack.up(state_dir=state_dir, template=ROOT / "template.yaml")
-    try:
-        yield stack
-    finally:
-        stack.down()
 
 
 # ----------------------------------------------------------------------------- test handlers

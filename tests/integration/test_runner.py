@@ -70,6 +70,10 @@ def template(
             "TestFunction": {
                 "Type": "AWS::Serverless::Function",
                 "Properties": {
+                    # the package sam deploy would upload; the runner imports the handler from
+                    # this checkout (the stack is provisioned without a code root)
+                    "CodeUri": "tests/integration",
+                    "Runtime": "python3.13",
                     "Handler": f"{HANDLERS}.{handler}",
                     "Environment": {"Variables": {"OUT_DIR": str(out_dir)}},
                     "Events": events,
@@ -84,7 +88,8 @@ Deploy = Callable[..., LocalStack]
 
 @pytest.fixture
 def deploy(local_stack: LocalStack, tmp_path: Path) -> Deploy:
-    """Provision a test template on the module's server; a LocalStack view holding only it."""
+    """Deploy a test template on the module's server (its own stack); a LocalStack view holding
+    only it."""
 
     def _deploy(handler: str, **kwargs: Any) -> LocalStack:
         provisioned = provision(
@@ -92,7 +97,8 @@ def deploy(local_stack: LocalStack, tmp_path: Path) -> Deploy:
             local_stack.endpoint,
             local_stack.region,
             {},
-            name_prefix=f"t{uuid.uuid4().hex[:8]}-",
+            stack_name=f"t{uuid.uuid4().hex[:8]}",
+            base_dir=ROOT,
         )
         return dataclasses.replace(local_stack, provisioned=provisioned)
 
@@ -162,9 +168,11 @@ def test_batch_size_is_respected_and_every_record_is_deleted(
     assert {r["source"] for call in calls for r in call["records"]} == {
         stack.provisioned.queues["WorkQueue"].arn
     }
-    # the context's remaining time follows the template's Timeout (30 s)
+    # the context's remaining time follows the template's Timeout (30 s); its name is Lambda's
     assert all(25_000 < call["remaining_ms"] <= 30_000 for call in calls)
-    assert all(call["function"] == "TestFunction" for call in calls)
+    deployed_name = stack.functions["TestFunction"].name
+    assert deployed_name.startswith(f"{stack.provisioned.stack_name}-TestFunction-")
+    assert all(call["function"] == deployed_name for call in calls)
     assert stats["records_received"] == 10
     assert stats["records_deleted"] == 10
     assert stats["records_failed"] == 0
@@ -272,6 +280,27 @@ def test_a_crashed_environment_is_replaced_and_its_batch_returns(
     assert len(pids) >= 2  # a new execution environment after the crash
 
 
+def test_messages_a_dead_runner_held_are_delivered_when_a_runner_starts(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    # GIVEN a queue with qrie's 30-minute visibility timeout, and 3 of its 5 messages received
+    # by a consumer that then died without deleting them (a runner killed mid-batch)
+    stack = deploy("record_batch", visibility=1800)
+    ids = send(stack, [{"n": n} for n in range(5)])
+    sqs = local_client("sqs", stack.endpoint, stack.region)
+    held = sqs.receive_message(QueueUrl=queue_url(stack), MaxNumberOfMessages=3)["Messages"]
+    assert len(held) == 3
+    # WHEN a runner starts
+    with Runner(stack):
+        wait_for(lambda: len(processed_ids(tmp_path, "record_batch")) == 5, timeout=20)
+        wait_for(lambda: queue_depth(stack, "WorkQueue") == 0, timeout=20)
+    # THEN every message was delivered within seconds, the held ones on their second receive
+    records = [r for call in read_records(tmp_path, "record_batch") for r in call["records"]]
+    assert sorted(r["id"] for r in records) == sorted(ids)
+    second = sorted(r["id"] for r in records if r["receive_count"] == 2)
+    assert second == sorted(m["MessageId"] for m in held)
+
+
 class RedeliverFirst:
     """A delivery hook: asks for the first record of each original delivery to be delivered
     again, marks the payload of that repeated delivery, and keeps every delivery it saw."""
@@ -298,6 +327,9 @@ def test_delivery_hooks_replace_the_payload_and_deliver_again(
         wait_for(lambda: queue_depth(stack, "WorkQueue") == 0)
         originals = [d for d in hook.seen if not d.injected]
         wait_for(lambda: len(read_records(tmp_path, "marked")) == len(originals))
+        # the runner counts an invocation when its slot answers, just after the handler wrote
+        expected = len(originals) + len([d for d in hook.seen if d.injected])
+        wait_for(lambda: runner.stats()["TestFunction"]["invocations"] >= expected)
         stats = runner.stats()["TestFunction"]
     # THEN every record reached the handler once in an original delivery; each delivery's first
     # record once more, in its own invocation, whose payload the hook replaced
@@ -359,7 +391,7 @@ def test_invoke_runs_one_event_in_a_fresh_environment(deploy: Deploy, tmp_path: 
     result = runner.invoke("TestFunction", {"hello": "world"})
     assert result == {
         "event": {"hello": "world"},
-        "function": "TestFunction",
+        "function": stack.functions["TestFunction"].name,
         "endpoint": stack.endpoint,
         "out_dir": str(tmp_path),
         "extra": "yes",

@@ -11,89 +11,25 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
-from qrie.config import Settings
 from qrie.domain import Job, JobStatus, TaskKind
 from qrie.policies.registry import all_policies
-from qrie.store.table import Store
 from qrie_cli import main as cli
-from qrie_cli import render
-from qrie_cli.target import DeployedTarget, Target, TargetError
-from qrie_local.events import LambdaContext
-from tests.support import REGION, Stack, onboard, pump
+from qrie_cli import watch
+from qrie_cli.output import Output
+from qrie_cli.target import DeployedTarget, TargetError
+from tests.support import REGION, Stack, onboard
+from tests.unit.cli_support import MotoTarget, Run, as_json, drain, flat, non_snake_keys, register
 
 ONBOARDED = "210000000001"
 NO_ROLE = "210000000002"
-
-Run = Callable[..., Result]
-
-
-class MotoTarget(Target):
-    """The CLI's target over the moto stack: the real job handler, in process."""
-
-    description = "moto"
-
-    def __init__(self, stack: Stack) -> None:
-        self.settings = Settings.from_env()
-        self.store = Store(stack.table)
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        from qrie.handlers.job_handler import lambda_handler
-
-        with contextlib.redirect_stdout(sys.stderr):
-            return dict(lambda_handler(event, LambdaContext("JobHandlerFunction", 120)))
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
-
-
-@pytest.fixture
-def run(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """``run("jobs", "list", "--json")``: the CLI against the moto stack."""
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setattr(cli, "resolve_target", lambda *_args: MotoTarget(stack))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(cli.app, list(args))
-
-    return invoke
-
-
-def flat(text: str) -> str:
-    """Output without rich's box drawing and line wrapping, for substring checks."""
-    return re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─┃]", " ", text))
-
-
-def as_json(result: Result) -> Any:
-    assert result.stdout, result.output
-    return json.loads(result.stdout)
-
-
-def register(run: Run, *accounts: str) -> None:
-    for account in accounts:
-        assert run("accounts", "add", account).exit_code == 0
-
-
-def drain(stack: Stack) -> None:
-    """Deliver every queued task to its worker, as Lambda's event source mappings do."""
-    from qrie.handlers import inventory_worker, scan_worker
-
-    for url, handler in (
-        (stack.inventory_queue, inventory_worker.lambda_handler),
-        (stack.scan_queue, scan_worker.lambda_handler),
-    ):
-        for _ in pump(url, handler):
-            pass
 
 
 # ---------------------------------------------------------------------------- --json parses
@@ -191,6 +127,9 @@ def test_a_job_that_finished_with_errors_exits_1_with_the_failure_table(
     assert "COMPLETED_WITH_ERRORS" in text
     assert NO_ROLE in text
     assert "AccessDenied" in text
+    # AND the result line counts the tasks, and the failure table names the failed task
+    assert "1 succeeded, 1 failed of 2 tasks over 2 accounts" in text
+    assert "inventory/s3" in text
     # AND --json prints only the final job with its failed tasks
     final = run("jobs", "watch", job_id, "--json")
     assert final.exit_code == 1
@@ -269,18 +208,28 @@ def test_a_bad_argument_exits_2_naming_the_problem_and_the_choices(
     assert expected in flat(result.output)
 
 
-def test_a_refused_request_exits_1_with_the_handlers_message(run: Run) -> None:
+def test_a_refused_request_exits_2_with_the_handlers_message(run: Run) -> None:
     # GIVEN no registered account
     # WHEN an inventory over every account starts
     result = run("inventory", "start", "--json")
-    # THEN the job handler's ValidationError is surfaced, as JSON and on stderr, with exit 1
-    assert result.exit_code == 1
-    assert as_json(result)["error"]["code"] == "ValidationError"
+    # THEN the job handler's ValidationError is surfaced, as JSON and on stderr, with exit 2
+    # (refused: nothing was done)
+    assert result.exit_code == 2
+    assert as_json(result) == {
+        "error": {
+            "code": "ValidationError",
+            "message": 'accounts: "*" matched no ACTIVE registered account; '
+            "register accounts first",
+            "field": "accounts",
+        }
+    }
     assert "matched no ACTIVE registered account" in flat(result.stderr)
-    # AND an unknown job is refused the same way
-    unknown = run("jobs", "cancel", "inv-all-20250101T000000Z-abcdef")
-    assert unknown.exit_code == 1
-    assert "unknown job" in flat(unknown.stderr)
+    # AND an unknown job is not found (exit 1), by cancel, retry, show and watch alike
+    for command in ("cancel", "retry", "show", "watch"):
+        unknown = run("jobs", command, "inv-all-20250101T000000Z-abcdef", "--json")
+        assert unknown.exit_code == 1, command
+        assert as_json(unknown)["error"]["code"] == "NotFound"
+        assert "unknown job" in flat(unknown.stderr)
 
 
 def test_without_a_target_the_cli_says_how_to_get_one(
@@ -408,12 +357,12 @@ def test_watch_reports_rate_and_eta_from_the_counters() -> None:
             return states.pop(0) if len(states) > 1 else states[0]
 
     ticks = iter(range(100))
-    out = render.Output(json=False, progress=False)
+    out = Output(json=False, progress=False)
     captured = io.StringIO()
 
     # WHEN it is watched without a live bar
     with contextlib.redirect_stdout(captured):
-        job = render.watch_job(
+        job = watch.watch_job(
             Jobs(),  # type: ignore[arg-type]
             "j",
             out,
@@ -428,8 +377,8 @@ def test_watch_reports_rate_and_eta_from_the_counters() -> None:
         "10/10 done, 2 failed, 3.3 tasks/s, ETA 00:00 [COMPLETED_WITH_ERRORS]"
     )
     assert job["status"] == "COMPLETED_WITH_ERRORS"
-    assert render.exit_code_of("COMPLETED") == 0
-    assert {render.exit_code_of(s) for s in ("COMPLETED_WITH_ERRORS", "FAILED", "CANCELLED")} == {1}
+    assert watch.exit_code_of("COMPLETED") == 0
+    assert {watch.exit_code_of(s) for s in ("COMPLETED_WITH_ERRORS", "FAILED", "CANCELLED")} == {1}
 
 
 def test_the_live_bar_ends_on_the_final_counters() -> None:
@@ -443,7 +392,7 @@ def test_the_live_bar_ends_on_the_final_counters() -> None:
     captured = io.StringIO()
     # WHEN it is watched with the live bar (rich draws its last frame on a non-terminal)
     with contextlib.redirect_stdout(captured):
-        render.watch_job(Jobs(), "j", render.Output())  # type: ignore[arg-type]
+        watch.watch_job(Jobs(), "j", Output())  # type: ignore[arg-type]
     # THEN the bar shows done/total and the failed count
     text = captured.getvalue()
     assert "6/6" in text
@@ -462,6 +411,142 @@ def test_the_demo_checks_the_inventory_against_the_seed() -> None:
     assert check["expected_by_service"]["s3"] == 2
     assert check["match"] is False
     assert check["mismatches"] == [{"account": "1", "service": "iam", "seeded": 1, "found": 0}]
+
+
+# ---------------------------------------------------------------------------- one vocabulary
+def test_every_json_output_speaks_snake_case(
+    run: Run, stack: Stack, moto_target: MotoTarget, tmp_path: Path
+) -> None:
+    # GIVEN an organization member, an onboarded account and one whose role cannot be assumed
+    org = boto3.client("organizations", region_name=REGION)
+    org.create_organization(FeatureSet="ALL")
+    org.create_account(AccountName="m", Email="m@example.com")
+    onboard([ONBOARDED])
+    documents: list[tuple[str, Any]] = []
+
+    def record(*args: str) -> Any:
+        result = run(*args, "--json")
+        assert result.stdout, (args, result.output)
+        documents.append((" ".join(args), json.loads(result.stdout)))
+        return documents[-1][1]
+
+    # WHEN every command that prints JSON runs
+    record("accounts", "add", ONBOARDED, "--name", "prod", "--tag", "team=sec")
+    record("accounts", "add", NO_ROLE)
+    record("accounts", "sync", "--dry-run")
+    record("accounts", "list")
+    running = record("inventory", "start", "--service", "s3")["job_id"]
+    record("inventory", "status")
+    record("scan", "status")
+    record("jobs", "cancel", running)
+    moto_target.drain = True
+    inventory = record("inventory", "start", "--service", "s3", "--watch")["job"]["job_id"]
+    record("scan", "start", "--policy", "s3.*", "--refresh", "--watch")
+    record("jobs", "list")
+    record("jobs", "show", inventory)
+    record("jobs", "watch", inventory)
+    record("jobs", "retry", inventory)
+    record("findings", "list", "--state", "all")
+    record("findings", "summary")
+    record("findings", "export", "--output", str(tmp_path / "f.json"))
+    record("policies", "list")
+    record("local", "status", "--state-dir", str(tmp_path))
+    record("accounts", "remove", NO_ROLE)
+    record("findings", "list", "--severity", "nope")  # a usage error
+    record("jobs", "cancel", running)  # a refusal
+    # THEN every key is snake_case (maps keyed by account, policy, service … excepted)
+    assert len(documents) == 22
+    assert [(cmd, bad) for cmd, doc in documents if (bad := non_snake_keys(doc))] == []
+    # AND they speak the records' vocabulary, errors included
+    by_command = dict(documents)
+    assert by_command["jobs list"][0]["job_id"]
+    assert by_command[f"jobs show {inventory}"]["tasks"][0]["account_id"]
+    assert {doc["error"]["code"] for _, doc in documents[-2:]} == {"UsageError", "ValidationError"}
+
+
+# ---------------------------------------------------------------------------- unregistered ids
+def test_allow_unregistered_is_sent_only_when_asked(run: Run, moto_target: MotoTarget) -> None:
+    # GIVEN a registered account
+    register(run, ONBOARDED)
+    # WHEN jobs start over it with and without --allow-unregistered
+    run("inventory", "start", "--accounts", ONBOARDED, "--json")
+    run("scan", "start", "--accounts", ONBOARDED, "--json")
+    run("inventory", "start", "--accounts", ONBOARDED, "--allow-unregistered", "--json")
+    run("scan", "start", "--accounts", ONBOARDED, "--allow-unregistered", "--json")
+    # THEN the request carries allow_unregistered only when the flag was given
+    starts = [e for e in moto_target.events if e["operation"] in {"inventory", "scan"}]
+    assert [e.get("allow_unregistered") for e in starts] == [None, None, True, True]
+    assert all(e["accounts"] == [ONBOARDED] for e in starts)
+
+
+@pytest.mark.parametrize("command", ["inventory", "scan"])
+def test_a_typo_in_an_account_id_is_refused_before_any_work(run: Run, command: str) -> None:
+    # GIVEN one registered account
+    register(run, ONBOARDED)
+    # WHEN a job starts over it and an id that is not registered (a typo)
+    result = run(command, "start", "--accounts", f"{ONBOARDED},999999999999")
+    # THEN it is refused (exit 2), naming the unknown id and how to go on
+    assert result.exit_code == 2, result.output
+    text = flat(result.stderr)
+    assert "999999999999" in text
+    assert ONBOARDED not in text.split("999999999999")[0].split("refused:")[-1]
+    assert "--allow-unregistered" in text
+    # AND as JSON the handler's refusal names the field
+    refused = as_json(run(command, "start", "--accounts", "999999999999", "--json"))
+    assert refused["error"]["field"] == "accounts"
+    assert "999999999999" in refused["error"]["message"]
+    # AND no job was started
+    assert as_json(run("jobs", "list", "--json")) == []
+
+
+def test_allow_unregistered_runs_an_unregistered_account(run: Run) -> None:
+    # GIVEN no registered account
+    # WHEN an inventory starts over an unregistered id, explicitly allowed
+    result = run(
+        "inventory", "start", "--accounts", "999999999999", "--allow-unregistered", "--json"
+    )
+    # THEN the job starts over it
+    assert result.exit_code == 0, result.output
+    assert as_json(result)["total_accounts"] == 1
+
+
+def watch_stalled(stuck_polls: int, hint: Callable[[], str | None]) -> str:
+    """What watching prints for a job stuck at 3/10 for ``stuck_polls`` polls of 1 s, then done,
+    with ``hint`` as the target's answer to why it might not progress."""
+    states = [Job("j", TaskKind.INVENTORY, JobStatus.IN_PROGRESS, 10, 3, 0, 7)] * stuck_polls
+    states.append(Job("j", TaskKind.INVENTORY, JobStatus.COMPLETED, 10, 10, 0, 0))
+
+    class Jobs:
+        def get_job(self, job_id: str) -> Job:
+            return states.pop(0) if len(states) > 1 else states[0]
+
+    ticks = iter(range(1000))
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        watch.watch_job(
+            Jobs(),  # type: ignore[arg-type]
+            "j",
+            Output(json=False, progress=False),
+            clock=lambda: float(next(ticks)),
+            sleep=lambda _s: None,
+            stalled=hint,
+        )
+    return captured.getvalue()
+
+
+def test_watch_asks_about_the_runner_once_when_a_job_stalls() -> None:
+    # GIVEN a job stuck for 40 s, and a target whose runner is down
+    # WHEN it is watched
+    printed = watch_stalled(40, lambda: "is the runner running? (`qrie local status`)")
+    # THEN after 30 s without progress it says so, once, with the target's hint
+    hints = [line for line in printed.splitlines() if "no progress" in line]
+    assert hints == ["no progress for 30 s — is the runner running? (`qrie local status`)"]
+
+
+def test_watch_says_nothing_of_a_stall_the_target_explains_away() -> None:
+    # GIVEN a job stuck for 60 s while its runner runs (the target's hint answers None)
+    # WHEN it is watched THEN no stall line is printed
+    assert "no progress" not in watch_stalled(60, lambda: None)
 
 
 def test_jobs_show_prints_the_jobs_aws_cost_by_part(run: Run, stack: Stack) -> None:

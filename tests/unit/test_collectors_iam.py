@@ -16,6 +16,8 @@ from qrie.aws import AccountSessions
 from qrie.domain import GLOBAL, Resource
 from qrie.inventory import iam
 from qrie.inventory.registry import get_collector
+from qrie_local.members import deploy_member_role
+from tests.support import HUB_ACCOUNT
 from tests.unit.collectors_support import (
     ACCOUNT_A,
     ACCOUNT_B,
@@ -498,3 +500,45 @@ def test_oversized_document_drops_statements_until_it_fits() -> None:
     assert len(stored["Statement"]) + config["document_statements_dropped"] == 41
     assert stored["Statement"][-1] == {"Effect": "Allow", "Action": "*", "Resource": "*"}
     assert stored["Version"] == "2012-10-17"
+
+
+def test_trust_policies_are_stored_without_external_ids(sessions: AccountSessions) -> None:
+    # GIVEN qrie's own member role deployed in a member account (its trust requires the
+    # ExternalId), and a role whose trust names ExternalIds under other operators and spellings
+    deploy_member_role(ACCOUNT_A, "QrieAudit", "qrie-secret-external-id", HUB_ACCOUNT)
+    member = sessions.for_account(ACCOUNT_A)
+    other = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringLike": {"STS:EXTERNALID": ["vendor-id-1", "vendor-id-2"]},
+                    "ForAnyValue:StringEquals": {"sts:externalid": "vendor-id-3"},
+                    "StringEquals": {"aws:PrincipalAccount": "999999999999"},
+                },
+            }
+        ],
+    }
+    member.client("iam").create_role(RoleName="vendor", AssumeRolePolicyDocument=json.dumps(other))
+
+    # WHEN the account's IAM is inventoried
+    found = collect(HookedSession(member))
+    roles = by_name(found["iam.role"])
+
+    # THEN no ExternalId is stored anywhere; each reads "<redacted>" where it was
+    stored = json.dumps([r.config for rs in found.values() for r in rs])
+    for secret in ("qrie-secret-external-id", "vendor-id-1", "vendor-id-2", "vendor-id-3"):
+        assert secret not in stored
+    (qrie,) = roles["QrieAudit"].config["trust_policy"]["Statement"]
+    assert qrie["Condition"]["StringEquals"] == {"sts:ExternalId": "<redacted>"}
+    # AND everything else of the trust is kept as it is: the worker's ARN, other conditions
+    assert qrie["Condition"]["ArnLike"]["aws:PrincipalArn"].endswith("/inventory-worker/*")
+    (vendor,) = roles["vendor"].config["trust_policy"]["Statement"]
+    assert vendor["Condition"] == {
+        "StringLike": {"STS:EXTERNALID": ["<redacted>", "<redacted>"]},
+        "ForAnyValue:StringEquals": {"sts:externalid": "<redacted>"},
+        "StringEquals": {"aws:PrincipalAccount": "999999999999"},
+    }

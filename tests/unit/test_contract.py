@@ -221,3 +221,38 @@ def test_removing_an_account_closes_its_findings(stack: Stack) -> None:
         (FindingState.RESOLVED, "account-removed")
     }
     assert all(c.open == 0 for c in store.summary() if c.account_id == ACCOUNT)
+
+
+def test_coverage_keeps_the_last_success_and_the_last_failure(stack: Stack) -> None:
+    from qrie.handlers import inventory_worker
+
+    # GIVEN an account inventoried once, whose role is then removed
+    onboard([ACCOUNT])
+    register(ACCOUNT)
+    start({"operation": "inventory", "service": "iam", "accounts": [ACCOUNT]})
+    list(pump(stack.inventory_queue, inventory_worker.lambda_handler))
+    store = runtime().store
+    first = store.get_coverage(ACCOUNT, TaskKind.INVENTORY, "iam")
+    assert first is not None
+    assert first.succeeded
+    assert not first.failing
+    from qrie_local.members import member_session
+
+    iam = member_session(ACCOUNT).client("iam", region_name=REGION)
+    for policy in iam.list_role_policies(RoleName="QrieReadOnly")["PolicyNames"]:
+        iam.delete_role_policy(RoleName="QrieReadOnly", PolicyName=policy)
+    for attached in iam.list_attached_role_policies(RoleName="QrieReadOnly")["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName="QrieReadOnly", PolicyArn=attached["PolicyArn"])
+    iam.delete_role(RoleName="QrieReadOnly")
+    # WHEN the next inventory fails on AssumeRole
+    from qrie.handlers import runtime as runtime_module
+
+    runtime_module.reset()  # a new execution environment: no cached credentials
+    start({"operation": "inventory", "service": "iam", "accounts": [ACCOUNT]})
+    list(pump(stack.inventory_queue, inventory_worker.lambda_handler))
+    # THEN the coverage says why, and still holds the earlier success
+    after = store.get_coverage(ACCOUNT, TaskKind.INVENTORY, "iam")
+    assert after is not None
+    assert (after.at, after.job_id) == (first.at, first.job_id)
+    assert after.failing
+    assert "AssumeRole" in (after.failure or "")

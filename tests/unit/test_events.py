@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from qrie.config import VARIABLES
 from qrie.domain import Account, Coverage, Job, JobStatus, TaskKey, TaskKind, TaskStatus
 from qrie.handlers.runtime import runtime
 from qrie_local.events import LambdaContext
@@ -37,9 +38,15 @@ def function_props(logical_id: str) -> dict[str, Any]:
 
 
 def resolve(value: Any, stack: Stack) -> str:
-    """The template's environment values: literals, or Refs to its resources and parameters."""
+    """The template's environment values: literals, Refs to its resources and parameters, or
+    an Fn::If on a condition that compares a parameter (default values)."""
     if isinstance(value, str | int):
         return str(value)
+    if "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        left, right = TEMPLATE["Conditions"][condition]["Fn::Equals"]
+        taken = resolve(left, stack) == resolve(right, stack)
+        return resolve(when_true if taken else when_false, stack)
     ref = value["Ref"]
     resources = {
         "QrieTable": stack.table,
@@ -55,10 +62,16 @@ def resolve(value: Any, stack: Stack) -> str:
 
 
 def invoke(path: Path, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The handler with its template environment and no other setting: what it reads but the
+    template does not give it would be missing here, as on AWS."""
     props = function_props(path.parent.name)
-    for name, value in props["Environment"]["Variables"].items():
+    variables = props["Environment"]["Variables"]
+    for name in set(VARIABLES) - set(variables):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
         monkeypatch.setenv(name, resolve(value, stack))
-    monkeypatch.setenv("REGIONS", "us-east-1")  # what the moto accounts are seeded in
+    if "REGIONS" in variables:
+        monkeypatch.setenv("REGIONS", "us-east-1")  # what the moto accounts are seeded in
     module_name, function = props["Handler"].rsplit(".", 1)
     handler = getattr(importlib.import_module(module_name), function)
     context = LambdaContext(path.parent.name, int(props["Timeout"]))
@@ -152,7 +165,10 @@ def test_every_function_has_sample_events_and_every_folder_a_function() -> None:
 
 
 def test_max_receive_count_matches_the_redrive_policy() -> None:
-    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-    for queue in ("InventoryQueue", "ScanQueue"):
+    for function, queue in (
+        ("InventoryWorkerFunction", "InventoryQueue"),
+        ("ScanWorkerFunction", "ScanQueue"),
+    ):
+        env = function_props(function)["Environment"]["Variables"]
         redrive = TEMPLATE["Resources"][queue]["Properties"]["RedrivePolicy"]
         assert int(env["MAX_RECEIVE_COUNT"]) == int(redrive["maxReceiveCount"])

@@ -15,6 +15,7 @@ import pytest
 from qrie.domain import Account, Finding, Resource, Severity, timestamp
 from qrie.domain.findings import REASON_COMPLIANT, REASON_DELETED
 from qrie.policies.base import Policy
+from qrie.policies.frameworks import Control, Framework, Frameworks
 from qrie.policies.registry import all_policies
 from qrie.scan import findings as f
 from qrie.scan.engine import scan_account
@@ -30,25 +31,49 @@ T1 = T0 + timedelta(days=1)
 T2 = T0 + timedelta(days=2)
 
 ENCRYPTED = Policy(
-    "s3.encrypted",
-    "s3",
-    frozenset({"s3.bucket"}),
-    "Bucket is not encrypted",
-    Severity.HIGH,
-    cis={"v3.0": ("2.1.1",), "v5.0": ("2.1.1",)},
+    "s3.encrypted", "s3", frozenset({"s3.bucket"}), "Bucket is not encrypted", Severity.HIGH
 )
 VERSIONED = Policy(
     "s3.versioned", "s3", frozenset({"s3.bucket"}), "Bucket is not versioned", Severity.MEDIUM
 )
 ROOT_MFA = Policy(
-    "iam.root_mfa",
-    "iam",
-    frozenset({"iam.account"}),
-    "Root user has no MFA",
-    Severity.CRITICAL,
-    cis={"v3.0": ("1.5",)},
+    "iam.root_mfa", "iam", frozenset({"iam.account"}), "Root user has no MFA", Severity.CRITICAL
 )
 CATALOG = {p.id: p for p in (ENCRYPTED, VERSIONED, ROOT_MFA)}
+
+
+def cis(version: str, controls: dict[str, tuple[str, ...]]) -> Framework:
+    """A CIS AWS Foundations version whose control ``<id>`` is answered by ``controls[<id>]``."""
+    return Framework(
+        id=f"cis-aws-{version}",
+        name="CIS AWS Foundations Benchmark",
+        abbreviation="CIS",
+        version=f"v{version}",
+        release=f"{version}.0",
+        scope="the controls these tests map",
+        notes="",
+        sections={"1": "Identity and Access Management", "2.1": "Simple Storage Service (S3)"},
+        controls=tuple(
+            Control(
+                cid,
+                f"control {cid}",
+                "2.1" if cid.startswith("2.1.") else "1",
+                "Level 1",
+                True,
+                policies,
+            )
+            for cid, policies in controls.items()
+        ),
+    )
+
+
+# s3.encrypted answers 2.1.1 in both versions, iam.root_mfa only v3.0's 1.5; s3.versioned nothing
+FRAMEWORKS = Frameworks(
+    (
+        cis("3.0", {"1.5": ("iam.root_mfa",), "2.1.1": ("s3.encrypted",)}),
+        cis("5.0", {"2.1.1": ("s3.encrypted",)}),
+    )
+)
 
 # OCSF 1.1.0, Compliance Finding (class 2003, extends Finding, extends Base Event): the
 # attributes the schema marks "required", per object. Base Event: activity_id, category_uid,
@@ -282,7 +307,7 @@ def test_csv_has_the_header_and_one_row_per_finding() -> None:
     out = io.StringIO()
 
     # WHEN they are exported as CSV
-    written = export(iter(RECORDS), "csv", out, CATALOG)
+    written = export(iter(RECORDS), "csv", out, CATALOG, FRAMEWORKS)
 
     # THEN the header and one row per finding are written, with region and CIS ids
     rows = list(csv.reader(io.StringIO(out.getvalue())))
@@ -348,7 +373,7 @@ def test_csv_neutralizes_spreadsheet_formulas() -> None:
     out = io.StringIO()
 
     # WHEN it is exported as CSV
-    export([record], "csv", out, CATALOG)
+    export([record], "csv", out, CATALOG, FRAMEWORKS)
 
     # THEN those cells are prefixed so spreadsheets show them as text
     row = list(csv.reader(io.StringIO(out.getvalue())))[1]
@@ -361,7 +386,7 @@ def test_json_is_an_array_equal_to_the_inputs() -> None:
     out = io.StringIO()
 
     # WHEN they are exported as JSON
-    written = export((r for r in RECORDS), "json", out, CATALOG)
+    written = export((r for r in RECORDS), "json", out, CATALOG, FRAMEWORKS)
 
     # THEN the output parses as the list of the findings (snake_case), one per line
     assert written == 4
@@ -374,10 +399,10 @@ def test_json_is_an_array_equal_to_the_inputs() -> None:
 def test_empty_exports_are_valid() -> None:
     for fmt in ("json", "ocsf"):
         out = io.StringIO()
-        assert export([], fmt, out, CATALOG) == 0
+        assert export([], fmt, out, CATALOG, FRAMEWORKS) == 0
         assert json.loads(out.getvalue()) == []
     out = io.StringIO()
-    assert export([], "csv", out, CATALOG) == 0
+    assert export([], "csv", out, CATALOG, FRAMEWORKS) == 0
     assert out.getvalue() == ",".join(CSV_HEADER) + "\n"
 
 
@@ -397,7 +422,7 @@ def test_ocsf_events_have_every_required_attribute(record: Finding) -> None:
     out = io.StringIO()
 
     # WHEN it is exported as OCSF
-    export([record], "ocsf", out, CATALOG)
+    export([record], "ocsf", out, CATALOG, FRAMEWORKS)
     (event,) = json.loads(out.getvalue())
 
     # THEN every attribute OCSF 1.1.0 requires for a Compliance Finding is present
@@ -417,10 +442,10 @@ def test_ocsf_events_have_every_required_attribute(record: Finding) -> None:
 
 def test_ocsf_mapping_of_open_and_resolved_findings() -> None:
     # WHEN the open, resolved and deleted findings are mapped
-    open_event = ocsf_event(OPEN_S3, CATALOG)
-    resolved_event = ocsf_event(RESOLVED_IAM, CATALOG)
-    deleted_event = ocsf_event(DELETED_S3, CATALOG)
-    ec2_event = ocsf_event(OPEN_EC2, CATALOG)
+    open_event = ocsf_event(OPEN_S3, CATALOG, FRAMEWORKS)
+    resolved_event = ocsf_event(RESOLVED_IAM, CATALOG, FRAMEWORKS)
+    deleted_event = ocsf_event(DELETED_S3, CATALOG, FRAMEWORKS)
+    ec2_event = ocsf_event(OPEN_EC2, CATALOG, FRAMEWORKS)
 
     # THEN an open finding is a Create event: New, compliance Fail, high = 4, time = LastSeen
     assert open_event["activity_id"] == 1
@@ -510,7 +535,7 @@ def test_exports_write_each_finding_before_reading_the_next(fmt: str) -> None:
             yield record
 
     # WHEN it is exported
-    written = export(source(), fmt, out, CATALOG)
+    written = export(source(), fmt, out, CATALOG, FRAMEWORKS)
 
     # THEN every finding was pulled one at a time and written
     assert written == 5
@@ -521,7 +546,7 @@ def test_exports_write_each_finding_before_reading_the_next(fmt: str) -> None:
 def test_unknown_format_writes_nothing() -> None:
     out = io.StringIO()
     with pytest.raises(ValueError, match="unknown format"):
-        export(RECORDS, "xml", out, CATALOG)
+        export(RECORDS, "xml", out, CATALOG, FRAMEWORKS)
     assert out.getvalue() == ""
 
 

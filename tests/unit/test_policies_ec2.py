@@ -10,9 +10,10 @@ import pytest
 from qrie.domain import Resource
 from qrie.policies import ec2
 from qrie.policies.base import Outcome, Verdict
+from qrie.policies.registry import module_policies
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-POLICIES = {policy.id: policy for policy in ec2.POLICIES}
+POLICIES = {policy.id: policy for policy in module_policies(ec2)}
 REGION = "eu-west-1"
 KIND = {
     "ec2.volume": "volume/vol-1",
@@ -20,7 +21,7 @@ KIND = {
     "ec2.instance": "instance/i-1",
     "ec2.security-group": "security-group/sg-1",
 }
-POLICY_TYPE = {policy.id: next(iter(policy.resource_types)) for policy in ec2.POLICIES}
+POLICY_TYPE = {policy.id: next(iter(policy.resource_types)) for policy in module_policies(ec2)}
 
 
 def resource(type_: str, **config: Any) -> Resource:

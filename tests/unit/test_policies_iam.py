@@ -10,10 +10,11 @@ import pytest
 from qrie.domain import Resource
 from qrie.policies import iam
 from qrie.policies.base import Outcome, Verdict
+from qrie.policies.registry import module_policies
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-POLICIES = {policy.id: policy for policy in iam.POLICIES}
-POLICY_TYPE = {policy.id: next(iter(policy.resource_types)) for policy in iam.POLICIES}
+POLICIES = {policy.id: policy for policy in module_policies(iam)}
+POLICY_TYPE = {policy.id: next(iter(policy.resource_types)) for policy in module_policies(iam)}
 ARN_SUFFIX = {
     "iam.account": "root",
     "iam.user": "user/alice",

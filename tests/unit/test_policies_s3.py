@@ -11,9 +11,10 @@ import pytest
 from qrie.domain import Resource
 from qrie.policies import s3
 from qrie.policies.base import Outcome, Verdict
+from qrie.policies.registry import module_policies
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-POLICIES = {policy.id: policy for policy in s3.POLICIES}
+POLICIES = {policy.id: policy for policy in module_policies(s3)}
 ALL_ON = {
     "BlockPublicAcls": True,
     "IgnorePublicAcls": True,

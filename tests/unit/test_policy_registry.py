@@ -1,30 +1,30 @@
-"""The policy registry: ids, metadata, CIS mappings and selection."""
+"""The policy registry: declaration by decorator, discovery of the package's modules, ids,
+metadata and selection."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
-from qrie.domain import Severity
-from qrie.policies.base import Policy
-from qrie.policies.registry import all_policies, get_policy, select, services_of
+from qrie.domain import Resource, Severity
+from qrie.policies.base import Policy, Verdict, policy
+from qrie.policies.registry import (
+    DuplicatePolicyError,
+    all_policies,
+    discover,
+    get_policy,
+    module_policies,
+    policy_modules,
+    select,
+    services_of,
+)
 
 POLICIES = list(all_policies().values())
 IDS = [policy.id for policy in POLICIES]
-ID_PATTERN = re.compile(r"^(?P<service>[a-z0-9]+)\.(?P<name>[a-z][a-z0-9_]*)$")
-CIS_ID = re.compile(r"^\d+(\.\d+)*$")
-# Policies with no CIS AWS Foundations v3.0/v5.0 control (best practice beyond the benchmark;
-# S3 default encryption was CIS v1.5 2.1.1, dropped in v2.0 once S3 encrypted by default).
-NO_CIS_CONTROL = frozenset(
-    {
-        "s3.public_bucket_policy",
-        "s3.default_encryption",
-        "s3.versioning",
-        "ec2.public_instance_open_sg",
-    }
-)
 REQUIRED = {
     "s3": {
         "s3.public_access_block",
@@ -52,7 +52,131 @@ REQUIRED = {
         "iam.admin_star_policy",
     },
 }
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+POLICY_MODULE = '''
+from datetime import datetime
+
+from qrie.domain import Resource, Severity
+from qrie.policies.base import Verdict, policy
+
+
+@policy(
+    id="{id}",
+    resource_types="{service}.thing",
+    title="Thing is wrong",
+    severity=Severity.LOW,
+    remediation="Fix the thing.",
+)
+def check(resource: Resource, now: datetime) -> Verdict | None:
+    """Things must be right."""
+    return Verdict.compliant("{id} ok")
+'''
+
+
+def test_discovery_finds_every_module_without_a_list(
+    make_package: Callable[[dict[str, str]], str],
+) -> None:
+    # GIVEN a package with two policy modules, a private helper that defines a policy too, a
+    # module that only imports another's policy, and modules named like the contract modules
+    package = make_package(
+        {
+            "alpha": POLICY_MODULE.format(id="s3.alpha", service="s3"),
+            "beta": POLICY_MODULE.format(id="iam.beta", service="iam"),
+            "_helper": POLICY_MODULE.format(id="s3.hidden", service="s3"),
+            "reexport": "from {package}.alpha import check\n",
+            "base": "raise RuntimeError('contract modules are not imported')\n",
+        }
+    )
+
+    # WHEN the registry discovers it
+    found = discover(package)
+
+    # THEN both policies are found once, in SERVICES order (s3 before iam), and nothing else
+    assert list(found) == ["s3.alpha", "iam.beta"]
+    assert found["s3.alpha"].evaluate.__module__ == f"{package}.alpha"
+    assert [m.__name__ for m in policy_modules(package)] == [
+        f"{package}.alpha",
+        f"{package}.beta",
+        f"{package}.reexport",
+    ]
+
+
+def test_two_declarations_of_one_id_are_refused(
+    make_package: Callable[[dict[str, str]], str],
+) -> None:
+    # GIVEN two modules that declare the same policy id
+    package = make_package(
+        {
+            "one": POLICY_MODULE.format(id="s3.same", service="s3"),
+            "two": POLICY_MODULE.format(id="s3.same", service="s3"),
+        }
+    )
+    # WHEN the registry discovers them
+    # THEN it refuses, naming the id and both modules
+    with pytest.raises(DuplicatePolicyError, match=r"'s3\.same'.*one.*two"):
+        discover(package)
+
+
+def test_the_decorator_makes_the_function_a_policy_record() -> None:
+    # GIVEN an evaluator declared with @policy
+    @policy(
+        id="s3.example",
+        resource_types=("s3.bucket", "s3.object"),
+        title="Example",
+        severity=Severity.HIGH,
+        remediation="Do it.",
+    )
+    def example(resource: Resource, now: datetime) -> Verdict | None:
+        """Decides by the name.
+
+        Second paragraph."""
+        return Verdict.violation(resource.name)
+
+    # THEN the name is bound to a Policy with the metadata, the service from the id, the
+    # function as its evaluator and the docstring as its description
+    assert isinstance(example, Policy)
+    assert (example.id, example.service, example.severity) == ("s3.example", "s3", Severity.HIGH)
+    assert example.resource_types == frozenset({"s3.bucket", "s3.object"})
+    target = Resource("arn:aws:s3:::b", "1", "s3", "s3.bucket", "global", name="b")
+    assert example.evaluate(target, NOW) == Verdict.violation("b")
+    assert example.description == "Decides by the name.\n\nSecond paragraph."
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"id": "S3.Bad"}, "is not '<service>.<snake_case name>'"),
+        ({"id": "s3"}, "is not '<service>.<snake_case name>'"),
+        ({"resource_types": "ec2.volume"}, r"must be s3\.\* types, got \['ec2.volume'\]"),
+        ({"resource_types": ()}, r"must be s3\.\* types"),
+        ({"remediation": " "}, "must not be empty"),
+        ({"title": ""}, "must not be empty"),
+    ],
+)
+def test_a_malformed_declaration_fails_at_import(fields: dict[str, object], message: str) -> None:
+    # GIVEN a declaration with one bad field
+    declaration: dict[str, object] = {
+        "id": "s3.fine",
+        "resource_types": "s3.bucket",
+        "title": "Fine",
+        "severity": Severity.LOW,
+        "remediation": "Fix.",
+        **fields,
+    }
+    # WHEN it is applied
+    # THEN it fails at once, naming the problem
+    with pytest.raises(ValueError, match=message):
+        policy(**declaration)  # type: ignore[arg-type]
+
+
+def test_every_policy_module_declares_policies() -> None:
+    # GIVEN the modules the registry imports from qrie.policies
+    modules = policy_modules()
+    # THEN each declares at least one policy (a helper module must be private: _name.py)
+    assert {m.__name__ for m in modules} >= {"qrie.policies.s3", "qrie.policies.ec2"}
+    for module in modules:
+        assert module_policies(module), f"{module.__name__} declares no policy"
 
 
 def test_ids_are_unique() -> None:
@@ -62,66 +186,17 @@ def test_ids_are_unique() -> None:
     assert len(IDS) == len(set(IDS))
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=IDS)
-def test_policy_metadata(policy: Policy) -> None:
+@pytest.mark.parametrize("record", POLICIES, ids=IDS)
+def test_policy_metadata(record: Policy) -> None:
     # GIVEN a registered policy
-    match = ID_PATTERN.match(policy.id)
-    # THEN its id is "<service>.<snake_case name>" with its own service
-    assert match is not None, policy.id
-    assert match["service"] == policy.service
-    # AND it targets resource types of that service, and says what and how to fix
-    assert policy.resource_types
-    assert all(t.startswith(f"{policy.service}.") for t in policy.resource_types)
-    assert policy.title.strip()
-    assert isinstance(policy.severity, Severity)
-    assert policy.remediation.strip().endswith(".")
-    # AND its CIS mapping is well formed
-    assert set(policy.cis) <= {"v3.0", "v5.0"}
-    assert all(CIS_ID.match(cid) for ids in policy.cis.values() for cid in ids)
-
-
-@pytest.mark.parametrize("policy", POLICIES, ids=IDS)
-def test_cis_mapping(policy: Policy) -> None:
-    # GIVEN a registered policy
-    # THEN it maps to CIS v3.0 and v5.0 controls, unless the benchmark has no such control
-    if policy.id in NO_CIS_CONTROL:
-        assert policy.cis == {}
-        assert policy.cis_ids() == []
-    else:
-        assert policy.cis.get("v3.0"), policy.id
-        assert policy.cis.get("v5.0"), policy.id
-        assert policy.cis_ids()[0].startswith("CIS v3.0 ")
-
-
-def test_no_cis_exemptions_are_real_policies() -> None:
-    # GIVEN the list of policies without a CIS control
-    # THEN each is registered (the list does not go stale)
-    assert set(IDS) >= NO_CIS_CONTROL
-
-
-@pytest.mark.parametrize(
-    ("policy_id", "v3", "v5"),
-    [
-        ("s3.public_access_block", ("2.1.4",), ("2.1.4",)),
-        ("s3.tls_only", ("2.1.1",), ("2.1.1",)),
-        ("s3.mfa_delete", ("2.1.2",), ("2.1.2",)),
-        ("ec2.ebs_volume_encryption", ("2.2.1",), ("5.1.1",)),
-        ("ec2.imdsv2_required", ("5.6",), ("5.7",)),
-        ("ec2.sg_open_admin_ports", ("5.2", "5.3"), ("5.3", "5.4")),
-        ("ec2.default_sg_restricts_traffic", ("5.4",), ("5.5",)),
-        ("iam.root_access_keys", ("1.4",), ("1.3",)),
-        ("iam.root_mfa", ("1.5",), ("1.4",)),
-        ("iam.password_policy", ("1.8", "1.9"), ("1.7", "1.8")),
-        ("iam.user_console_mfa", ("1.10",), ("1.9",)),
-        ("iam.access_key_unused", ("1.12",), ("1.11",)),
-        ("iam.access_key_rotation", ("1.14",), ("1.13",)),
-        ("iam.admin_star_policy", ("1.16",), ("1.15",)),
-    ],
-)
-def test_cis_numbering(policy_id: str, v3: tuple[str, ...], v5: tuple[str, ...]) -> None:
-    # GIVEN a CIS-mapped policy
-    # THEN it carries the benchmark's control ids for both versions
-    assert get_policy(policy_id).cis == {"v3.0": v3, "v5.0": v5}
+    # THEN it targets resource types of its own service, and says what, why and how to fix
+    assert record.id.startswith(f"{record.service}.")
+    assert record.resource_types
+    assert all(t.startswith(f"{record.service}.") for t in record.resource_types)
+    assert record.title.strip()
+    assert isinstance(record.severity, Severity)
+    assert record.remediation.strip().endswith(".")
+    assert record.description.strip(), "the evaluator's docstring says what decides"
 
 
 @pytest.mark.parametrize("service", sorted(REQUIRED))
@@ -133,9 +208,10 @@ def test_required_policies_are_registered(service: str) -> None:
 
 def test_select_all() -> None:
     # WHEN selecting "*"
-    # THEN every policy comes back, across the three services
+    # THEN every policy comes back, across the three services, in the services' order
     assert [p.id for p in select("*")] == IDS
     assert services_of(select("*")) == ["ec2", "iam", "s3"]
+    assert [p.service for p in select("*")][:1] == ["s3"]
 
 
 @pytest.mark.parametrize("service", ["s3", "ec2", "iam"])
@@ -169,18 +245,19 @@ def test_get_policy_unknown_id_raises() -> None:
         get_policy("nope")
 
 
-def test_docs_table_lists_every_policy() -> None:
-    # GIVEN docs/policies.md
-    text = DOCS.read_text(encoding="utf-8")
-    rows = {
-        line.split("|")[1].strip().strip("`"): line
-        for line in text.splitlines()
-        if line.startswith("| `")
-    }
-    # THEN it has one row per policy with its severity and CIS ids
-    assert set(rows) == set(IDS)
-    for policy in POLICIES:
-        cells = [cell.strip() for cell in rows[policy.id].split("|")[1:-1]]
-        assert cells[1] == policy.severity.value
-        assert cells[2] == (", ".join(policy.cis.get("v3.0", ())) or "—")
-        assert cells[3] == (", ".join(policy.cis.get("v5.0", ())) or "—")
+def test_the_policies_import_only_the_domain() -> None:
+    # GIVEN a fresh interpreter
+    script = (
+        "import sys\n"
+        "from qrie.policies.registry import all_policies\n"
+        "from qrie.policies.frameworks import load_frameworks\n"
+        "all_policies(); load_frameworks()\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('qrie', 'boto')))))\n"
+    )
+    # WHEN it loads every policy and framework
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # THEN nothing but qrie.domain and qrie.policies was imported (no botocore, no store)
+    assert "qrie.policies.s3" in loaded
+    assert [m for m in loaded if not m.startswith(("qrie.domain", "qrie.policies"))] == ["qrie"]

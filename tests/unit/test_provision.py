@@ -1,13 +1,16 @@
-"""Provisioning the local stack from template.yaml, against qrie's local AWS server (moto behind
-qrie's middleware) run in a thread of this process."""
+"""Provisioning the local stack: template.yaml deployed as a CloudFormation stack onto qrie's
+local AWS server (moto behind qrie's middleware, with qrie's patches) run in a thread of this
+process, and read back from its APIs."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-import threading
 import time
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,9 @@ import pytest
 from qrie_local import server
 from qrie_local.functions import FunctionSpec
 from qrie_local.identity import local_client
-from qrie_local.provision import Provisioned, provision
-from qrie_local.template import TemplateError, load_template
+from qrie_local.provision import PACKAGES_BUCKET, Provisioned, ProvisionError, package, provision
+from qrie_local.template import load_template
+from tests.support import local_server
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -29,22 +33,8 @@ PARAMETERS = {"ExternalId": "qrie-local-external-id", "Regions": "us-east-1,eu-w
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """qrie's local AWS (moto + middleware) on a free port, in a thread."""
-    stop = threading.Event()
-    ready = threading.Event()
-    ports: list[int] = []
-
-    def on_ready(port: int) -> None:
-        ports.append(port)
-        ready.set()
-
-    thread = threading.Thread(
-        target=server.serve, kwargs={"port": 0, "stop": stop, "ready": on_ready}, daemon=True
-    )
-    thread.start()
-    assert ready.wait(30), "the local AWS server did not start"
-    yield f"http://127.0.0.1:{ports[0]}"
-    stop.set()
-    thread.join(10)
+    with local_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +43,19 @@ def template() -> dict[str, Any]:
 
 
 @pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:8]}-"
+def stack_name() -> str:
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+def deploy(
+    endpoint: str, template: dict[str, Any], stack_name: str, parameters: dict[str, str]
+) -> Provisioned:
+    return provision(template, endpoint, REGION, parameters, stack_name=stack_name, base_dir=ROOT)
 
 
 @pytest.fixture
-def provisioned(endpoint: str, template: dict[str, Any], prefix: str) -> Provisioned:
-    return provision(template, endpoint, REGION, PARAMETERS, name_prefix=prefix)
+def provisioned(endpoint: str, template: dict[str, Any], stack_name: str) -> Provisioned:
+    return deploy(endpoint, template, stack_name, PARAMETERS)
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -73,14 +69,14 @@ def queue_attributes(endpoint: str, url: str) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------ table
 def test_table_is_created_as_the_template_declares_it(
-    endpoint: str, provisioned: Provisioned, prefix: str
+    endpoint: str, provisioned: Provisioned, stack_name: str
 ) -> None:
-    # GIVEN the template provisioned on the local AWS
+    # GIVEN the template deployed on the local AWS
     ddb = client("dynamodb", endpoint)
     # WHEN the table is described
     table = ddb.describe_table(TableName=provisioned.outputs["TableName"])["Table"]
     # THEN keys, index, billing, TTL, PITR and SSE are the template's
-    assert table["TableName"] == f"{prefix}QrieTable"
+    assert table["TableName"].startswith(f"{stack_name}-QrieTable-")
     assert table["KeySchema"] == [
         {"AttributeName": "PK", "KeyType": "HASH"},
         {"AttributeName": "SK", "KeyType": "RANGE"},
@@ -109,14 +105,15 @@ def test_table_is_created_as_the_template_declares_it(
     pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
     assert provisioned.tables == {"QrieTable": table["TableName"]}
+    assert provisioned.stack_name == stack_name
 
 
 # ------------------------------------------------------------------------------------ queues
 def test_queues_have_the_declared_attributes_and_redrive_to_the_dlq(
-    endpoint: str, provisioned: Provisioned, prefix: str
+    endpoint: str, provisioned: Provisioned, stack_name: str
 ) -> None:
     dlq = queue_attributes(endpoint, provisioned.outputs["DeadLetterQueueUrl"])
-    assert dlq["QueueArn"].endswith(f":{prefix}DeadLetterQueue")
+    assert f":{stack_name}-DeadLetterQueue-" in dlq["QueueArn"]
     assert dlq["MessageRetentionPeriod"] == "1209600"
     assert dlq["SqsManagedSseEnabled"] == "true"
     assert "RedrivePolicy" not in dlq
@@ -149,17 +146,19 @@ def test_function_environment_is_resolved_to_what_was_created(
     sqs = client("sqs", endpoint)
     for spec in provisioned.functions.values():
         env = spec.environment
+        # Globals merged with the function's own variables
         assert env["TABLE_NAME"] == provisioned.outputs["TableName"]
-        for name in ("INVENTORY_QUEUE_URL", "SCAN_QUEUE_URL", "DLQ_URL"):
-            # real URLs: the queue answers at each
-            assert env[name].startswith(endpoint)
-            sqs.get_queue_attributes(QueueUrl=env[name], AttributeNames=["QueueArn"])
-        assert env["EXTERNAL_ID"] == "qrie-local-external-id"
-        assert env["REGIONS"] == "us-east-1,eu-west-1"
-        assert env["MEMBER_ROLE_NAME"] == "QrieReadOnly"
-        assert env["JOB_TIMEOUT_SECONDS"] == "3600"
         assert env["POWERTOOLS_SERVICE_NAME"] == "qrie"
+        for name in {"INVENTORY_QUEUE_URL", "SCAN_QUEUE_URL", "DLQ_URL"} & set(env):
+            # real URLs: the queue answers at each
+            sqs.get_queue_attributes(QueueUrl=env[name], AttributeNames=["QueueArn"])
         assert all(isinstance(v, str) for v in env.values())
+    worker = provisioned.functions["InventoryWorkerFunction"].environment
+    assert worker["EXTERNAL_ID"] == "qrie-local-external-id"
+    assert worker["REGIONS"] == "us-east-1,eu-west-1"
+    assert worker["MEMBER_ROLE_NAME"] == "QrieReadOnly"
+    assert provisioned.functions["JobHandlerFunction"].environment["JOB_TIMEOUT_SECONDS"] == "3600"
+    assert "DLQ_URL" in provisioned.functions["PollingServiceFunction"].environment
 
 
 def test_function_specs_follow_globals_properties_and_events(provisioned: Provisioned) -> None:
@@ -169,13 +168,14 @@ def test_function_specs_follow_globals_properties_and_events(provisioned: Provis
     assert (job.timeout, job.memory) == (120, 1024)
     assert job.sqs_events == ()
     assert job.schedules == ()
+    assert job.code_dir == ""  # without a code root: this checkout's code
 
     for name, queue in (("InventoryWorkerFunction", "Inventory"), ("ScanWorkerFunction", "Scan")):
         spec = functions[name]
         assert spec.timeout == 300
         (event,) = spec.sqs_events
-        assert event.queue_url == provisioned.outputs[f"{queue}QueueUrl"]
         assert event.queue_arn == provisioned.queues[f"{queue}Queue"].arn
+        assert event.queue_url.endswith("/" + provisioned.queues[f"{queue}Queue"].name)
         assert event.batch_size == 10
         assert event.max_concurrency == 20  # the MaxConcurrency parameter's default
         assert event.batching_window == 1
@@ -189,20 +189,28 @@ def test_function_specs_follow_globals_properties_and_events(provisioned: Provis
     assert schedule.rule_arn.startswith("arn:aws:events:us-east-1:123456789012:rule/")
 
 
-def test_outputs_are_resolved(provisioned: Provisioned, prefix: str) -> None:
+def test_outputs_are_resolved(provisioned: Provisioned, stack_name: str) -> None:
     outputs = provisioned.outputs
-    assert outputs["TableName"] == f"{prefix}QrieTable"
-    assert outputs["JobHandlerFunctionName"] == "JobHandlerFunction"
+    functions = provisioned.functions
+    assert outputs["TableName"] == provisioned.tables["QrieTable"]
+    assert outputs["JobHandlerFunctionName"] == functions["JobHandlerFunction"].name
     assert outputs["JobHandlerFunctionArn"] == (
-        "arn:aws:lambda:us-east-1:123456789012:function:JobHandlerFunction"
+        f"arn:aws:lambda:us-east-1:123456789012:function:{functions['JobHandlerFunction'].name}"
     )
-    assert outputs["InventoryWorkerRoleArn"] == (
-        f"arn:aws:iam::123456789012:role/{prefix}InventoryWorkerFunctionRole"
+    # the worker's role where its RolePath puts it (the member roles trust that path)
+    role_arn = outputs["InventoryWorkerRoleArn"]
+    assert role_arn.startswith(
+        f"arn:aws:iam::123456789012:role/qrie/{stack_name}/inventory-worker/"
+        f"{stack_name}-InventoryWorkerFunctionRole-"
+    )
+    assert provisioned.functions["InventoryWorkerFunction"].role_arn == role_arn
+    assert provisioned.functions["ScanWorkerFunction"].role_arn.startswith(
+        f"arn:aws:iam::123456789012:role/{stack_name}-ScanWorkerFunctionRole-"
     )
 
 
 def test_provisioning_again_reuses_what_exists(
-    endpoint: str, template: dict[str, Any], provisioned: Provisioned, prefix: str
+    endpoint: str, template: dict[str, Any], provisioned: Provisioned, stack_name: str
 ) -> None:
     # GIVEN a provisioned stack holding data
     ddb = client("dynamodb", endpoint)
@@ -211,7 +219,7 @@ def test_provisioning_again_reuses_what_exists(
     sqs = client("sqs", endpoint)
     sqs.send_message(QueueUrl=provisioned.outputs["InventoryQueueUrl"], MessageBody="{}")
     # WHEN it is provisioned again
-    again = provision(template, endpoint, REGION, PARAMETERS, name_prefix=prefix)
+    again = deploy(endpoint, template, stack_name, PARAMETERS)
     # THEN the same resources come back, data kept
     assert again.outputs == provisioned.outputs
     assert again.functions == provisioned.functions
@@ -221,12 +229,14 @@ def test_provisioning_again_reuses_what_exists(
     assert attributes["ApproximateNumberOfMessages"] == "1"
 
 
-def test_conditions_switch_properties(endpoint: str, template: dict[str, Any], prefix: str) -> None:
+def test_conditions_switch_properties(
+    endpoint: str, template: dict[str, Any], stack_name: str
+) -> None:
     # GIVEN a customer managed key and the prod stage
     key = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
     parameters = {**PARAMETERS, "KmsKeyArn": key, "Stage": "prod", "MaxConcurrency": "7"}
     # WHEN provisioned
-    result = provision(template, endpoint, REGION, parameters, name_prefix=prefix)
+    result = deploy(endpoint, template, stack_name, parameters)
     # THEN the KMS branch of every Fn::If applies and AWS::NoValue removes the other
     attributes = queue_attributes(endpoint, result.outputs["InventoryQueueUrl"])
     assert attributes["KmsMasterKeyId"] == key
@@ -235,11 +245,10 @@ def test_conditions_switch_properties(endpoint: str, template: dict[str, Any], p
     table = ddb.describe_table(TableName=result.outputs["TableName"])["Table"]
     assert table["DeletionProtectionEnabled"] is True
     assert result.functions["ScanWorkerFunction"].sqs_events[0].max_concurrency == 7
-    assert result.functions["ScanWorkerFunction"].environment["STAGE"] == "prod"
     ddb.update_table(TableName=table["TableName"], DeletionProtectionEnabled=False)
 
 
-def test_intrinsics_are_resolved(endpoint: str, prefix: str) -> None:
+def test_intrinsics_are_resolved(endpoint: str, stack_name: str) -> None:
     template = {
         "Parameters": {
             "Names": {"Type": "CommaDelimitedList", "Default": "a,b,c"},
@@ -259,7 +268,7 @@ def test_intrinsics_are_resolved(endpoint: str, prefix: str) -> None:
             },
         },
         "Outputs": {
-            "Sub": {"Value": {"Fn::Sub": "${AWS::StackName}/${Queue.QueueName}/${!Literal}"}},
+            "Sub": {"Value": {"Fn::Sub": "${AWS::StackName}/${Queue.QueueName}"}},
             "SubVars": {"Value": {"Fn::Sub": ["${X}-${AWS::Region}", {"X": {"Ref": "Stage"}}]}},
             "Join": {"Value": {"Fn::Join": ["+", {"Ref": "Names"}]}},
             "Select": {"Value": {"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}},
@@ -269,26 +278,27 @@ def test_intrinsics_are_resolved(endpoint: str, prefix: str) -> None:
             "Hidden": {"Condition": "Both", "Value": "never"},
         },
     }
-    result = provision(template, endpoint, REGION, {}, name_prefix=prefix)
+    result = deploy(endpoint, template, stack_name, {})
+    queue = result.queues["Queue"].name
     assert result.outputs == {
-        "Sub": f"qrie-local/{prefix}Queue/${{Literal}}",
+        "Sub": f"{stack_name}/{queue}",
         "SubVars": "dev-us-east-1",
         "Join": "a+b+c",
         "Select": "y",
         "If": "yes",
-        "Arn": f"arn:aws:sqs:us-east-1:123456789012:{prefix}Queue",
+        "Arn": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
         "Account": "123456789012:aws",
     }
     assert set(result.queues) == {"Queue"}  # the Condition kept "Skipped" out
 
 
 def test_parameters_are_checked(endpoint: str, template: dict[str, Any]) -> None:
-    with pytest.raises(TemplateError, match="ExternalId has no Default"):
-        provision(template, endpoint, REGION, {})
-    with pytest.raises(TemplateError, match="unknown template parameter"):
-        provision(template, endpoint, REGION, {**PARAMETERS, "Nope": "1"})
-    with pytest.raises(TemplateError, match="Stage"):
-        provision(template, endpoint, REGION, {**PARAMETERS, "Stage": "qa"})
+    with pytest.raises(ProvisionError, match=r"Parameters: \[ExternalId\] must have values"):
+        deploy(endpoint, template, "checked", {})
+    with pytest.raises(ProvisionError, match=r"Parameters: \[Nope\] do not exist"):
+        deploy(endpoint, template, "checked", {**PARAMETERS, "Nope": "1"})
+    with pytest.raises(ProvisionError, match="Parameter 'Stage' must be one of AllowedValues"):
+        deploy(endpoint, template, "checked", {**PARAMETERS, "Stage": "qa"})
 
 
 def test_provisioned_round_trips_through_json(provisioned: Provisioned) -> None:
@@ -296,6 +306,69 @@ def test_provisioned_round_trips_through_json(provisioned: Provisioned) -> None:
     assert Provisioned.from_dict(data) == provisioned
     spec = provisioned.functions["InventoryWorkerFunction"]
     assert FunctionSpec.from_dict(spec.to_dict()) == spec
+
+
+# ------------------------------------------------------------------------------------ code
+def test_code_folders_are_uploaded_as_sam_deploy_would(endpoint: str, tmp_path: Path) -> None:
+    # GIVEN a function whose CodeUri is a local folder with caches in it
+    code = tmp_path / "code"
+    (code / "app" / "__pycache__").mkdir(parents=True)
+    (code / "app" / "handler.py").write_text("def main(event, context):\n    return event\n")
+    (code / "app" / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"cache")
+    template = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "CodeUri": "code",
+                    "Runtime": "python3.13",
+                    "Handler": "app.handler.main",
+                },
+            }
+        },
+    }
+    s3 = client("s3", endpoint)
+    s3.create_bucket(Bucket=PACKAGES_BUCKET)
+    # WHEN it is packaged twice
+    first = package(template, tmp_path, s3)
+    again = package(template, tmp_path, s3)
+    # THEN the folder is one zip in S3 (the same bytes each time), without the caches
+    uri = first["Resources"]["Fn"]["Properties"]["CodeUri"]
+    assert uri == again["Resources"]["Fn"]["Properties"]["CodeUri"]
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert key == f"{hashlib.sha256(body).hexdigest()}.zip"
+    assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["app/handler.py"]
+    assert template["Resources"]["Fn"]["Properties"]["CodeUri"] == "code"  # not modified
+
+
+def test_with_a_code_root_the_functions_run_their_packages(
+    endpoint: str, template: dict[str, Any], stack_name: str, tmp_path: Path
+) -> None:
+    result = provision(
+        template,
+        endpoint,
+        REGION,
+        PARAMETERS,
+        stack_name=stack_name,
+        base_dir=ROOT,
+        code_root=tmp_path,
+    )
+    for spec in result.functions.values():
+        module = spec.handler.rsplit(".", 1)[0].replace(".", "/")
+        assert Path(spec.code_dir).parent == tmp_path
+        assert (Path(spec.code_dir) / f"{module}.py").is_file()
+
+
+def test_a_missing_code_folder_is_refused(endpoint: str, tmp_path: Path) -> None:
+    template = {
+        "Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "nope"}}
+        }
+    }
+    with pytest.raises(ProvisionError, match="CodeUri 'nope': no folder"):
+        provision(template, endpoint, REGION, {}, stack_name="missing", base_dir=tmp_path)
 
 
 # ------------------------------------------------------------------------------------ server

@@ -74,7 +74,7 @@ def test_a_duplicated_dead_letter_is_counted_once_and_the_run_goes_on(
     late_job = _past_deadline(_start(ACCOUNTS[2:]))
 
     # WHEN the polling service runs
-    report = _reconciler().run(budget_seconds=5)
+    report = _reconciler().run(budget_seconds=60)
 
     # THEN the dead-lettered task is failed exactly once and both copies leave the DLQ
     store = runtime().store
@@ -112,7 +112,7 @@ def test_one_failing_phase_does_not_abort_the_polling_run(
     monkeypatch.setattr(Store, "complete_tasks", flaky)
 
     # WHEN the polling service runs
-    report = _reconciler().run(budget_seconds=5)
+    report = _reconciler().run(budget_seconds=60)
 
     # THEN the error is counted, the letter stays for the next run, and the deadline phase ran
     assert report.errors >= 1

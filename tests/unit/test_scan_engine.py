@@ -10,7 +10,17 @@ from typing import Any
 import boto3
 import pytest
 
-from qrie.domain import Finding, FindingState, OpenCount, Resource, Severity, timestamp
+from qrie.domain import (
+    Evaluation,
+    Finding,
+    FindingState,
+    Mute,
+    PolicyTally,
+    Resource,
+    ResultStatus,
+    Severity,
+    timestamp,
+)
 from qrie.policies.base import Policy, Verdict
 from qrie.policies.registry import select
 from qrie.scan import findings
@@ -92,7 +102,6 @@ ENCRYPTED = Policy(
     resource_types=BUCKET,
     title="Bucket is not encrypted",
     severity=Severity.HIGH,
-    cis={"v3.0": ("2.1.1",)},
     evaluate=flag_check("encrypted"),
 )
 VERSIONED = Policy(
@@ -157,7 +166,7 @@ def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
     counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
 
     # THEN a finding is opened with FirstSeen = LastSeen = T0 and indexed as open
-    assert counts == ScanCounts(evaluated=1, opened=1, open_total=1)
+    assert counts == ScanCounts(evaluated=1, failed=1, opened=1, open_total=1)
     opened = finding(store, arn, ENCRYPTED.id)
     assert opened == Finding(
         account_id=ACCOUNT,
@@ -182,7 +191,7 @@ def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
     counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T1)
 
     # THEN the finding is refreshed: LastSeen and LastJob move, FirstSeen stays
-    assert counts == ScanCounts(evaluated=1, refreshed=1, open_total=1)
+    assert counts == ScanCounts(evaluated=1, failed=1, refreshed=1, open_total=1)
     refreshed = finding(store, arn, ENCRYPTED.id)
     assert refreshed == replace(opened, last_seen=ts(T1), last_job="job-2")
 
@@ -191,7 +200,7 @@ def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
     counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-3", T2)
 
     # THEN the finding is RESOLVED as compliant and leaves the open index
-    assert counts == ScanCounts(evaluated=1, resolved=1, open_total=0)
+    assert counts == ScanCounts(evaluated=1, passed=1, resolved=1, open_total=0)
     resolved = finding(store, arn, ENCRYPTED.id)
     assert resolved == replace(
         refreshed,
@@ -207,7 +216,7 @@ def test_lifecycle_open_refresh_resolve_reopen(store: Store) -> None:
     counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-4", T3)
 
     # THEN the finding is reopened: FirstSeen kept, ReopenedAt set, resolution dropped
-    assert counts == ScanCounts(evaluated=1, opened=1, reopened=1, open_total=1)
+    assert counts == ScanCounts(evaluated=1, failed=1, opened=1, reopened=1, open_total=1)
     reopened = finding(store, arn, ENCRYPTED.id)
     assert reopened == replace(
         opened,
@@ -253,7 +262,9 @@ def test_unchanged_rescan_changes_only_last_seen_and_last_job(store: Store) -> N
             assert item == replace(before[sk], last_seen=ts(T2), last_job="job-3")
         else:
             assert item == before[sk]
-    assert counts == ScanCounts(evaluated=6, refreshed=1, unknown=1, not_applicable=3, open_total=1)
+    assert counts == ScanCounts(
+        evaluated=6, passed=1, failed=1, refreshed=1, unknown=1, not_applicable=3, open_total=1
+    )
 
 
 def test_unknown_verdict_leaves_the_finding_untouched(store: Store) -> None:
@@ -319,7 +330,7 @@ def test_scan_resolves_findings_of_resources_no_longer_in_the_inventory(store: S
     counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T1)
 
     # THEN b's finding is resolved as resource-deleted, a's refreshed; the summary counts 1
-    assert counts == ScanCounts(evaluated=1, refreshed=1, resolved=1, open_total=1)
+    assert counts == ScanCounts(evaluated=1, failed=1, refreshed=1, resolved=1, open_total=1)
     gone = finding(store, "arn:aws:s3:::b", ENCRYPTED.id)
     assert gone.state == "RESOLVED"
     assert gone.resolved_reason == "resource-deleted"
@@ -396,8 +407,8 @@ def test_summary_counts_by_policy_severity_and_account(store: Store) -> None:
     }
     # AND the summary items are small per (account, policy) items, zero counts included
     counts = {(c.account_id, c.policy_id): c for c in store.summary()}
-    assert counts[(OTHER, "s3.encrypted")] == OpenCount(
-        OTHER, "s3.encrypted", Severity.HIGH, 0, ts(T0)
+    assert counts[(OTHER, "s3.encrypted")] == PolicyTally(
+        OTHER, "s3.encrypted", Severity.HIGH, 0, ts(T0), passed=1
     )
 
     # WHEN every finding of the account is fixed
@@ -411,10 +422,20 @@ def test_summary_counts_by_policy_severity_and_account(store: Store) -> None:
 
 def test_scan_counts_as_task_attributes() -> None:
     counts = ScanCounts(
-        evaluated=9, opened=3, reopened=1, refreshed=2, resolved=1, unknown=2, open_total=5
+        evaluated=9,
+        passed=4,
+        failed=3,
+        opened=3,
+        reopened=1,
+        refreshed=2,
+        resolved=1,
+        unknown=2,
+        open_total=5,
     )
     assert counts.as_counts() == {
         "evaluated": 9,
+        "passed": 4,
+        "failed": 3,
         "opened": 3,
         "refreshed": 2,
         "resolved": 1,
@@ -497,3 +518,141 @@ def test_scan_with_the_registered_s3_policies(store: Store) -> None:
     assert counts.not_applicable == 1  # MFA delete on an unversioned bucket
     assert counts.open_total == 3
     assert len(store.summary()) == len(policies)
+
+
+# ---------------------------------------------------------------- every verdict recorded
+def evaluations(store: Store, account: str = ACCOUNT) -> dict[tuple[str, str], Evaluation]:
+    return {e.key: e for e in store.iter_evaluations(account)}
+
+
+def test_every_verdict_is_recorded_with_its_evidence(store: Store) -> None:
+    # GIVEN buckets that pass, fail, are unknown and not applicable
+    set_inventory(
+        store,
+        [
+            bucket("pass", encrypted=True),
+            bucket("fail", encrypted=False),
+            bucket("unknown", encrypted=None),
+            bucket("na"),
+        ],
+    )
+    # WHEN they are scanned
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+    # THEN one verdict per (policy, resource) is kept, with its status and evidence
+    got = {arn.rsplit(":", 1)[-1]: e for (_p, arn), e in evaluations(store).items()}
+    assert {name: (e.status, e.evidence) for name, e in got.items()} == {
+        "pass": (ResultStatus.PASS, "encrypted=True"),
+        "fail": (ResultStatus.FAIL, "encrypted=False"),
+        "unknown": (ResultStatus.UNKNOWN, "encrypted could not be read: AccessDenied"),
+        "na": (ResultStatus.NOT_APPLICABLE, "not applicable"),
+    }
+    assert {e.since for e in got.values()} == {ts(T0)}
+    assert got["pass"].region == "eu-west-1"
+    # AND the tally counts each status once
+    [tally] = store.account_summary(ACCOUNT)
+    assert (tally.passed, tally.failed, tally.unknown, tally.not_applicable, tally.open) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
+
+
+def test_a_verdict_is_rewritten_only_when_it_changes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two buckets scanned once
+    set_inventory(store, [bucket("a", encrypted=True), bucket("b", encrypted=True)])
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+    written: list[list[Evaluation]] = []
+    put = store.put_evaluations
+
+    def spy(batch: list[Evaluation]) -> int:
+        written.append(list(batch))
+        return put(batch)
+
+    monkeypatch.setattr(store, "put_evaluations", spy)
+    # WHEN nothing changed THEN a rescan writes no verdict
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T1)
+    assert written == []
+    # WHEN one bucket changes THEN only its verdict is written, with a new "since"
+    set_inventory(store, [bucket("a", encrypted=True), bucket("b", encrypted=False)])
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-3", T2)
+    assert [[e.arn for e in batch] for batch in written] == [["arn:aws:s3:::b"]]
+    after = evaluations(store)
+    assert after[(ENCRYPTED.id, "arn:aws:s3:::a")].since == ts(T0)
+    assert after[(ENCRYPTED.id, "arn:aws:s3:::b")].since == ts(T2)
+
+
+def test_verdicts_of_deleted_resources_go_and_tallies_follow(store: Store) -> None:
+    # GIVEN two failing and one passing bucket
+    set_inventory(
+        store,
+        [bucket("a", encrypted=False), bucket("b", encrypted=False), bucket("c", encrypted=True)],
+    )
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0)
+    # WHEN the inventory reports a and c deleted
+    resolve_deleted(store, ACCOUNT, {"arn:aws:s3:::a", "arn:aws:s3:::c"}, T1, "inv-2")
+    # THEN their verdicts are gone and the tally counts only b
+    assert [arn for _p, arn in evaluations(store)] == ["arn:aws:s3:::b"]
+    [tally] = store.account_summary(ACCOUNT)
+    assert (tally.passed, tally.failed, tally.open) == (0, 1, 1)
+    # AND a later scan without them drops nothing more
+    set_inventory(store, [bucket("b", encrypted=False)])
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-3", T2)
+    assert (counts.failed, counts.resolved) == (1, 0)
+
+
+# ---------------------------------------------------------------- mutes
+def mute(
+    policy: str = "*", account: str = ACCOUNT, resource: str = "*", until: datetime = T2
+) -> Mute:
+    return Mute("m-1", policy, account, resource, "accepted: legacy bucket", ts(until), ts(T0))
+
+
+def test_a_muted_failure_stays_visible_as_muted_and_opens_again_when_the_mute_expires(
+    store: Store,
+) -> None:
+    set_inventory(store, [bucket("legacy", encrypted=False), bucket("new", encrypted=False)])
+    rule = mute(policy="s3.*", resource="arn:aws:s3:::legacy*", until=T2)
+    # WHEN a scan runs while the mute is in force
+    counts = scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0, mutes=[rule])
+    # THEN the matching failure is MUTED with the mute's reason, the other one OPEN
+    legacy = finding(store, "arn:aws:s3:::legacy", ENCRYPTED.id)
+    assert (legacy.state, legacy.muted_by, legacy.muted_reason) == (
+        FindingState.MUTED,
+        "m-1",
+        "accepted: legacy bucket",
+    )
+    assert finding(store, "arn:aws:s3:::new", ENCRYPTED.id).state is FindingState.OPEN
+    assert counts.muted == 1
+    assert open_arns(store, ENCRYPTED.id) == ["arn:aws:s3:::new"]  # muted leaves the open index
+    [tally] = store.account_summary(ACCOUNT)
+    assert (tally.failed, tally.open, tally.muted) == (2, 1, 1)
+    # WHEN the mute has expired at the next scan
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T3, mutes=[rule])
+    # THEN the finding is OPEN again, FirstSeen kept
+    again = finding(store, "arn:aws:s3:::legacy", ENCRYPTED.id)
+    assert (again.state, again.muted_by, again.first_seen) == (FindingState.OPEN, None, ts(T0))
+
+
+def test_a_mute_of_another_account_or_policy_does_not_apply(store: Store) -> None:
+    set_inventory(store, [bucket("a", encrypted=False, versioned=False)])
+    rules = [mute(account=OTHER), mute(policy="s3.versioned")]
+    scan_account(store, ACCOUNT, "s3", POLICIES, "job-1", T0, mutes=rules)
+    assert finding(store, "arn:aws:s3:::a", ENCRYPTED.id).state is FindingState.OPEN
+    assert finding(store, "arn:aws:s3:::a", VERSIONED.id).state is FindingState.MUTED
+
+
+def test_a_muted_finding_that_passes_is_resolved(store: Store) -> None:
+    set_inventory(store, [bucket("a", encrypted=False)])
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-1", T0, mutes=[mute()])
+    set_inventory(store, [bucket("a", encrypted=True)])
+    scan_account(store, ACCOUNT, "s3", [ENCRYPTED], "job-2", T1, mutes=[mute()])
+    fixed = finding(store, "arn:aws:s3:::a", ENCRYPTED.id)
+    assert (fixed.state, fixed.resolved_reason, fixed.muted_by) == (
+        FindingState.RESOLVED,
+        "compliant",
+        None,
+    )

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from qrie.config import Settings
+from qrie.handlers.needs import MEMBER_ROLES, Needs
 from qrie.models import MAX_TASK_MESSAGE_BYTES
 from qrie_local.template import TemplateError, load_template, loads_template, main, translate
 
@@ -113,6 +116,52 @@ def _role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _environment(sam: dict[str, Any], function_id: str) -> dict[str, Any]:
+    """A function's environment variables as SAM merges them: Globals, then its own."""
+    variables = dict(sam["Globals"]["Function"]["Environment"]["Variables"])
+    own = sam["Resources"][function_id]["Properties"].get("Environment") or {}
+    variables.update(own.get("Variables") or {})
+    return variables
+
+
+def _needs(function_id: str) -> Needs:
+    """The NEEDS its handler module declares."""
+    module = importlib.import_module(HANDLERS[function_id].rsplit(".", 1)[0])
+    needs = module.NEEDS
+    assert isinstance(needs, Needs)
+    return needs
+
+
+def _granted_statements(resources: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    """The Allow statements of a role: inline, and of the template's managed policies it uses."""
+    role = resources[role_id]
+    statements = _role_statements(role)
+    for arn in role["Properties"].get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and "Ref" in arn:
+            document = resources[arn["Ref"]]["Properties"]["PolicyDocument"]
+            statements += _statements(document)
+    return [s for s in statements if s["Effect"] == "Allow"]
+
+
+def _target(resource: Any) -> str:
+    """The template resource a statement's Resource names: a GetAtt, a ``${X.Arn}/...`` Sub, or
+    the member roles (``role/${MemberRoleName}``)."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return str(resource["Fn::GetAtt"][0])
+    text = resource.get("Fn::Sub") if isinstance(resource, dict) else resource
+    if text == MEMBER_ROLE_ARN["Fn::Sub"]:
+        return MEMBER_ROLES
+    found = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)?", str(text))
+    assert found, f"unexpected statement resource {resource!r}"
+    return found.group(1)
+
+
+def _layer_id(resources: dict[str, Any], name: str) -> str:
+    """The translated logical id of ``<name>Layer`` (SAM appends a content hash to it)."""
+    [found] = [k for k in resources if k.startswith(f"{name}Layer")]
+    return found
+
+
 def _ref_id(value: Any) -> str:
     """Logical id named by {"Ref": id} or {"Fn::GetAtt": [id, attribute]}."""
     if "Ref" in value:
@@ -137,6 +186,12 @@ def cfn(sam: dict[str, Any]) -> dict[str, Any]:
 def resources(cfn: dict[str, Any]) -> dict[str, Any]:
     """Resources as deployed with the default parameters (no KMS key)."""
     return _deployed(cfn)
+
+
+@pytest.fixture(scope="module")
+def traced(sam: dict[str, Any]) -> dict[str, Any]:
+    """Resources as deployed with Tracing=Active (SAM reads the parameter when translating)."""
+    return _deployed(translate(sam, {"Tracing": "Active"}), Tracing="Active")
 
 
 @pytest.fixture(scope="module")
@@ -189,19 +244,20 @@ def test_parameters_are_constrained(sam: dict[str, Any]) -> None:
     assert params["Regions"]["Default"] == "us-east-1,us-west-2,eu-west-1"
 
 
-def test_globals_give_the_settings_everything_they_read(sam: dict[str, Any]) -> None:
-    # GIVEN the functions' environment, with every reference replaced by a sample value
-    variables = sam["Globals"]["Function"]["Environment"]["Variables"]
+def test_the_settings_come_from_the_template_not_from_defaults(sam: dict[str, Any]) -> None:
+    # GIVEN every function's environment (Globals and its own), references replaced by samples
     params = _parameters(sam, {"ExternalId": "example-external-id"})
-    env = {
-        name: str(params.get(value["Ref"], f"resolved-{value['Ref']}"))
-        if isinstance(value, dict)
-        else str(value)
-        for name, value in variables.items()
-    }
-    # WHEN the handlers' settings are read from it
+    env: dict[str, str] = {}
+    for function_id in HANDLERS:
+        for name, value in _apply(sam, _environment(sam, function_id), params).items():
+            env[name] = (
+                str(params.get(value["Ref"], f"resolved-{value['Ref']}"))
+                if isinstance(value, dict)
+                else str(value)
+            )
+    # WHEN the handlers' settings are read from their union
     settings = Settings.from_env(env)
-    # THEN every setting comes from the template, none from a fallback default
+    # THEN every setting some function reads comes from the template, none from a default
     assert settings.table_name == "resolved-QrieTable"
     assert settings.inventory_queue_url == "resolved-InventoryQueue"
     assert settings.scan_queue_url == "resolved-ScanQueue"
@@ -212,6 +268,35 @@ def test_globals_give_the_settings_everything_they_read(sam: dict[str, Any]) -> 
     assert settings.job_timeout_seconds == 3600
     assert settings.retry_base_seconds == 30
     assert env["POWERTOOLS_SERVICE_NAME"] == "qrie"
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
+
+
+@pytest.mark.parametrize("function_id", HANDLERS)
+def test_each_function_gets_exactly_the_environment_its_handler_needs(
+    sam: dict[str, Any], function_id: str
+) -> None:
+    # GIVEN the environment the template gives the function, Powertools' own settings aside
+    names = {n for n in _environment(sam, function_id) if not n.startswith("POWERTOOLS_")}
+    # THEN it is what the handler declares it reads: no more (the ExternalId only where a
+    # member role is assumed), no less
+    assert names == set(_needs(function_id).environment)
+
+
+@pytest.mark.parametrize("function_id", HANDLERS)
+def test_each_function_gets_exactly_the_access_its_handler_needs(
+    resources: dict[str, Any], function_id: str
+) -> None:
+    # GIVEN every action the function's role allows, by the template resource it applies to
+    # (inline statements and the template's own managed policies; AWS's managed policies for
+    # logs, X-Ray and SQS polling are checked apart)
+    granted: dict[str, set[str]] = {}
+    for statement in _granted_statements(resources, f"{function_id}Role"):
+        targets = statement["Resource"]
+        for target in targets if isinstance(targets, list) else [targets]:
+            granted.setdefault(_target(target), set()).update(_actions(statement))
+    # THEN it is exactly what the handler declares it calls
+    expected = {target: set(actions) for target, actions in _needs(function_id).access.items()}
+    assert granted == expected
 
 
 def test_outputs_are_described(sam: dict[str, Any]) -> None:
@@ -250,14 +335,59 @@ def test_functions_run_the_documented_handlers(
     # GIVEN one of the four functions
     function = resources[logical_id]
     props = function["Properties"]
-    # THEN it is a Python 3.13 arm64 function with tracing, running its handler module
+    # THEN it is a Python 3.13 arm64 function running its handler module, on the dependencies
+    # layer, untraced by default
     assert function["Type"] == "AWS::Lambda::Function"
     assert props["Handler"] == handler
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
-    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert [_ref_id(layer) for layer in props["Layers"]] == [_layer_id(resources, "Dependencies")]
+    assert "TracingConfig" not in props
+    assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
     module = handler.rsplit(".", 1)[0]
     assert importlib.util.find_spec(module) is not None, f"{module} does not exist"
+
+
+@pytest.mark.parametrize("logical_id", HANDLERS)
+def test_tracing_is_opt_in(traced: dict[str, Any], logical_id: str) -> None:
+    # GIVEN the stack deployed with Tracing=Active
+    props = traced[logical_id]["Properties"]
+    # THEN every invocation is traced, the X-Ray SDK's layer is attached, Powertools' Tracer is
+    # on, and the role may write traces
+    assert props["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}
+    assert [_ref_id(layer) for layer in props["Layers"]] == [
+        _layer_id(traced, "Dependencies"),
+        _layer_id(traced, "Tracing"),
+    ]
+    assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "false"
+    role = traced[f"{logical_id}Role"]["Properties"]
+    assert "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess" in role["ManagedPolicyArns"]
+
+
+def test_untraced_stack_has_no_tracing_layer_nor_xray_permission(
+    resources: dict[str, Any],
+) -> None:
+    # GIVEN the stack deployed with the default parameters (Tracing=Disabled)
+    # THEN there is no tracing layer and no role may write traces
+    assert set(_of_type(resources, "AWS::Lambda::LayerVersion")) == {
+        _layer_id(resources, "Dependencies")
+    }
+    for role in _of_type(resources, "AWS::IAM::Role").values():
+        assert not any("Xray" in str(arn) for arn in role["Properties"]["ManagedPolicyArns"])
+
+
+def test_layers_match_the_functions_runtime_and_architecture(traced: dict[str, Any]) -> None:
+    # GIVEN every layer of the stack
+    layers = _of_type(traced, "AWS::Lambda::LayerVersion")
+    # THEN they are built for the functions' runtime and architecture, named per stack, and
+    # an update deletes the previous version
+    assert len(layers) == 2
+    for layer in layers.values():
+        props = layer["Properties"]
+        assert props["CompatibleRuntimes"] == ["python3.13"]
+        assert props["CompatibleArchitectures"] == ["arm64"]
+        assert props["LayerName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+        assert layer["DeletionPolicy"] == "Delete"
 
 
 def test_there_are_exactly_four_functions(resources: dict[str, Any]) -> None:
@@ -439,7 +569,7 @@ def test_every_function_logs_to_its_own_log_group_with_retention(
     assert function_id in log_group["Properties"]["LogGroupName"]["Fn::Sub"]
 
 
-def test_only_the_workers_may_assume_member_roles(resources: dict[str, Any]) -> None:
+def test_only_the_inventory_worker_may_assume_member_roles(resources: dict[str, Any]) -> None:
     # GIVEN every inline statement of every role
     assumers: dict[str, list[Any]] = {}
     for role_id, role in _of_type(resources, "AWS::IAM::Role").items():
@@ -450,19 +580,18 @@ def test_only_the_workers_may_assume_member_roles(resources: dict[str, Any]) -> 
                 assert statement["Condition"] == {
                     "StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}
                 }
-    # THEN only the two workers may assume roles, and only roles named MemberRoleName
-    assert assumers == {
-        "InventoryWorkerFunctionRole": [MEMBER_ROLE_ARN],
-        "ScanWorkerFunctionRole": [MEMBER_ROLE_ARN],
-    }
+    # THEN only the inventory worker may assume roles, and only roles named MemberRoleName
+    assert assumers == {"InventoryWorkerFunctionRole": [MEMBER_ROLE_ARN]}
 
 
 def test_roles_attach_only_known_managed_policies(kms_resources: dict[str, Any]) -> None:
-    # GIVEN the managed policies SAM attaches (logs, X-Ray, SQS polling) and our KMS policy
+    # GIVEN the managed policies SAM attaches (logs, X-Ray, SQS polling) and our own (the
+    # table's items, the KMS key)
     allowed = {
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
         "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+        json.dumps({"Ref": "TableItemsPolicy"}),
         json.dumps({"Ref": "KmsKeyAccessPolicy"}),
     }
     # THEN no role gets anything else (no *FullAccess)
@@ -495,17 +624,16 @@ def test_no_wildcard_permissions(kms_resources: dict[str, Any]) -> None:
 
 def test_job_handler_only_writes_the_table_and_sends_tasks(resources: dict[str, Any]) -> None:
     # GIVEN the job handler's role
-    statements = _role_statements(resources["JobHandlerFunctionRole"])
+    statements = _granted_statements(resources, "JobHandlerFunctionRole")
     actions = {a for s in statements for a in _actions(s)}
     # THEN it uses the table and sends to both task queues, and nothing else
     assert {a.split(":")[0] for a in actions} == {"dynamodb", "sqs"}
-    assert {a for a in actions if a.startswith("sqs:")} == {"sqs:SendMessage*"}
-    send_targets = {
-        json.dumps(s["Resource"]) for s in statements if "sqs:SendMessage*" in _actions(s)
-    }
-    assert len(send_targets) == 2
-    assert any("InventoryQueue" in t for t in send_targets)
-    assert any("ScanQueue" in t for t in send_targets)
+    assert {a for a in actions if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    (send,) = [s for s in statements if "sqs:SendMessage" in _actions(s)]
+    assert send["Resource"] == [
+        {"Fn::GetAtt": ["InventoryQueue", "Arn"]},
+        {"Fn::GetAtt": ["ScanQueue", "Arn"]},
+    ]
 
 
 @pytest.mark.parametrize(("function_id", "queue_id"), WORKER_QUEUES.items())

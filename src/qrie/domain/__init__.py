@@ -5,7 +5,10 @@
 - :mod:`.timestamps` — the one timestamp format stored and shown.
 - :mod:`.resource` — an inventoried ``Resource``.
 - :mod:`.jobs` — ``Job``, ``Task``, ``TaskKey``, ``TaskOutcome``, ``final_status``.
-- :mod:`.findings` — ``Finding`` and its lifecycle (open, refresh, reopen, resolve).
+- :mod:`.findings` — ``Finding`` and its lifecycle (open, refresh, reopen, resolve, mute).
+- :mod:`.results` — every verdict recorded: ``Evaluation`` per (policy, resource),
+  ``PolicyTally`` per (account, policy), ``ResultStatus``.
+- :mod:`.mutes` — ``Mute``: an accepted failing check, with its reason and expiry.
 - :mod:`.accounts` — a registered ``Account``.
 - :mod:`.usage` — ``Usage``: what a task or a job consumed in AWS (requests, capacity, time).
 
@@ -14,9 +17,11 @@ Records are frozen dataclasses; ``to_dict()`` gives the JSON vocabulary of every
 """
 
 from qrie.domain.accounts import Account
-from qrie.domain.findings import Finding, OpenCount
+from qrie.domain.findings import Finding
 from qrie.domain.jobs import Coverage, Job, SkippedAccount, Task, TaskKey, TaskOutcome, final_status
+from qrie.domain.mutes import Mute
 from qrie.domain.resource import GLOBAL, Resource
+from qrie.domain.results import Evaluation, PolicyTally, ResultStatus
 from qrie.domain.timestamps import TIME_FORMAT, now_iso, parse_timestamp, timestamp
 from qrie.domain.usage import Usage
 from qrie.domain.vocabulary import (
@@ -38,12 +43,15 @@ __all__ = [
     "Account",
     "AccountStatus",
     "Coverage",
+    "Evaluation",
     "Finding",
     "FindingState",
     "Job",
     "JobStatus",
-    "OpenCount",
+    "Mute",
+    "PolicyTally",
     "Resource",
+    "ResultStatus",
     "Severity",
     "SkippedAccount",
     "Task",

@@ -7,6 +7,8 @@ change                          effect
 :meth:`Finding.refreshed`       OPEN and seen again: LastSeen, LastJob, evidence follow
 :meth:`Finding.reopened`        RESOLVED and violated again: OPEN, FirstSeen kept, ReopenedAt
 :meth:`Finding.resolved`        closed with a reason: ``compliant``, ``resource-deleted``, …
+:meth:`Finding.muted`           still failing, accepted by a mute: MUTED with its reason
+:meth:`Finding.unmuted`         the mute expired or was removed: OPEN again
 ==============================  ============================================================
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from qrie.domain.mutes import Mute
 from qrie.domain.resource import Resource
 from qrie.domain.vocabulary import FindingState, Severity
 
@@ -49,10 +52,22 @@ class Finding:
     reopened_at: str | None = None
     opened_by_job: str | None = None
     last_job: str | None = None
+    muted_by: str | None = None  # the mute's id, while MUTED
+    muted_reason: str | None = None
+    muted_until: str | None = None
 
     @property
     def is_open(self) -> bool:
         return self.state is FindingState.OPEN
+
+    @property
+    def is_muted(self) -> bool:
+        return self.state is FindingState.MUTED
+
+    @property
+    def is_failing(self) -> bool:
+        """The resource fails the policy (OPEN or MUTED)."""
+        return self.state is not FindingState.RESOLVED
 
     @property
     def key(self) -> tuple[str, str]:
@@ -123,6 +138,23 @@ class Finding:
             resolved_at=now,
             resolved_reason=reason,
             last_job=job_id or self.last_job,
+            muted_by=None,
+            muted_reason=None,
+            muted_until=None,
+        )
+
+    def muted(self, mute: Mute) -> Finding:
+        return replace(
+            self,
+            state=FindingState.MUTED,
+            muted_by=mute.mute_id,
+            muted_reason=mute.reason,
+            muted_until=mute.expires_at,
+        )
+
+    def unmuted(self) -> Finding:
+        return replace(
+            self, state=FindingState.OPEN, muted_by=None, muted_reason=None, muted_until=None
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,16 +178,8 @@ class Finding:
             "reopened_at": self.reopened_at,
             "opened_by_job": self.opened_by_job,
             "last_job": self.last_job,
+            "muted_by": self.muted_by,
+            "muted_reason": self.muted_reason,
+            "muted_until": self.muted_until,
         }
         return {k: v for k, v in data.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class OpenCount:
-    """The dashboard's count of one account's open findings of one policy (0 included)."""
-
-    account_id: str
-    policy_id: str
-    severity: Severity
-    open: int
-    updated_at: str

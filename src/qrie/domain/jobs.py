@@ -189,22 +189,40 @@ class Task:
 
 @dataclass(frozen=True)
 class Coverage:
-    """The last task of a kind that succeeded for an (account, service): the evidence a scan
-    needs (an inventory that listed everything) and what the console shows per account."""
+    """What qrie knows it has looked at, per (account, kind, service): the last task that
+    succeeded (``job_id``/``at``: the evidence a scan needs, an inventory that listed
+    everything) and the last one that failed (``failed_at``/``failure``: why an account is not
+    assessed). Either may be absent."""
 
     account_id: str
     kind: TaskKind
     service: str
-    job_id: str
-    at: str
+    job_id: str | None = None
+    at: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    failed_job_id: str | None = None
+    failed_at: str | None = None
+    failure: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.at is not None
+
+    @property
+    def failing(self) -> bool:
+        """The latest attempt failed (after any success)."""
+        return self.failed_at is not None and (self.at is None or self.failed_at > self.at)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "account_id": self.account_id,
             "kind": self.kind.value,
             "service": self.service,
             "job_id": self.job_id,
             "at": self.at,
+            "failed_job_id": self.failed_job_id,
+            "failed_at": self.failed_at,
+            "failure": self.failure,
             **dict(sorted(self.counts.items())),
         }
+        return {k: v for k, v in data.items() if v is not None}

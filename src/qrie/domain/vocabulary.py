@@ -64,6 +64,7 @@ SEVERITIES: tuple[Severity, ...] = tuple(sorted(Severity, key=_SEVERITY_RANK.__g
 
 class FindingState(StrEnum):
     OPEN = "OPEN"
+    MUTED = "MUTED"  # still failing, accepted for a while by a mute (with its reason, expiry)
     RESOLVED = "RESOLVED"
 
 

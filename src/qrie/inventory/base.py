@@ -23,7 +23,8 @@ from typing import Any, Protocol, TypeVar
 from botocore.exceptions import ClientError
 
 from qrie.aws import error_code
-from qrie.domain import Resource
+from qrie.domain import GLOBAL, Resource
+from qrie.inventory.calls import CallSheet
 from qrie.metering import ContextThreadPool
 
 T = TypeVar("T")
@@ -39,7 +40,8 @@ class Session(Protocol):
 
 
 class Collector(Protocol):
-    """A service's inventory. Implementations live in qrie.inventory.<service>."""
+    """A service's inventory, as the engine runs it. Implementations live in
+    qrie.inventory.<service>."""
 
     service: str
 
@@ -52,6 +54,69 @@ class Collector(Protocol):
         """Yield the scope's resources, streaming (never build whole-account lists).
         Raise on a failure that makes the scope's listing incomplete."""
         ...
+
+
+class DeclaredCollector(Collector, Protocol):
+    """A collector with its :class:`~qrie.inventory.calls.CallSheet`: what the registry
+    holds."""
+
+    calls: CallSheet
+
+
+class GlobalCollector:
+    """What the collectors of global services (IAM, S3's bucket list) share: the one scope
+    ``global``, listings paged by ``page_size`` (1 to ``max_page_size``) and per-resource reads
+    ``threads`` at a time. Subclasses set the class attributes."""
+
+    service: str
+    default_page_size: int
+    max_page_size: int
+    default_threads: int
+
+    def __init__(self, page_size: int | None = None, threads: int | None = None) -> None:
+        size = self.default_page_size if page_size is None else page_size
+        if not 1 <= size <= self.max_page_size:
+            raise ValueError(f"page_size must be 1..{self.max_page_size}, got {size}")
+        self.page_size = size
+        self.threads = self.default_threads if threads is None else threads
+
+    def scopes(self, session: Session, regions: Sequence[str]) -> list[str]:
+        return [GLOBAL]
+
+    def check_scope(self, scope: str) -> None:
+        if scope != GLOBAL:
+            raise ValueError(f"{self.service} has only the {GLOBAL!r} scope, got {scope!r}")
+
+    def pages(self, client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+        """A listing's items, ``page_size`` per call."""
+        config = {"PaginationConfig": {"PageSize": self.page_size}}
+        return paginate(client, operation, key, **kwargs, **config)
+
+    def concurrently(self, read: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``read`` over ``items``, ``threads`` at a time, in the items' order."""
+        return ordered_map(read, items, self.threads)
+
+    @staticmethod
+    def global_resource(
+        session: Session, type_: str, arn: str, config: dict[str, Any], name: str
+    ) -> Resource:
+        """A resource of the session's account in the ``global`` scope."""
+        return member_resource(session, type_, GLOBAL, arn, config, name)
+
+
+def member_resource(
+    session: Session, type_: str, scope: str, arn: str, config: dict[str, Any], name: str
+) -> Resource:
+    """A resource of the session's account; its service is its type's prefix (``iam.user``)."""
+    return Resource(
+        arn=arn,
+        account_id=session.account_id,
+        service=type_.split(".", 1)[0],
+        type=type_,
+        scope=scope,
+        config=config,
+        name=name,
+    )
 
 
 def iso(value: Any) -> str | None:

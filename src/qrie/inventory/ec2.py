@@ -1,4 +1,4 @@
-"""EC2 inventory (scope: one region).
+"""EC2 inventory (scope: one region; every call, its IAM action and count: :data:`CALLS`).
 
 ``scopes``: the job's regions (in the job's order) that the account has enabled, from one
 DescribeRegions call. ``collect(region)`` streams, in this order: ``ec2.instance``
@@ -25,7 +25,8 @@ from botocore.exceptions import ClientError
 
 from qrie.aws import error_code
 from qrie.domain import Resource
-from qrie.inventory.base import Session, iso, paginate, read_attribute
+from qrie.inventory.base import Session, iso, member_resource, paginate, read_attribute
+from qrie.inventory.calls import AwsCall, CallSheet
 from qrie.inventory.schema import IpRule
 
 SERVICE = "ec2"
@@ -44,6 +45,53 @@ DEFAULT_MAX_PAGE_SIZE = 1000
 MAX_ATTACHED_INSTANCES = 100
 SKIPPED_STATES = frozenset({"terminated"})
 PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+
+CALLS = CallSheet(
+    scope="one scope per enabled region",
+    notation=(
+        "`R` regions inventoried, and per region `I` instances (really reservations), "
+        "`V` volumes, `G` security groups"
+    ),
+    calls=(
+        AwsCall(
+            "DescribeRegions",
+            "ec2:DescribeRegions",
+            "1 per account (+1 per disabled region tried first)",
+            "`AllRegions=True`, in the job's first region; keeps regions with opt-in status "
+            "`opt-in-not-required` or `opted-in`; a failure fails the task",
+        ),
+        AwsCall(
+            "DescribeInstances",
+            "ec2:DescribeInstances",
+            f"⌈I/{MAX_PAGE_SIZES['describe_instances']}⌉ per region",
+            "terminated instances skipped",
+            listing=True,
+        ),
+        AwsCall(
+            "DescribeVolumes",
+            "ec2:DescribeVolumes",
+            f"⌈V/{MAX_PAGE_SIZES['describe_volumes']}⌉ per region",
+            listing=True,
+        ),
+        AwsCall(
+            "DescribeSecurityGroups",
+            "ec2:DescribeSecurityGroups",
+            f"⌈G/{DEFAULT_MAX_PAGE_SIZE}⌉ per region",
+            "`attached_instances` from the instance pass (no extra call)",
+            listing=True,
+        ),
+        AwsCall(
+            "GetEbsEncryptionByDefault",
+            "ec2:GetEbsEncryptionByDefault",
+            "1 per region",
+            "denied → `enabled` unknown",
+        ),
+    ),
+    total=(
+        "`1 + Σ_regions (⌈I/1000⌉ + ⌈V/500⌉ + ⌈G/1000⌉ + 1)`, i.e. at least `1 + 4·R`. "
+        "Example: 17 regions, mostly empty → 1 + 68 = 69 calls. No per-resource calls."
+    ),
+)
 
 
 def ip_rule(permission: dict[str, Any]) -> IpRule:
@@ -90,6 +138,7 @@ class Ec2Collector:
     """Instances, volumes, security groups and the EBS default-encryption setting per region."""
 
     service = SERVICE
+    calls = CALLS
 
     def __init__(self, page_size: int | None = None) -> None:
         """``page_size``: MaxResults for every Describe call (clamped to each call's bounds);
@@ -242,15 +291,8 @@ class Ec2Collector:
         resource_id: str,
         config: dict[str, Any],
     ) -> Resource:
-        return Resource(
-            arn=f"arn:{PARTITION}:ec2:{region}:{session.account_id}:{resource_id}",
-            account_id=session.account_id,
-            service=SERVICE,
-            type=type_,
-            scope=region,
-            config=config,
-            name=resource_id.rsplit("/", 1)[-1],
-        )
+        arn = f"arn:{PARTITION}:ec2:{region}:{session.account_id}:{resource_id}"
+        return member_resource(session, type_, region, arn, config, resource_id.rsplit("/", 1)[-1])
 
 
 COLLECTOR = Ec2Collector()

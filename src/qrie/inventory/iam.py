@@ -1,10 +1,10 @@
-"""IAM inventory (scope: ``global``).
+"""IAM inventory (scope: ``global``; every call, its IAM action and count: :data:`CALLS`).
 
 Per account: one ``iam.account`` (GetAccountSummary), one ``iam.password-policy``
-(GetAccountPasswordPolicy), ``iam.user`` per user (ListUsers; per user GetLoginProfile,
-ListMFADevices, ListAccessKeys and GetAccessKeyLastUsed per key), ``iam.policy`` per
-customer-managed policy (ListPolicies Scope=Local; GetPolicyVersion of the default version) and
-``iam.role`` per role (ListRoles only; no GetRole per role). Config shapes: qrie.inventory.schema.
+(GetAccountPasswordPolicy), ``iam.user`` per user (ListUsers, then the user's login profile,
+MFA devices and access keys), ``iam.policy`` per customer-managed policy (ListPolicies
+Scope=Local; its default version) and ``iam.role`` per role (ListRoles only; no GetRole per
+role). Config shapes: qrie.inventory.schema.
 
 Listing calls (ListUsers, ListPolicies, ListRoles) raise on failure so the scope is not swept;
 per-resource reads that fail are recorded in ``config["unknown"]``.
@@ -16,26 +16,89 @@ uses for bucket policies.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
-from qrie.domain import GLOBAL, Resource
-from qrie.inventory.base import Session, iso, ordered_map, paginate, read_attribute
+from qrie.domain import Resource
+from qrie.inventory.base import GlobalCollector, Session, iso, paginate, read_attribute
+from qrie.inventory.calls import AwsCall, CallSheet
 
 SERVICE = "iam"
 PARTITION = "aws"
 IAM_REGION = "us-east-1"  # IAM is global; its endpoint for the aws partition lives here
 DEFAULT_PAGE_SIZE = 1000  # IAM's MaxItems upper bound
-USER_THREADS = 8  # settings read concurrently (ordered_map)
+USER_THREADS = 8  # settings read concurrently (GlobalCollector.concurrently)
 
 NO_SUCH_ENTITY = frozenset({"NoSuchEntity"})
 UNPARSEABLE_DOCUMENT = "UnparseableDocument"
 NOT_LISTED = "NotReturnedByListRoles"
 
+CALLS = CallSheet(
+    scope="scope `global`",
+    notation=(
+        "`U` users, `K` access keys (at most 2 per user), `P` customer-managed policies, `L` roles"
+    ),
+    calls=(
+        AwsCall(
+            "GetAccountSummary",
+            "iam:GetAccountSummary",
+            "1",
+            "→ `iam.account` (root MFA, root keys)",
+        ),
+        AwsCall(
+            "GetAccountPasswordPolicy",
+            "iam:GetAccountPasswordPolicy",
+            "1",
+            "`NoSuchEntity` → `exists: False`",
+        ),
+        AwsCall("ListUsers", "iam:ListUsers", f"⌈U/{DEFAULT_PAGE_SIZE}⌉", listing=True),
+        AwsCall(
+            "GetLoginProfile",
+            "iam:GetLoginProfile",
+            "U",
+            "`NoSuchEntity` → `console_access: False`",
+        ),
+        AwsCall("ListMFADevices", "iam:ListMFADevices", "U (paginated; 1 in practice)"),
+        AwsCall("ListAccessKeys", "iam:ListAccessKeys", "U (paginated; 1 in practice)"),
+        AwsCall(
+            "GetAccessKeyLastUsed",
+            "iam:GetAccessKeyLastUsed",
+            "K",
+            "no `LastUsedDate` → `last_used: None`",
+        ),
+        AwsCall(
+            "ListPolicies",
+            "iam:ListPolicies",
+            f"⌈P/{DEFAULT_PAGE_SIZE}⌉",
+            "`Scope=Local`: customer-managed policies only",
+            listing=True,
+        ),
+        AwsCall("GetPolicyVersion", "iam:GetPolicyVersion", "P", "the default version"),
+        AwsCall(
+            "ListRoles",
+            "iam:ListRoles",
+            f"⌈L/{DEFAULT_PAGE_SIZE}⌉",
+            "no GetRole per role",
+            listing=True,
+        ),
+    ),
+    total=(
+        "`2 + ⌈U/1000⌉ + 3·U + K + ⌈P/1000⌉ + P + ⌈L/1000⌉`. Example: 200 users with 150 keys, "
+        "80 policies, 300 roles → 2 + 1 + 600 + 150 + 1 + 80 + 1 = 835 calls. IAM's control "
+        "plane has a low account-wide request rate: the per-user and per-policy reads run "
+        f"{USER_THREADS} at a time, and throttling is absorbed by the standard retry mode."
+    ),
+)
+
 # ---- policy documents --------------------------------------------------------------------------
 MAX_DOCUMENT_BYTES = 8 * 1024
+REDACTED = "<redacted>"
+SECRET_CONDITION_KEY = re.compile(
+    r"externalid|secret|password|passphrase|api_?key|private_?key", re.IGNORECASE
+)
 # What a reduced (over-size) document keeps of each statement: everything that decides what it
 # allows or denies; Sid and unknown keys go.
 STATEMENT_KEYS = (
@@ -107,8 +170,52 @@ def bound_document(
     return reduced, dropped
 
 
+def is_secret_condition_key(key: str) -> bool:
+    """Whether a condition key's values are secrets (``sts:ExternalId``, or a key named like a
+    secret, e.g. ``aws:RequestTag/ApiKey``); case-insensitive, as IAM compares keys."""
+    return bool(SECRET_CONDITION_KEY.search(key))
+
+
+def redact_conditions(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``document`` whose secret condition values (:func:`is_secret_condition_key`,
+    under any operator) read ``"<redacted>"`` -- a list keeps its length. A trust policy that
+    requires an ExternalId keeps that requirement, never the id: qrie stores what it inventories,
+    and its own member role's ExternalId would otherwise sit in the table once per account."""
+    statements = document.get("Statement")
+    if statements is None:
+        return document
+    redacted = dict(document)
+    redacted["Statement"] = (
+        [_redact_statement(s) for s in statements]
+        if isinstance(statements, list)
+        else _redact_statement(statements)
+    )
+    return redacted
+
+
+def _redact_statement(statement: Any) -> Any:
+    if not isinstance(statement, dict) or not isinstance(statement.get("Condition"), dict):
+        return statement
+    condition = {
+        operator: (
+            {key: _redact_value(key, value) for key, value in block.items()}
+            if isinstance(block, dict)
+            else block
+        )
+        for operator, block in statement["Condition"].items()
+    }
+    return {**statement, "Condition": condition}
+
+
+def _redact_value(key: object, value: Any) -> Any:
+    if not is_secret_condition_key(str(key)):
+        return value
+    return [REDACTED] * len(value) if isinstance(value, list) else REDACTED
+
+
 def store_document(config: dict[str, Any], attribute: str, raw: object) -> None:
-    """Parse ``raw`` into ``config[attribute]``, bounded to ~8 KB. A reduced document is noted as
+    """Parse ``raw`` into ``config[attribute]``, secret condition values redacted
+    (:func:`redact_conditions`) and bounded to ~8 KB. A reduced document is noted as
     ``config["<attribute>_truncated"] = True`` (plus ``<attribute>_statements_dropped`` when
     statements had to go); an unparseable one is unknown (``UnparseableDocument``)."""
     document = parse_policy_document(raw)
@@ -116,7 +223,7 @@ def store_document(config: dict[str, Any], attribute: str, raw: object) -> None:
         config[attribute] = None
         config.setdefault("unknown", {})[attribute] = UNPARSEABLE_DOCUMENT
         return
-    bounded, dropped = bound_document(document)
+    bounded, dropped = bound_document(redact_conditions(document))
     config[attribute] = bounded
     if dropped is not None:
         config[f"{attribute}_truncated"] = True
@@ -140,42 +247,33 @@ def _key_last_used(client: Any, key_id: str) -> str | None:
 
 
 # ---- collector ---------------------------------------------------------------------------------
-class IamCollector:
+class IamCollector(GlobalCollector):
     """IAM users, account summary, password policy, customer-managed policies and roles."""
 
     service = SERVICE
-
-    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE, threads: int = USER_THREADS) -> None:
-        if not 1 <= page_size <= DEFAULT_PAGE_SIZE:
-            raise ValueError(f"page_size must be 1..{DEFAULT_PAGE_SIZE}, got {page_size}")
-        self.page_size = page_size
-        self.threads = threads
-
-    def scopes(self, session: Session, regions: Sequence[str]) -> list[str]:
-        return [GLOBAL]
+    calls = CALLS
+    default_page_size = DEFAULT_PAGE_SIZE
+    max_page_size = DEFAULT_PAGE_SIZE
+    default_threads = USER_THREADS
 
     def collect(self, session: Session, scope: str) -> Iterator[Resource]:
-        if scope != GLOBAL:
-            raise ValueError(f"iam has only the {GLOBAL!r} scope, got {scope!r}")
+        self.check_scope(scope)
         client = session.client("iam", IAM_REGION)
-        pages = {"PaginationConfig": {"PageSize": self.page_size}}
         yield self._account(session, client)
         yield self._password_policy(session, client)
         # 3-4 calls per user and 1 per policy: several at a time, in order (IAM's request
         # rate is an account-wide quota: fewer threads than S3's)
-        users = paginate(client, "list_users", "Users", **pages)
-        for user_resource in ordered_map(
-            lambda user: self._user(session, client, user), users, self.threads
-        ):
+        users = self.pages(client, "list_users", "Users")
+        for user_resource in self.concurrently(lambda u: self._user(session, client, u), users):
             if user_resource is not None:
                 yield user_resource
-        policies = paginate(client, "list_policies", "Policies", Scope="Local", **pages)
-        for policy_resource in ordered_map(
-            lambda policy: self._policy(session, client, policy), policies, self.threads
+        policies = self.pages(client, "list_policies", "Policies", Scope="Local")
+        for policy_resource in self.concurrently(
+            lambda p: self._policy(session, client, p), policies
         ):
             if policy_resource is not None:
                 yield policy_resource
-        for role in paginate(client, "list_roles", "Roles", **pages):
+        for role in self.pages(client, "list_roles", "Roles"):
             yield self._role(session, role)
 
     # -- account-level resources --
@@ -290,15 +388,7 @@ class IamCollector:
             store_document(config, "document", raw)
         elif (config.get("unknown") or {}).get("document") == "NoSuchEntity":
             return None  # deleted between ListPolicies and now
-        return Resource(
-            arn=arn,
-            account_id=session.account_id,
-            service=SERVICE,
-            type="iam.policy",
-            scope=GLOBAL,
-            config=config,
-            name=str(policy["PolicyName"]),
-        )
+        return self.global_resource(session, "iam.policy", arn, config, str(policy["PolicyName"]))
 
     # -- roles --
     def _role(self, session: Session, role: dict[str, Any]) -> Resource:
@@ -317,19 +407,11 @@ class IamCollector:
             config.setdefault("unknown", {})["last_used"] = NOT_LISTED
         return self._resource(session, "iam.role", f"role/{name}", name, config)
 
-    @staticmethod
     def _resource(
-        session: Session, type_: str, resource_id: str, name: str, config: dict[str, Any]
+        self, session: Session, type_: str, resource_id: str, name: str, config: dict[str, Any]
     ) -> Resource:
-        return Resource(
-            arn=f"arn:{PARTITION}:iam::{session.account_id}:{resource_id}",
-            account_id=session.account_id,
-            service=SERVICE,
-            type=type_,
-            scope=GLOBAL,
-            config=config,
-            name=name,
-        )
+        arn = f"arn:{PARTITION}:iam::{session.account_id}:{resource_id}"
+        return self.global_resource(session, type_, arn, config, name)
 
 
 COLLECTOR = IamCollector()

@@ -1,12 +1,10 @@
 """S3 inventory (scope: ``global``; a bucket's location is ``config["region"]``).
 
 One paginated ListBuckets (``MaxBuckets`` = page size, so ``ContinuationToken`` paging applies
-and each entry carries ``BucketRegion``), then per bucket: GetBucketLocation (only when the
-listing did not give the region), GetPublicAccessBlock, GetBucketPolicy, GetBucketPolicyStatus
-(skipped when there is no policy: it is then not public), GetBucketVersioning (incl. MFADelete),
-GetBucketEncryption, GetBucketLogging, GetBucketOwnershipControls. Per-bucket calls go to a
-client in the bucket's region (cached per region by the session), which avoids S3's
-cross-region redirects. Config shape: ``S3Bucket`` in qrie.inventory.schema.
+and each entry carries ``BucketRegion``), then a few reads per bucket: :data:`CALLS` lists every
+call, its IAM action and how often it is made. Per-bucket calls go to a client in the bucket's
+region (cached per region by the session), which avoids S3's cross-region redirects. Config
+shape: ``S3Bucket`` in qrie.inventory.schema.
 
 A failing ListBuckets raises (the scope is not swept). A failing per-bucket call records the
 attribute as unknown; "not configured" answers are data (see the schema's absent values).
@@ -14,11 +12,12 @@ attribute as unknown; "not configured" answers are data (see the schema's absent
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-from qrie.domain import GLOBAL, Resource
-from qrie.inventory.base import Session, iso, ordered_map, paginate, read_attribute
+from qrie.domain import Resource
+from qrie.inventory.base import GlobalCollector, Session, iso, read_attribute
+from qrie.inventory.calls import AwsCall, CallSheet
 from qrie.inventory.iam import same_unknown, store_document
 from qrie.inventory.schema import PublicAccessBlock
 
@@ -26,7 +25,7 @@ SERVICE = "s3"
 PARTITION = "aws"
 LISTING_REGION = "us-east-1"
 DEFAULT_PAGE_SIZE = 1000
-BUCKET_THREADS = 16  # settings read concurrently (ordered_map)
+BUCKET_THREADS = 16  # settings read concurrently (GlobalCollector.concurrently)
 MAX_PAGE_SIZE = 10_000  # ListBuckets' MaxBuckets upper bound
 
 NO_PUBLIC_ACCESS_BLOCK = frozenset({"NoSuchPublicAccessBlockConfiguration"})
@@ -34,6 +33,65 @@ NO_POLICY = frozenset({"NoSuchBucketPolicy"})
 NO_ENCRYPTION = frozenset({"ServerSideEncryptionConfigurationNotFoundError"})
 NO_OWNERSHIP_CONTROLS = frozenset({"OwnershipControlsNotFoundError"})
 BUCKET_GONE = "NoSuchBucket"
+
+CALLS = CallSheet(
+    scope="scope `global`",
+    notation="`B` buckets, `P_b` buckets that have a bucket policy",
+    calls=(
+        AwsCall(
+            "ListBuckets",
+            "s3:ListAllMyBuckets",
+            "⌈B/1000⌉",
+            "paginated (`MaxBuckets`/`ContinuationToken`)",
+            listing=True,
+        ),
+        AwsCall(
+            "GetBucketLocation",
+            "s3:GetBucketLocation",
+            "B, or 0",
+            "only when the listing entry lacks `BucketRegion` (S3 returns it when `MaxBuckets` "
+            "is sent, so 0 on AWS)",
+        ),
+        AwsCall(
+            "GetPublicAccessBlock",
+            "s3:GetBucketPublicAccessBlock",
+            "B",
+            "`NoSuchPublicAccessBlockConfiguration` → all four flags False",
+        ),
+        AwsCall(
+            "GetBucketPolicy",
+            "s3:GetBucketPolicy",
+            "B",
+            "`NoSuchBucketPolicy` → `policy: None`, `policy_is_public: False`",
+        ),
+        AwsCall(
+            "GetBucketPolicyStatus",
+            "s3:GetBucketPolicyStatus",
+            "P_b",
+            "skipped when the bucket has no policy",
+        ),
+        AwsCall("GetBucketVersioning", "s3:GetBucketVersioning", "B", "also gives MFADelete"),
+        AwsCall(
+            "GetBucketEncryption",
+            "s3:GetEncryptionConfiguration",
+            "B",
+            "`ServerSideEncryptionConfigurationNotFoundError` → `[]`",
+        ),
+        AwsCall("GetBucketLogging", "s3:GetBucketLogging", "B"),
+        AwsCall(
+            "GetBucketOwnershipControls",
+            "s3:GetBucketOwnershipControls",
+            "B",
+            "`OwnershipControlsNotFoundError` → None",
+        ),
+    ),
+    total=(
+        "`⌈B/1000⌉ + 6·B + P_b` on AWS (with `BucketRegion` in the listing); at most "
+        "`⌈B/1000⌉ + 8·B` (1 ListBuckets per 1,000 buckets + 8 per bucket). Per-bucket calls go "
+        "to a client in the bucket's region (no cross-region redirects). Example: 500 buckets, "
+        "50 with a policy → 1 + 3,000 + 50 = 3,051 calls."
+    ),
+)
 
 # GetBucketLocation's legacy answers: null/"" is us-east-1, "EU" is eu-west-1.
 LEGACY_LOCATIONS = {"": "us-east-1", "EU": "eu-west-1"}
@@ -72,31 +130,23 @@ def object_ownership(response: dict[str, Any]) -> str | None:
     return str(rules[0]["ObjectOwnership"]) if rules else None
 
 
-class S3Collector:
+class S3Collector(GlobalCollector):
     """Buckets of one account, with their public-access, policy, versioning, encryption,
     logging and ownership settings."""
 
     service = SERVICE
-
-    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE, threads: int = BUCKET_THREADS) -> None:
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
-        self.page_size = page_size
-        self.threads = threads
-
-    def scopes(self, session: Session, regions: Sequence[str]) -> list[str]:
-        return [GLOBAL]
+    calls = CALLS
+    default_page_size = DEFAULT_PAGE_SIZE
+    max_page_size = MAX_PAGE_SIZE
+    default_threads = BUCKET_THREADS
 
     def collect(self, session: Session, scope: str) -> Iterator[Resource]:
-        if scope != GLOBAL:
-            raise ValueError(f"s3 has only the {GLOBAL!r} scope, got {scope!r}")
+        self.check_scope(scope)
         client = session.client("s3", LISTING_REGION)
-        buckets = paginate(
-            client, "list_buckets", "Buckets", PaginationConfig={"PageSize": self.page_size}
-        )
+        buckets = self.pages(client, "list_buckets", "Buckets")
         # each bucket's settings are 6-7 calls: read several buckets at a time, in order
-        for resource in ordered_map(
-            lambda bucket: self._bucket(session, client, bucket), buckets, self.threads
+        for resource in self.concurrently(
+            lambda bucket: self._bucket(session, client, bucket), buckets
         ):
             if resource is not None:
                 yield resource
@@ -184,14 +234,8 @@ class S3Collector:
 
         if BUCKET_GONE in (config.get("unknown") or {}).values():
             return None  # deleted between ListBuckets and now
-        return Resource(
-            arn=f"arn:{PARTITION}:s3:::{name}",
-            account_id=session.account_id,
-            service=SERVICE,
-            type="s3.bucket",
-            scope=GLOBAL,
-            config=config,
-            name=name,
+        return self.global_resource(
+            session, "s3.bucket", f"arn:{PARTITION}:s3:::{name}", config, name
         )
 
 

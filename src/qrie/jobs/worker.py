@@ -44,6 +44,7 @@ from qrie.domain import (
     TaskOutcome,
     TaskStatus,
     Usage,
+    now_iso,
     timestamp,
 )
 from qrie.domain.jobs import dependents_of
@@ -237,7 +238,7 @@ class TaskWorker:
 
     def _scan(self, message: TaskMessage, key: TaskKey, attempts: int) -> list[TaskOutcome]:
         inventoried = self.store.get_coverage(message.account_id, TaskKind.INVENTORY, key.service)
-        if inventoried is None:
+        if inventoried is None or not inventoried.succeeded:
             raise PermanentTaskError(
                 f"not-inventoried: no successful {key.service} inventory of this account; "
                 "run an inventory (or scan with refresh) first"
@@ -256,6 +257,22 @@ class TaskWorker:
         self.store.record_coverage(
             Coverage(key.account_id, key.kind, key.service, job_id, timestamp(when), counts)
         )
+
+    def _uncovered(self, key: TaskKey, job_id: str, reason: str) -> None:
+        """Why this (account, service) could not be looked at (kept beside its last success)."""
+        try:
+            self.store.record_coverage(
+                Coverage(
+                    key.account_id,
+                    key.kind,
+                    key.service,
+                    failed_job_id=job_id,
+                    failed_at=now_iso(),
+                    failure=reason[:500],
+                )
+            )
+        except Exception:  # the task's own outcome matters more than this note
+            logger.exception("could not record the failure of %s", key)
 
     def _inventory(self, message: TaskMessage, key: TaskKey, attempts: int) -> list[TaskOutcome]:
         session = self.sessions.for_account(message.account_id)
@@ -304,6 +321,7 @@ class TaskWorker:
         counts: dict[str, int] | None = None,
     ) -> list[TaskOutcome]:
         logger.warning("task failed: %s", reason)
+        self._uncovered(key, message.job_id, reason)
         outcomes = [TaskOutcome(key, TaskStatus.FAILED, reason, attempts, counts or {})]
         if message.scan_policy:  # the scan stage of a refresh job cannot run now
             outcomes += dependents_of([key], reason)

@@ -26,6 +26,16 @@ def require(resource: Resource, *attributes: str) -> Verdict | None:
     return None
 
 
+def expect_flag(resource: Resource, attribute: str, expected: bool, where: str = "") -> Verdict:
+    """Compliant when ``config[attribute]`` is ``expected`` (exactly True or False), otherwise a
+    violation; the evidence is ``<attribute>=<value><where>``. Unknown when it was not read."""
+    if missing := require(resource, attribute):
+        return missing
+    value = resource.config[attribute]
+    evidence = f"{attribute}={value!r}{where}"
+    return Verdict.compliant(evidence) if value is expected else Verdict.violation(evidence)
+
+
 def as_list(value: object) -> list[Any]:
     """IAM-style "string or list of strings" as a list (None -> [])."""
     if value is None:

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from qrie.domain import Resource, Severity
-from qrie.policies._util import as_list, require
-from qrie.policies.base import Policy, Verdict
+from qrie.policies._util import as_list, expect_flag, require
+from qrie.policies.base import Verdict, policy
 
 VOLUME = frozenset({"ec2.volume"})
 EBS_DEFAULT = frozenset({"ec2.ebs-default"})
@@ -79,27 +79,50 @@ def _join(items: Iterable[str]) -> str:
 
 
 # ---- evaluators ---------------------------------------------------------------------------------
-def _ebs_volume_encryption(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="ec2.ebs_volume_encryption",
+    resource_types=VOLUME,
+    title="EBS volume is not encrypted",
+    severity=Severity.HIGH,
+    remediation=(
+        "Snapshot the volume, copy the snapshot with encryption (aws ec2 copy-snapshot "
+        "--encrypted), create a volume from it and swap it in; then delete the unencrypted one."
+    ),
+)
+def ebs_volume_encryption(resource: Resource, _now: datetime) -> Verdict | None:
     """A volume must be encrypted; volumes being deleted are not applicable."""
     if resource.config.get("state") in GONE_VOLUME_STATES:
         return None
-    if missing := require(resource, "encrypted"):
-        return missing
-    if resource.config["encrypted"] is not True:
-        return Verdict.violation(f"encrypted={resource.config['encrypted']!r}")
-    return Verdict.compliant("encrypted=True")
+    return expect_flag(resource, "encrypted", True)
 
 
-def _ebs_default_encryption(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="ec2.ebs_default_encryption",
+    resource_types=EBS_DEFAULT,
+    title="EBS encryption by default is off in the region",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Turn on EBS encryption by default in every enabled region "
+        "(aws ec2 enable-ebs-encryption-by-default --region <region>)."
+    ),
+)
+def ebs_default_encryption(resource: Resource, _now: datetime) -> Verdict | None:
     """EBS encryption by default must be on in the region."""
-    if missing := require(resource, "enabled"):
-        return missing
-    if resource.config["enabled"] is not True:
-        return Verdict.violation(f"enabled={resource.config['enabled']!r} in {resource.scope}")
-    return Verdict.compliant(f"enabled=True in {resource.scope}")
+    return expect_flag(resource, "enabled", True, f" in {resource.scope}")
 
 
-def _imdsv2_required(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="ec2.imdsv2_required",
+    resource_types=INSTANCE,
+    title="Running EC2 instance does not require IMDSv2",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Require IMDSv2 on the instance (aws ec2 modify-instance-metadata-options "
+        "--instance-id <id> --http-tokens required --http-endpoint enabled) and set it as "
+        "the account default for new instances."
+    ),
+)
+def imdsv2_required(resource: Resource, _now: datetime) -> Verdict | None:
     """A running instance must require IMDSv2 tokens, or have the metadata endpoint disabled.
 
     Not applicable (None) to instances that are not running.
@@ -124,8 +147,23 @@ def _imdsv2_required(resource: Resource, _now: datetime) -> Verdict | None:
     )
 
 
-def _sg_open_admin_ports(resource: Resource, _now: datetime) -> Verdict | None:
-    """No ingress rule may allow 0.0.0.0/0 or ::/0 to port 22 or 3389 (TCP, UDP or all)."""
+@policy(
+    id="ec2.sg_open_admin_ports",
+    resource_types=SECURITY_GROUP,
+    title="Security group allows SSH (22) or RDP (3389) from 0.0.0.0/0 or ::/0",
+    severity=Severity.HIGH,
+    remediation=(
+        "Remove the world-open ingress rules for ports 22 and 3389; allow only trusted CIDRs, "
+        "or use SSM Session Manager instead of open admin ports."
+    ),
+)
+def sg_open_admin_ports(resource: Resource, _now: datetime) -> Verdict | None:
+    """No ingress rule may allow 0.0.0.0/0 or ::/0 to port 22 or 3389.
+
+    A rule counts when its protocol is all (``-1``), TCP or UDP (as the CIS controls count
+    them) and its port range covers 22 or 3389; a TCP/UDP rule without port numbers counts as
+    all ports.
+    """
     if missing := require(resource, "ingress"):
         return missing
     findings: list[str] = []
@@ -142,7 +180,17 @@ def _sg_open_admin_ports(resource: Resource, _now: datetime) -> Verdict | None:
     return Verdict.compliant("no ingress from 0.0.0.0/0 or ::/0 to ports 22 or 3389")
 
 
-def _default_sg_restricts_traffic(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="ec2.default_sg_restricts_traffic",
+    resource_types=SECURITY_GROUP,
+    title="Default security group of a VPC allows traffic",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Delete every inbound and outbound rule of the VPC's default security group and move "
+        "resources that relied on it to purpose-built groups."
+    ),
+)
+def default_sg_restricts_traffic(resource: Resource, _now: datetime) -> Verdict | None:
     """A VPC's default security group must have no ingress and no egress rules.
 
     Not applicable (None) to groups that are not a default group.
@@ -162,12 +210,23 @@ def _default_sg_restricts_traffic(resource: Resource, _now: datetime) -> Verdict
     return Verdict.compliant("is_default=True with no ingress or egress rules")
 
 
-def _public_instance_open_sg(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="ec2.public_instance_open_sg",
+    resource_types=SECURITY_GROUP,
+    title="Security group open to the world is attached to an instance with a public IP",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Restrict the group's ingress to known CIDRs, or move the instance behind a load "
+        "balancer or into a private subnet without a public IP."
+    ),
+)
+def public_instance_open_sg(resource: Resource, _now: datetime) -> Verdict | None:
     """A group that admits 0.0.0.0/0 or ::/0 (any port) must not be attached to an instance
     with a public IP.
 
     Reads ``attached_public_instances`` (instance ids with a public IP that use the group). A
-    group with no world-open ingress is compliant whatever that key holds.
+    group with no world-open ingress is compliant whatever that key holds; otherwise a missing
+    key is unknown. Not a CIS v3.0/v5.0 control: best practice beyond the benchmark.
     """
     if missing := require(resource, "ingress"):
         return missing
@@ -189,86 +248,3 @@ def _public_instance_open_sg(resource: Resource, _now: datetime) -> Verdict | No
     return Verdict.compliant(
         f"ingress open to the world but {ATTACHED_PUBLIC_INSTANCES}=[] (no public instance)"
     )
-
-
-POLICIES: list[Policy] = [
-    Policy(
-        id="ec2.ebs_volume_encryption",
-        service="ec2",
-        resource_types=VOLUME,
-        title="EBS volume is not encrypted",
-        severity=Severity.HIGH,
-        cis={"v3.0": ("2.2.1",), "v5.0": ("5.1.1",)},
-        remediation=(
-            "Snapshot the volume, copy the snapshot with encryption (aws ec2 copy-snapshot "
-            "--encrypted), create a volume from it and swap it in; then delete the unencrypted one."
-        ),
-        evaluate=_ebs_volume_encryption,
-    ),
-    Policy(
-        id="ec2.ebs_default_encryption",
-        service="ec2",
-        resource_types=EBS_DEFAULT,
-        title="EBS encryption by default is off in the region",
-        severity=Severity.MEDIUM,
-        cis={"v3.0": ("2.2.1",), "v5.0": ("5.1.1",)},
-        remediation=(
-            "Turn on EBS encryption by default in every enabled region "
-            "(aws ec2 enable-ebs-encryption-by-default --region <region>)."
-        ),
-        evaluate=_ebs_default_encryption,
-    ),
-    Policy(
-        id="ec2.imdsv2_required",
-        service="ec2",
-        resource_types=INSTANCE,
-        title="Running EC2 instance does not require IMDSv2",
-        severity=Severity.MEDIUM,
-        cis={"v3.0": ("5.6",), "v5.0": ("5.7",)},
-        remediation=(
-            "Require IMDSv2 on the instance (aws ec2 modify-instance-metadata-options "
-            "--instance-id <id> --http-tokens required --http-endpoint enabled) and set it as "
-            "the account default for new instances."
-        ),
-        evaluate=_imdsv2_required,
-    ),
-    Policy(
-        id="ec2.sg_open_admin_ports",
-        service="ec2",
-        resource_types=SECURITY_GROUP,
-        title="Security group allows SSH (22) or RDP (3389) from 0.0.0.0/0 or ::/0",
-        severity=Severity.HIGH,
-        cis={"v3.0": ("5.2", "5.3"), "v5.0": ("5.3", "5.4")},
-        remediation=(
-            "Remove the world-open ingress rules for ports 22 and 3389; allow only trusted CIDRs, "
-            "or use SSM Session Manager instead of open admin ports."
-        ),
-        evaluate=_sg_open_admin_ports,
-    ),
-    Policy(
-        id="ec2.default_sg_restricts_traffic",
-        service="ec2",
-        resource_types=SECURITY_GROUP,
-        title="Default security group of a VPC allows traffic",
-        severity=Severity.MEDIUM,
-        cis={"v3.0": ("5.4",), "v5.0": ("5.5",)},
-        remediation=(
-            "Delete every inbound and outbound rule of the VPC's default security group and move "
-            "resources that relied on it to purpose-built groups."
-        ),
-        evaluate=_default_sg_restricts_traffic,
-    ),
-    Policy(
-        id="ec2.public_instance_open_sg",
-        service="ec2",
-        resource_types=SECURITY_GROUP,
-        title="Security group open to the world is attached to an instance with a public IP",
-        severity=Severity.MEDIUM,
-        cis={},
-        remediation=(
-            "Restrict the group's ingress to known CIDRs, or move the instance behind a load "
-            "balancer or into a private subnet without a public IP."
-        ),
-        evaluate=_public_instance_open_sg,
-    ),
-]

@@ -11,8 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from qrie.domain import Resource, Severity
-from qrie.policies._util import age, as_list, policy_statements, require, statements_dropped
-from qrie.policies.base import Policy, Verdict, needs
+from qrie.policies._util import (
+    age,
+    as_list,
+    expect_flag,
+    policy_statements,
+    require,
+    statements_dropped,
+)
+from qrie.policies.base import Verdict, needs, policy
 
 ACCOUNT = frozenset({"iam.account"})
 USER = frozenset({"iam.user"})
@@ -26,27 +33,48 @@ MIN_PASSWORD_REUSE_PREVENTION = 24
 
 
 # ---- root account -------------------------------------------------------------------------------
-def _root_mfa(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="iam.root_mfa",
+    resource_types=ACCOUNT,
+    title="Root user does not have MFA enabled",
+    severity=Severity.CRITICAL,
+    remediation=(
+        "Sign in as the root user and assign an MFA device (hardware preferred) under "
+        "Security credentials; or remove root credentials with centralized root access."
+    ),
+)
+def root_mfa(resource: Resource, _now: datetime) -> Verdict | None:
     """The root user must have MFA (AccountSummary.AccountMFAEnabled)."""
-    if missing := require(resource, "root_mfa_enabled"):
-        return missing
-    if resource.config["root_mfa_enabled"] is not True:
-        return Verdict.violation(f"root_mfa_enabled={resource.config['root_mfa_enabled']!r}")
-    return Verdict.compliant("root_mfa_enabled=True")
+    return expect_flag(resource, "root_mfa_enabled", True)
 
 
-def _root_access_keys(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="iam.root_access_keys",
+    resource_types=ACCOUNT,
+    title="Root user has access keys",
+    severity=Severity.CRITICAL,
+    remediation=(
+        "Sign in as the root user and delete its access keys under Security credentials; "
+        "use IAM roles for programmatic access instead."
+    ),
+)
+def root_access_keys(resource: Resource, _now: datetime) -> Verdict | None:
     """The root user must have no access keys (AccountSummary.AccountAccessKeysPresent)."""
-    if missing := require(resource, "root_access_keys_present"):
-        return missing
-    present = resource.config["root_access_keys_present"]
-    if present is not False:
-        return Verdict.violation(f"root_access_keys_present={present!r}")
-    return Verdict.compliant("root_access_keys_present=False")
+    return expect_flag(resource, "root_access_keys_present", False)
 
 
 # ---- users --------------------------------------------------------------------------------------
-def _user_console_mfa(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="iam.user_console_mfa",
+    resource_types=USER,
+    title="IAM user with console access has no MFA device",
+    severity=Severity.HIGH,
+    remediation=(
+        "Assign an MFA device to the user (aws iam enable-mfa-device), or remove the "
+        "console password (aws iam delete-login-profile) if the user does not need it."
+    ),
+)
+def user_console_mfa(resource: Resource, _now: datetime) -> Verdict | None:
     """A user with a console password must have at least one MFA device.
 
     Not applicable (None) to users without console access.
@@ -72,7 +100,30 @@ def _key_label(key: dict[str, Any]) -> str:
     return f"access_keys[{key.get('id', '?')}]"
 
 
-def _access_key_rotation(resource: Resource, now: datetime) -> Verdict | None:
+def _keys_verdict(
+    failing: list[str], unknown: Verdict | None, active: list[dict[str, Any]], passing: str
+) -> Verdict:
+    """A failing key decides, then a key that could not be judged; otherwise compliant."""
+    if failing:
+        return Verdict.violation("; ".join(failing))
+    if unknown is not None:
+        return unknown
+    if not active:
+        return Verdict.compliant("no Active access keys")
+    return Verdict.compliant(f"{len(active)} Active access key(s), {passing}")
+
+
+@policy(
+    id="iam.access_key_rotation",
+    resource_types=USER,
+    title="IAM user has an active access key older than 90 days",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Create a new access key, move its consumers to it, then deactivate and delete the "
+        "old key (aws iam update-access-key --status Inactive; aws iam delete-access-key)."
+    ),
+)
+def access_key_rotation(resource: Resource, now: datetime) -> Verdict | None:
     """Every Active access key must be at most 90 days old (exactly 90 days passes).
 
     Inactive keys are ignored; a user without Active keys is compliant. A key that is too old
@@ -93,13 +144,7 @@ def _access_key_rotation(resource: Resource, now: datetime) -> Verdict | None:
             )
         elif key_age > KEY_MAX_AGE:
             old.append(f"{_key_label(key)}.created={created} ({key_age.days} days old)")
-    if old:
-        return Verdict.violation("; ".join(old))
-    if unknown is not None:
-        return unknown
-    if not active:
-        return Verdict.compliant("no Active access keys")
-    return Verdict.compliant(f"{len(active)} Active access key(s), none older than 90 days")
+    return _keys_verdict(old, unknown, active, "none older than 90 days")
 
 
 def _last_used_unknown(resource: Resource, key: dict[str, Any]) -> str | None:
@@ -114,7 +159,17 @@ def _last_used_unknown(resource: Resource, key: dict[str, Any]) -> str | None:
     return resource.unknown("access_keys.last_used")
 
 
-def _access_key_unused(resource: Resource, now: datetime) -> Verdict | None:
+@policy(
+    id="iam.access_key_unused",
+    resource_types=USER,
+    title="IAM user has an active access key unused for 45 days or more",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Deactivate the unused access key (aws iam update-access-key --status Inactive) and "
+        "delete it once nothing breaks."
+    ),
+)
+def access_key_unused(resource: Resource, now: datetime) -> Verdict | None:
     """No Active access key may go unused for 45 days or more.
 
     A key that was used is judged by ``last_used``: non-compliant when that is 45 or more days
@@ -147,16 +202,20 @@ def _access_key_unused(resource: Resource, now: datetime) -> Verdict | None:
         elif idle >= UNUSED_AFTER:
             note = f"{idle.days} days unused" if last_used else f"never used, {idle.days} days old"
             unused.append(f"{label}.{attribute}={value} ({note})")
-    if unused:
-        return Verdict.violation("; ".join(unused))
-    if unknown is not None:
-        return unknown
-    if not active:
-        return Verdict.compliant("no Active access keys")
-    return Verdict.compliant(f"{len(active)} Active access key(s), all used within 45 days")
+    return _keys_verdict(unused, unknown, active, "all used within 45 days")
 
 
-def _console_password_unused(resource: Resource, now: datetime) -> Verdict | None:
+@policy(
+    id="iam.console_password_unused",
+    resource_types=USER,
+    title="IAM user has a console password unused for 45 days or more",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Remove the user's console password (aws iam delete-login-profile); create it again "
+        "if the user needs console access later."
+    ),
+)
+def console_password_unused(resource: Resource, now: datetime) -> Verdict | None:
     """A console password must not go unused for 45 days or more.
 
     Judged by ``password_last_used``; a password never used is judged by the user's ``created``
@@ -185,7 +244,18 @@ def _console_password_unused(resource: Resource, now: datetime) -> Verdict | Non
 
 
 # ---- password policy ----------------------------------------------------------------------------
-def _password_policy(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="iam.password_policy",
+    resource_types=PASSWORD_POLICY,
+    title="Account password policy is weaker than CIS (length >= 14, reuse prevention 24)",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Set the account password policy to require at least 14 characters and prevent "
+        "reuse of the last 24 passwords (aws iam update-account-password-policy "
+        "--minimum-password-length 14 --password-reuse-prevention 24)."
+    ),
+)
+def password_policy(resource: Resource, _now: datetime) -> Verdict | None:
     """The account password policy must exist, require at least 14 characters and prevent the
     reuse of the last 24 passwords (an unset value fails)."""
     if missing := require(resource, "exists"):
@@ -216,7 +286,17 @@ def _allows_star_star(statement: dict[str, Any]) -> bool:
     )
 
 
-def _admin_star_policy(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="iam.admin_star_policy",
+    resource_types=CUSTOMER_POLICY,
+    title="Customer-managed policy allows full '*:*' administrative privileges",
+    severity=Severity.HIGH,
+    remediation=(
+        "Replace the Allow '*' on '*' statement with the specific actions and resources the "
+        "principals need, detach the policy, and publish the narrowed version as default."
+    ),
+)
+def admin_star_policy(resource: Resource, _now: datetime) -> Verdict | None:
     """A customer-managed policy's default version must not allow Action "*" on Resource "*".
 
     Only the literal form counts (``NotAction`` and service wildcards such as ``iam:*`` do not).
@@ -242,112 +322,3 @@ def _admin_star_policy(resource: Resource, _now: datetime) -> Verdict | None:
             "document", f"{dropped} statement(s) dropped from an over-size document"
         )
     return Verdict.compliant("no statement allows Action '*' on Resource '*'")
-
-
-POLICIES: list[Policy] = [
-    Policy(
-        id="iam.root_mfa",
-        service="iam",
-        resource_types=ACCOUNT,
-        title="Root user does not have MFA enabled",
-        severity=Severity.CRITICAL,
-        cis={"v3.0": ("1.5",), "v5.0": ("1.4",)},
-        remediation=(
-            "Sign in as the root user and assign an MFA device (hardware preferred) under "
-            "Security credentials; or remove root credentials with centralized root access."
-        ),
-        evaluate=_root_mfa,
-    ),
-    Policy(
-        id="iam.root_access_keys",
-        service="iam",
-        resource_types=ACCOUNT,
-        title="Root user has access keys",
-        severity=Severity.CRITICAL,
-        cis={"v3.0": ("1.4",), "v5.0": ("1.3",)},
-        remediation=(
-            "Sign in as the root user and delete its access keys under Security credentials; "
-            "use IAM roles for programmatic access instead."
-        ),
-        evaluate=_root_access_keys,
-    ),
-    Policy(
-        id="iam.user_console_mfa",
-        service="iam",
-        resource_types=USER,
-        title="IAM user with console access has no MFA device",
-        severity=Severity.HIGH,
-        cis={"v3.0": ("1.10",), "v5.0": ("1.9",)},
-        remediation=(
-            "Assign an MFA device to the user (aws iam enable-mfa-device), or remove the "
-            "console password (aws iam delete-login-profile) if the user does not need it."
-        ),
-        evaluate=_user_console_mfa,
-    ),
-    Policy(
-        id="iam.access_key_rotation",
-        service="iam",
-        resource_types=USER,
-        title="IAM user has an active access key older than 90 days",
-        severity=Severity.MEDIUM,
-        cis={"v3.0": ("1.14",), "v5.0": ("1.13",)},
-        remediation=(
-            "Create a new access key, move its consumers to it, then deactivate and delete the "
-            "old key (aws iam update-access-key --status Inactive; aws iam delete-access-key)."
-        ),
-        evaluate=_access_key_rotation,
-    ),
-    Policy(
-        id="iam.access_key_unused",
-        service="iam",
-        resource_types=USER,
-        title="IAM user has an active access key unused for 45 days or more",
-        severity=Severity.MEDIUM,
-        cis={"v3.0": ("1.12",), "v5.0": ("1.11",)},
-        remediation=(
-            "Deactivate the unused access key (aws iam update-access-key --status Inactive) and "
-            "delete it once nothing breaks."
-        ),
-        evaluate=_access_key_unused,
-    ),
-    Policy(
-        id="iam.console_password_unused",
-        service="iam",
-        resource_types=USER,
-        title="IAM user has a console password unused for 45 days or more",
-        severity=Severity.MEDIUM,
-        cis={"v3.0": ("1.12",), "v5.0": ("1.11",)},
-        remediation=(
-            "Remove the user's console password (aws iam delete-login-profile); create it again "
-            "if the user needs console access later."
-        ),
-        evaluate=_console_password_unused,
-    ),
-    Policy(
-        id="iam.password_policy",
-        service="iam",
-        resource_types=PASSWORD_POLICY,
-        title="Account password policy is weaker than CIS (length >= 14, reuse prevention 24)",
-        severity=Severity.MEDIUM,
-        cis={"v3.0": ("1.8", "1.9"), "v5.0": ("1.7", "1.8")},
-        remediation=(
-            "Set the account password policy to require at least 14 characters and prevent "
-            "reuse of the last 24 passwords (aws iam update-account-password-policy "
-            "--minimum-password-length 14 --password-reuse-prevention 24)."
-        ),
-        evaluate=_password_policy,
-    ),
-    Policy(
-        id="iam.admin_star_policy",
-        service="iam",
-        resource_types=CUSTOMER_POLICY,
-        title="Customer-managed policy allows full '*:*' administrative privileges",
-        severity=Severity.HIGH,
-        cis={"v3.0": ("1.16",), "v5.0": ("1.15",)},
-        remediation=(
-            "Replace the Allow '*' on '*' statement with the specific actions and resources the "
-            "principals need, detach the policy, and publish the narrowed version as default."
-        ),
-        evaluate=_admin_star_policy,
-    ),
-]

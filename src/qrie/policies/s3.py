@@ -13,7 +13,7 @@ from qrie.policies._util import (
     statements_dropped,
     wildcard_match,
 )
-from qrie.policies.base import Policy, Verdict, needs
+from qrie.policies.base import Verdict, needs, policy
 
 BUCKET = frozenset({"s3.bucket"})
 
@@ -34,8 +34,21 @@ def bucket_name(resource: Resource) -> str:
     return name if sep and name else resource.name
 
 
-def _public_access_block(resource: Resource, _now: datetime) -> Verdict | None:
-    """All four bucket-level Block Public Access flags must be True (a missing flag is off)."""
+@policy(
+    id="s3.public_access_block",
+    resource_types=BUCKET,
+    title="S3 bucket does not have all four Block Public Access settings enabled",
+    severity=Severity.HIGH,
+    remediation=(
+        "Turn on all four Block Public Access settings for the bucket "
+        "(aws s3api put-public-access-block --public-access-block-configuration "
+        "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,"
+        "RestrictPublicBuckets=true). Prefer enabling them at the account level too."
+    ),
+)
+def public_access_block(resource: Resource, _now: datetime) -> Verdict | None:
+    """All four bucket-level Block Public Access flags must be True (a missing flag counts as
+    off). Account-level Block Public Access is not read."""
     if missing := require(resource, "public_access_block"):
         return missing
     pab = resource.config["public_access_block"]
@@ -49,8 +62,45 @@ def _public_access_block(resource: Resource, _now: datetime) -> Verdict | None:
     return Verdict.compliant("public_access_block: all four flags True")
 
 
-def _default_encryption(resource: Resource, _now: datetime) -> Verdict | None:
-    """Default encryption is on when the bucket has at least one SSE rule."""
+@policy(
+    id="s3.public_bucket_policy",
+    resource_types=BUCKET,
+    title="S3 bucket is public through its bucket policy",
+    severity=Severity.CRITICAL,
+    remediation=(
+        "Remove the statements that grant access to Principal '*' without a restricting "
+        "condition, then enable Block Public Access (BlockPublicPolicy, "
+        "RestrictPublicBuckets) so it cannot happen again."
+    ),
+)
+def public_bucket_policy(resource: Resource, _now: datetime) -> Verdict | None:
+    """GetBucketPolicyStatus must not report the bucket as public.
+
+    Not a CIS v3.0/v5.0 control: best practice beyond the benchmark.
+    """
+    if missing := require(resource, "policy_is_public"):
+        return missing
+    if resource.config["policy_is_public"] is True:
+        return Verdict.violation("policy_is_public=True")
+    return Verdict.compliant(f"policy_is_public={resource.config['policy_is_public']!r}")
+
+
+@policy(
+    id="s3.default_encryption",
+    resource_types=BUCKET,
+    title="S3 bucket has no default encryption configured",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Configure default encryption on the bucket with SSE-S3 or SSE-KMS "
+        "(aws s3api put-bucket-encryption)."
+    ),
+)
+def default_encryption(resource: Resource, _now: datetime) -> Verdict | None:
+    """Default encryption is on when the bucket has at least one SSE rule.
+
+    Not a CIS v3.0/v5.0 control: S3 default encryption was CIS v1.5 2.1.1 and left the
+    benchmark in v2.0, once S3 encrypted every new object by default.
+    """
     if missing := require(resource, "encryption"):
         return missing
     algorithms = as_list(resource.config["encryption"])
@@ -59,17 +109,41 @@ def _default_encryption(resource: Resource, _now: datetime) -> Verdict | None:
     return Verdict.compliant(f"encryption={algorithms!r}")
 
 
-def _versioning(resource: Resource, _now: datetime) -> Verdict | None:
-    """Versioning must be "Enabled" ("Suspended" and "Disabled" fail)."""
+@policy(
+    id="s3.versioning",
+    resource_types=BUCKET,
+    title="S3 bucket versioning is not enabled",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Enable versioning on the bucket (aws s3api put-bucket-versioning "
+        "--versioning-configuration Status=Enabled) and add a lifecycle rule that expires "
+        "noncurrent versions."
+    ),
+)
+def versioning(resource: Resource, _now: datetime) -> Verdict | None:
+    """Versioning must be "Enabled" ("Suspended" and "Disabled" fail).
+
+    Not a CIS v3.0/v5.0 control: best practice beyond the benchmark.
+    """
     if missing := require(resource, "versioning"):
         return missing
-    versioning = resource.config["versioning"]
-    if versioning != "Enabled":
-        return Verdict.violation(f"versioning={versioning!r}")
+    status = resource.config["versioning"]
+    if status != "Enabled":
+        return Verdict.violation(f"versioning={status!r}")
     return Verdict.compliant("versioning='Enabled'")
 
 
-def _mfa_delete(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="s3.mfa_delete",
+    resource_types=BUCKET,
+    title="S3 bucket with versioning does not have MFA delete enabled",
+    severity=Severity.LOW,
+    remediation=(
+        "As the root user with an MFA device, run aws s3api put-bucket-versioning "
+        "--versioning-configuration Status=Enabled,MFADelete=Enabled --mfa '<serial> <code>'."
+    ),
+)
+def mfa_delete(resource: Resource, _now: datetime) -> Verdict | None:
     """MFA delete must be on for buckets that hold versions (versioning Enabled or Suspended).
 
     Not applicable (None) to a bucket whose versioning was never configured: MFA delete cannot be
@@ -77,15 +151,15 @@ def _mfa_delete(resource: Resource, _now: datetime) -> Verdict | None:
     """
     if missing := require(resource, "versioning"):
         return missing
-    versioning = resource.config["versioning"]
-    if versioning not in VERSIONED_STATES:
+    status = resource.config["versioning"]
+    if status not in VERSIONED_STATES:
         return None
     if missing := require(resource, "mfa_delete"):
         return missing
-    mfa_delete = resource.config["mfa_delete"]
-    if mfa_delete != "Enabled":
-        return Verdict.violation(f"mfa_delete={mfa_delete!r} (versioning={versioning!r})")
-    return Verdict.compliant(f"mfa_delete='Enabled' (versioning={versioning!r})")
+    mfa = resource.config["mfa_delete"]
+    if mfa != "Enabled":
+        return Verdict.violation(f"mfa_delete={mfa!r} (versioning={status!r})")
+    return Verdict.compliant(f"mfa_delete='Enabled' (versioning={status!r})")
 
 
 def _is_everyone(principal: object) -> bool:
@@ -132,12 +206,25 @@ def _statement_denies_http(statement: dict[str, Any], bucket: str) -> bool:
     return _denies_when_insecure(statement.get("Condition"))
 
 
-def _tls_only(resource: Resource, _now: datetime) -> Verdict | None:
+@policy(
+    id="s3.tls_only",
+    resource_types=BUCKET,
+    title="S3 bucket policy does not deny HTTP (non-TLS) requests",
+    severity=Severity.MEDIUM,
+    remediation=(
+        "Add a bucket policy statement with Effect Deny, Principal '*', Action 's3:*', "
+        "Resource the bucket and 'arn:aws:s3:::<bucket>/*', and Condition "
+        '{"Bool": {"aws:SecureTransport": "false"}}.'
+    ),
+)
+def tls_only(resource: Resource, _now: datetime) -> Verdict | None:
     """The bucket policy must deny every request made without TLS.
 
     Compliant only with a statement that has Effect ``Deny``, Principal ``*`` (or
     ``{"AWS": "*"}``), Action ``s3:*`` or ``*``, a Resource covering ``arn:aws:s3:::<bucket>/*``
-    (wildcards allowed) and the condition ``{"Bool": {"aws:SecureTransport": "false"}}``.
+    (IAM wildcards ``*`` and ``?`` allowed) and exactly the condition
+    ``{"Bool" | "BoolIfExists": {"aws:SecureTransport": false}}`` (str, bool or a list holding
+    false). A condition with further keys or operators narrows the Deny and does not count.
     No bucket policy at all is non-compliant. When the collector had to drop statements from an
     over-size policy and none of the kept ones qualifies, the verdict is unknown.
     """
@@ -163,99 +250,3 @@ def _tls_only(resource: Resource, _now: datetime) -> Verdict | None:
         f"policy has no Deny statement for aws:SecureTransport=false covering "
         f"arn:aws:s3:::{bucket}/*"
     )
-
-
-def _public_bucket_policy(resource: Resource, _now: datetime) -> Verdict | None:
-    """GetBucketPolicyStatus must not report the bucket as public."""
-    if missing := require(resource, "policy_is_public"):
-        return missing
-    if resource.config["policy_is_public"] is True:
-        return Verdict.violation("policy_is_public=True")
-    return Verdict.compliant(f"policy_is_public={resource.config['policy_is_public']!r}")
-
-
-POLICIES: list[Policy] = [
-    Policy(
-        id="s3.public_access_block",
-        service="s3",
-        resource_types=BUCKET,
-        title="S3 bucket does not have all four Block Public Access settings enabled",
-        severity=Severity.HIGH,
-        cis={"v3.0": ("2.1.4",), "v5.0": ("2.1.4",)},
-        remediation=(
-            "Turn on all four Block Public Access settings for the bucket "
-            "(aws s3api put-public-access-block --public-access-block-configuration "
-            "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,"
-            "RestrictPublicBuckets=true). Prefer enabling them at the account level too."
-        ),
-        evaluate=_public_access_block,
-    ),
-    Policy(
-        id="s3.public_bucket_policy",
-        service="s3",
-        resource_types=BUCKET,
-        title="S3 bucket is public through its bucket policy",
-        severity=Severity.CRITICAL,
-        cis={},
-        remediation=(
-            "Remove the statements that grant access to Principal '*' without a restricting "
-            "condition, then enable Block Public Access (BlockPublicPolicy, "
-            "RestrictPublicBuckets) so it cannot happen again."
-        ),
-        evaluate=_public_bucket_policy,
-    ),
-    Policy(
-        id="s3.default_encryption",
-        service="s3",
-        resource_types=BUCKET,
-        title="S3 bucket has no default encryption configured",
-        severity=Severity.MEDIUM,
-        cis={},
-        remediation=(
-            "Configure default encryption on the bucket with SSE-S3 or SSE-KMS "
-            "(aws s3api put-bucket-encryption)."
-        ),
-        evaluate=_default_encryption,
-    ),
-    Policy(
-        id="s3.versioning",
-        service="s3",
-        resource_types=BUCKET,
-        title="S3 bucket versioning is not enabled",
-        severity=Severity.MEDIUM,
-        cis={},
-        remediation=(
-            "Enable versioning on the bucket (aws s3api put-bucket-versioning "
-            "--versioning-configuration Status=Enabled) and add a lifecycle rule that expires "
-            "noncurrent versions."
-        ),
-        evaluate=_versioning,
-    ),
-    Policy(
-        id="s3.mfa_delete",
-        service="s3",
-        resource_types=BUCKET,
-        title="S3 bucket with versioning does not have MFA delete enabled",
-        severity=Severity.LOW,
-        cis={"v3.0": ("2.1.2",), "v5.0": ("2.1.2",)},
-        remediation=(
-            "As the root user with an MFA device, run aws s3api put-bucket-versioning "
-            "--versioning-configuration Status=Enabled,MFADelete=Enabled --mfa '<serial> <code>'."
-        ),
-        evaluate=_mfa_delete,
-    ),
-    Policy(
-        id="s3.tls_only",
-        service="s3",
-        resource_types=BUCKET,
-        title="S3 bucket policy does not deny HTTP (non-TLS) requests",
-        severity=Severity.MEDIUM,
-        cis={"v3.0": ("2.1.1",), "v5.0": ("2.1.1",)},
-        remediation=(
-            "Add a bucket policy statement with Effect Deny, Principal '*', Action 's3:*', "
-            "Resource the bucket and 'arn:aws:s3:::<bucket>/*', and Condition "
-            '{"Bool": {"aws:SecureTransport": "false"}}.'
-        ),
-        evaluate=_tls_only,
-    ),
-]

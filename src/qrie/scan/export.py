@@ -17,12 +17,14 @@ lazily and memory stays flat however many findings an organization has.
     ``finding_info.uid`` (stable: account, policy, ARN) and order by ``time``.
   * ``time``: when the state was last established (LastSeen while open, ResolvedAt once
     resolved), epoch milliseconds like every OCSF timestamp.
-  * ``status_id``: 1 New (open) / 4 Resolved; ``compliance.status_id``: 3 Fail (open) / 1 Pass
-    (resolved as compliant); a finding resolved because its resource was deleted carries no
-    compliance status (the check has nothing left to pass or fail), only ``status_detail``.
+  * ``status_id``: 1 New (open) / 3 Suppressed (muted, still failing) / 4 Resolved;
+    ``compliance.status_id``: 3 Fail (open or muted) / 1 Pass (resolved as compliant); a
+    finding resolved because its resource was deleted carries no compliance status (the check
+    has nothing left to pass or fail), only ``status_detail``.
   * ``severity_id``: low 2, medium 3, high 4, critical 5 (1 Informational is unused).
-  * ``compliance.standards`` (required in 1.1.0) names the CIS AWS Foundations Benchmark
-    versions the policy maps to; ``requirements`` lists their control ids ("CIS v3.0 2.1.4");
+  * ``compliance.standards`` (required in 1.1.0) names the framework versions with a control
+    the policy answers (the CIS AWS Foundations Benchmark versions of
+    :mod:`qrie.policies.frameworks`); ``requirements`` lists those controls ("CIS v3.0 2.1.4");
     ``control`` is the qrie policy id.
   * The affected resource is ``resource`` (a ``resource_details`` object): OCSF 1.1.0 Compliance
     Finding has the singular attribute; ``resources`` only exists from 1.3.0 on.
@@ -40,6 +42,7 @@ from typing import Any, TextIO
 from qrie.domain import Finding, parse_timestamp
 from qrie.domain.findings import REASON_COMPLIANT
 from qrie.policies.base import Policy
+from qrie.policies.frameworks import Frameworks, load_frameworks
 
 FORMATS = ("json", "csv", "ocsf")
 CSV_HEADER: tuple[str, ...] = (
@@ -70,6 +73,7 @@ ACTIVITY_CLOSE = 3
 ACTIVITY_NAMES = {ACTIVITY_CREATE: "Create", ACTIVITY_CLOSE: "Close"}
 SEVERITY_IDS = {"low": 2, "medium": 3, "high": 4, "critical": 5}
 STATUS_NEW = 1
+STATUS_SUPPRESSED = 3  # a muted finding: still failing, accepted for a while
 STATUS_RESOLVED = 4
 COMPLIANCE_PASS = 1
 COMPLIANCE_FAIL = 3
@@ -82,19 +86,22 @@ def export(
     fmt: str,
     out: TextIO,
     policies: Mapping[str, Policy],
+    frameworks: Frameworks | None = None,
 ) -> int:
     """Write ``findings`` to ``out`` in ``fmt`` (json, csv or ocsf), one at a time; returns how
-    many were written. ``policies`` (by id) supplies CIS ids, standards and titles."""
+    many were written. ``policies`` (by id) supplies titles; ``frameworks`` (default: the
+    shipped ones) the CIS ids and standards."""
+    mappings = frameworks if frameworks is not None else load_frameworks()
     if fmt == "json":
         return _json_array((finding.to_dict() for finding in findings), out)
     if fmt == "ocsf":
-        return _json_array((ocsf_event(finding, policies) for finding in findings), out)
+        return _json_array((ocsf_event(f, policies, mappings) for f in findings), out)
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         written = 0
         for finding in findings:
-            writer.writerow(csv_row(finding, policies))
+            writer.writerow(csv_row(finding, mappings))
             written += 1
         return written
     raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -117,12 +124,8 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def _cis_ids(finding: Finding, policies: Mapping[str, Policy]) -> list[str]:
-    policy = policies.get(finding.policy_id)
-    return policy.cis_ids() if policy is not None else []
-
-
-def csv_row(finding: Finding, policies: Mapping[str, Policy]) -> list[str]:
+def csv_row(finding: Finding, frameworks: Frameworks | None = None) -> list[str]:
+    mappings = frameworks if frameworks is not None else load_frameworks()
     values = (
         finding.account_id,
         finding.policy_id,
@@ -137,7 +140,7 @@ def csv_row(finding: Finding, policies: Mapping[str, Policy]) -> list[str]:
         finding.last_seen,
         finding.resolved_at,
         finding.resolved_reason,
-        "; ".join(_cis_ids(finding, policies)),
+        "; ".join(mappings.requirements(finding.policy_id)),
     )
     return [_cell(v) for v in values]
 
@@ -163,11 +166,20 @@ def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
 
 
-def ocsf_event(finding: Finding, policies: Mapping[str, Policy]) -> dict[str, Any]:
+def _status_id(finding: Finding) -> int:
+    if finding.is_muted:
+        return STATUS_SUPPRESSED
+    return STATUS_NEW if finding.is_open else STATUS_RESOLVED
+
+
+def ocsf_event(
+    finding: Finding, policies: Mapping[str, Policy], frameworks: Frameworks | None = None
+) -> dict[str, Any]:
     """One OCSF 1.1.0 Compliance Finding event for a finding (mapping: module doc)."""
+    mappings = frameworks if frameworks is not None else load_frameworks()
     policy_id = finding.policy_id
     policy = policies.get(policy_id)
-    is_open = finding.is_open
+    is_open = finding.is_failing  # OPEN or MUTED: the check still fails
     reason = finding.resolved_reason or ""
     activity_id = ACTIVITY_CREATE if is_open else ACTIVITY_CLOSE
     severity = finding.severity.value
@@ -178,15 +190,10 @@ def ocsf_event(finding: Finding, policies: Mapping[str, Policy]) -> dict[str, An
     when = finding.last_seen if is_open else finding.resolved_at
     time_ms = _epoch_ms(when or finding.last_seen or finding.first_seen) or 0
 
-    standards = (
-        [f"CIS AWS Foundations Benchmark {version}" for version in sorted(policy.cis)]
-        if policy is not None and policy.cis
-        else [NO_STANDARD]
-    )
     compliance: dict[str, Any] = {
         "control": policy_id,
-        "standards": standards,
-        "requirements": _cis_ids(finding, policies),
+        "standards": mappings.standards(policy_id) or [NO_STANDARD],
+        "requirements": mappings.requirements(policy_id),
     }
     if is_open:
         compliance.update(status="Fail", status_id=COMPLIANCE_FAIL, status_detail=evidence)
@@ -206,8 +213,10 @@ def ocsf_event(finding: Finding, policies: Mapping[str, Policy]) -> dict[str, An
         "type_name": f"{CLASS_NAME}: {ACTIVITY_NAMES[activity_id]}",
         "severity_id": SEVERITY_IDS.get(severity, 0),
         "severity": severity.capitalize() if severity in SEVERITY_IDS else "Unknown",
-        "status_id": STATUS_NEW if is_open else STATUS_RESOLVED,
-        "status": "New" if is_open else "Resolved",
+        "status_id": _status_id(finding),
+        "status": {STATUS_NEW: "New", STATUS_SUPPRESSED: "Suppressed"}.get(
+            _status_id(finding), "Resolved"
+        ),
         "time": time_ms,
         "message": title,
         "metadata": {"version": OCSF_VERSION, "product": dict(PRODUCT), "profiles": ["cloud"]},

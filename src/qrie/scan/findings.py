@@ -112,3 +112,25 @@ def summary(store: Store) -> dict[str, Any]:
         "by_policy": dict(sorted(by_policy.items())),
         "by_account": dict(sorted(by_account.items())),
     }
+
+
+def open_at_least(
+    store: Store,
+    severity: str | Severity,
+    accounts: Iterable[str] | None = None,
+    policies: Mapping[str, Policy] | None = None,
+) -> int:
+    """How many OPEN findings (muted ones excluded) have ``severity`` or a worse one, over
+    ``accounts`` (default: all): what a pipeline's ``--fail-on`` checks."""
+    threshold = Severity.parse(severity)
+    worse = [s for s in SEVERITIES if s.rank <= threshold.rank]
+    total = 0
+    for level in worse:
+        if accounts is None:
+            total += sum(1 for _ in iter_findings(store, severity=level, policies=policies))
+        else:
+            for account in accounts:
+                total += sum(
+                    1 for _ in iter_findings(store, account=account, severity=level, state="open")
+                )
+    return total

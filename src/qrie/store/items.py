@@ -22,12 +22,15 @@ from qrie.domain import (
     Account,
     AccountStatus,
     Coverage,
+    Evaluation,
     Finding,
     FindingState,
     Job,
     JobStatus,
-    OpenCount,
+    Mute,
+    PolicyTally,
     Resource,
+    ResultStatus,
     Severity,
     SkippedAccount,
     Task,
@@ -344,6 +347,9 @@ _FINDING_ATTRS = {
     "reopened_at": "ReopenedAt",
     "opened_by_job": "OpenedByJob",
     "last_job": "LastJob",
+    "muted_by": "MutedBy",
+    "muted_reason": "MutedReason",
+    "muted_until": "MutedUntil",
 }
 
 
@@ -391,50 +397,137 @@ def finding_of(item: Mapping[str, Any]) -> Finding:
 
 
 # ---------------------------------------------------------------- dashboard summary
-def summary_item(count: OpenCount) -> dict[str, Any]:
+_TALLY_COUNTS = ("passed", "failed", "unknown", "not_applicable", "muted")
+
+
+def summary_item(tally: PolicyTally) -> dict[str, Any]:
     return {
         "PK": keys.SUMMARY_PK,
-        "SK": f"{count.account_id}#{count.policy_id}",
-        "Account": count.account_id,
-        "Policy": count.policy_id,
-        "Severity": count.severity.value,
-        "Open": count.open,
-        "UpdatedAt": count.updated_at,
+        "SK": f"{tally.account_id}#{tally.policy_id}",
+        "Account": tally.account_id,
+        "Policy": tally.policy_id,
+        "Severity": tally.severity.value,
+        "Open": tally.open,
+        "UpdatedAt": tally.updated_at,
+        **{camel(name): getattr(tally, name) for name in _TALLY_COUNTS},
     }
 
 
-def summary_of(item: Mapping[str, Any]) -> OpenCount:
-    return OpenCount(
+def summary_of(item: Mapping[str, Any]) -> PolicyTally:
+    return PolicyTally(
         account_id=str(item.get("Account", "")),
         policy_id=str(item.get("Policy", "")),
         severity=Severity.parse(item.get("Severity", "low")),
         open=_int(item, "Open"),
         updated_at=str(item.get("UpdatedAt", "")),
+        **{name: _int(item, camel(name)) for name in _TALLY_COUNTS},
+    )
+
+
+# ---------------------------------------------------------------- evaluations
+def evaluation_item(evaluation: Evaluation) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "PK": keys.evaluation_pk(evaluation.account_id),
+        "SK": keys.finding_sk(evaluation.policy_id, evaluation.arn),
+        "Status": evaluation.status.value,
+        "Evidence": evaluation.evidence,
+        "ResourceType": evaluation.resource_type,
+        "Region": evaluation.region,
+        "Since": evaluation.since,
+        "LastJob": evaluation.last_job,
+    }
+    return {k: v for k, v in item.items() if v not in (None, "")}
+
+
+def evaluation_of(item: Mapping[str, Any]) -> Evaluation:
+    policy_id, arn = str(item["SK"]).split("#", 1)
+    return Evaluation(
+        account_id=str(item["PK"]).split("#", 1)[1],
+        policy_id=policy_id,
+        arn=arn,
+        status=ResultStatus(str(item.get("Status", ResultStatus.UNKNOWN))),
+        evidence=str(item.get("Evidence", "")),
+        resource_type=str(item.get("ResourceType", "")),
+        region=_str(item, "Region"),
+        since=str(item.get("Since", "")),
+        last_job=str(item.get("LastJob", "")),
+    )
+
+
+# ---------------------------------------------------------------- mutes
+def mute_item(mute: Mute) -> dict[str, Any]:
+    return {
+        "PK": keys.MUTE_PK,
+        "SK": mute.mute_id,
+        "Policy": mute.policy,
+        "Account": mute.account,
+        "Resource": mute.resource,
+        "Reason": mute.reason,
+        "ExpiresAt": mute.expires_at,
+        "CreatedAt": mute.created_at,
+    }
+
+
+def mute_of(item: Mapping[str, Any]) -> Mute:
+    return Mute(
+        mute_id=str(item["SK"]),
+        policy=str(item.get("Policy", "*")),
+        account=str(item.get("Account", "*")),
+        resource=str(item.get("Resource", "*")),
+        reason=str(item.get("Reason", "")),
+        expires_at=str(item.get("ExpiresAt", "")),
+        created_at=str(item.get("CreatedAt", "")),
     )
 
 
 # ---------------------------------------------------------------- coverage
-def coverage_item(coverage: Coverage) -> dict[str, Any]:
-    return {
-        "PK": keys.coverage_pk(coverage.account_id),
-        "SK": keys.coverage_sk(coverage.kind.value, coverage.service),
-        "JobId": coverage.job_id,
-        "At": coverage.at,
-        **{camel(name): value for name, value in coverage.counts.items()},
-    }
+_COVERAGE_ATTRS = {
+    "job_id": "JobId",
+    "at": "At",
+    "failed_job_id": "FailedJobId",
+    "failed_at": "FailedAt",
+    "failure": "Failure",
+}
+
+
+def coverage_success_update(coverage: Coverage) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(SET expression, names, values) recording a success, keeping the last failure."""
+    values_: dict[str, Any] = {"JobId": coverage.job_id, "At": coverage.at}
+    values_.update({camel(name): value for name, value in coverage.counts.items()})
+    return _set(values_)
+
+
+def coverage_failure_update(coverage: Coverage) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(SET expression, names, values) recording a failure, keeping the last success."""
+    return _set(
+        {
+            "FailedJobId": coverage.failed_job_id,
+            "FailedAt": coverage.failed_at,
+            "Failure": coverage.failure,
+        }
+    )
+
+
+def _set(attributes: Mapping[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    sets, names, values_ = [], {}, {}
+    for i, (name, value) in enumerate(attributes.items()):
+        sets.append(f"#c{i} = :c{i}")
+        names[f"#c{i}"] = name
+        values_[f"c{i}"] = value
+    return "SET " + ", ".join(sets), names, values_
 
 
 def coverage_of(item: Mapping[str, Any]) -> Coverage:
     kind, service = str(item["SK"]).split("#", 1)
+    known = {"PK", "SK", *_COVERAGE_ATTRS.values()}
     return Coverage(
         account_id=str(item["PK"]).split("#", 1)[1],
         kind=TaskKind(kind),
         service=service,
-        job_id=str(item.get("JobId", "")),
-        at=str(item.get("At", "")),
         counts={
             snake(name): int(value)
             for name, value in item.items()
-            if name not in {"PK", "SK", "JobId", "At"} and _is_number(value)
+            if name not in known and _is_number(value)
         },
+        **{field_: _str(item, attr) for field_, attr in _COVERAGE_ATTRS.items()},
     )

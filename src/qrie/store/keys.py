@@ -11,6 +11,8 @@
 |           |                            |                                  |   (only while the finding is open)     |
 | summary   | SUMMARY                    | <account>#<policy_id>            | -                                      |
 | coverage  | COVERAGE#<account>         | <kind>#<service>                 | -                                      |
+| evaluation| EVAL#<account>             | <policy_id>#<arn>                | -                                      |
+| mute      | MUTE                       | <mute_id>                        | -                                      |
 | bad msg   | BADMSG                     | <received_at>#<message_id>       | -                                      |
 
 A job of more than ``TASKS_PER_SHARD`` tasks spreads its task items over ``task_shards``
@@ -31,6 +33,8 @@ Access patterns:
 - dashboard summary:                       Query SUMMARY (one small item per account x policy)
 - has the account's service an inventory:  GetItem COVERAGE#acct / inventory#svc (scan's evidence)
 - an account's last inventory and scan:    Query COVERAGE#acct
+- every verdict of an account (by policy):  Query EVAL#acct (SK begins_with <policy>#)
+- the mute list:                           Query MUTE (small: a team's accepted risks)
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ JOBS_GSI_PK = "JOBS"
 ACCOUNT_PK = "ACCOUNT"
 SUMMARY_PK = "SUMMARY"
 BADMSG_PK = "BADMSG"
+MUTE_PK = "MUTE"
 
 
 def task_shards(tasks: int) -> int:
@@ -108,3 +113,7 @@ def coverage_pk(account_id: str) -> str:
 
 def coverage_sk(kind: str, service: str) -> str:
     return f"{kind}#{service}"
+
+
+def evaluation_pk(account_id: str) -> str:
+    return f"EVAL#{account_id}"

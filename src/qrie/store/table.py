@@ -32,11 +32,13 @@ from qrie.aws import Clients, backoff, error_code
 from qrie.domain import (
     Account,
     Coverage,
+    Evaluation,
     Finding,
     FindingState,
     Job,
     JobStatus,
-    OpenCount,
+    Mute,
+    PolicyTally,
     Resource,
     Severity,
     Task,
@@ -586,8 +588,25 @@ class Store:
 
     # ---------------------------------------------------------------- coverage
     def record_coverage(self, coverage: Coverage) -> None:
-        """The last successful task of a kind for an (account, service) (overwritten)."""
-        self.db.batch_write(puts=[items.coverage_item(coverage)])
+        """Record the task of a kind for an (account, service): its success (``at`` set) or its
+        failure (``failed_at`` set); the other of the two is kept."""
+        expression, names, vals = (
+            items.coverage_failure_update(coverage)
+            if coverage.at is None
+            else items.coverage_success_update(coverage)
+        )
+        self.db.client.update_item(
+            TableName=self.table_name,
+            Key=serialize(
+                {
+                    "PK": keys.coverage_pk(coverage.account_id),
+                    "SK": keys.coverage_sk(coverage.kind.value, coverage.service),
+                }
+            ),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values(**vals),
+        )
 
     def get_coverage(self, account_id: str, kind: TaskKind, service: str) -> Coverage | None:
         item = self.db.get(keys.coverage_pk(account_id), keys.coverage_sk(kind.value, service))
@@ -608,6 +627,36 @@ class Store:
     ) -> Iterator[Finding]:
         """One account's findings (Query ``FINDING#<account>``, SK prefix ``<policy>#``), state
         and severity applied as filters. Streams page by page."""
+        prefix = f"{policy_id}#" if policy_id else ""
+        return self.iter_findings_after(account_id, prefix, state, severity, page_size=page_size)
+
+    def iter_open_findings(
+        self, policy_id: str, severity: Severity | None = None, page_size: int | None = None
+    ) -> Iterator[Finding]:
+        """Open findings of one policy across accounts (Query GSI1 ``OPEN#<policy>``, sparse),
+        ordered by severity, account, ARN. Streams page by page."""
+        return self.iter_open_findings_after(policy_id, severity, page_size=page_size)
+
+    # ------------------------------------------------- keyset reads (pages of the console)
+    def get_finding(self, account_id: str, policy_id: str, arn: str) -> Finding | None:
+        """One finding by its identity (GetItem), or None."""
+        item = self.db.get(keys.finding_pk(account_id), keys.finding_sk(policy_id, arn))
+        return items.finding_of(item) if item else None
+
+    def iter_findings_after(
+        self,
+        account_id: str,
+        sk_prefix: str = "",
+        state: FindingState | None = None,
+        severity: Severity | None = None,
+        after: Finding | None = None,
+        descending: bool = False,
+        page_size: int | None = None,
+    ) -> Iterator[Finding]:
+        """One account's findings in key order (policy id, then ARN) whose sort key starts with
+        ``sk_prefix`` (``"<policy>#"``, ``"<service>."`` or ``""``), resuming just after
+        ``after`` (a finding of this account: keyset pagination, a page costs what it reads).
+        State and severity are filters."""
         conditions: list[str] = []
         names: dict[str, str] = {}
         filter_values: dict[str, Any] = {}
@@ -619,38 +668,115 @@ class Store:
             conditions.append("#sev = :sev")
             names["#sev"] = "Severity"
             filter_values.update(values(sev=severity.value))
+        start = (
+            serialize(
+                {
+                    "PK": keys.finding_pk(account_id),
+                    "SK": keys.finding_sk(after.policy_id, after.arn),
+                }
+            )
+            if after is not None
+            else None
+        )
         for item in self.db.query(
             keys.finding_pk(account_id),
-            sk_prefix=f"{policy_id}#" if policy_id else None,
+            sk_prefix=sk_prefix or None,
+            forward=not descending,
             names=names or None,
             filter_expression=" AND ".join(conditions) or None,
             filter_values=filter_values or None,
             page_size=page_size,
+            start_key=start,
         ):
             yield items.finding_of(item)
 
-    def iter_open_findings(
-        self, policy_id: str, severity: Severity | None = None, page_size: int | None = None
+    def iter_open_findings_after(
+        self,
+        policy_id: str,
+        severity: Severity | None = None,
+        after: Finding | None = None,
+        descending: bool = False,
+        page_size: int | None = None,
     ) -> Iterator[Finding]:
-        """Open findings of one policy across accounts (Query GSI1 ``OPEN#<policy>``, sparse),
-        ordered by severity, account, ARN. Streams page by page."""
+        """Open findings of one policy in the open index's order (severity, account, ARN),
+        resuming just after ``after`` (an open finding of this policy)."""
+        start = None
+        if after is not None:
+            start = serialize(
+                {
+                    "PK": keys.finding_pk(after.account_id),
+                    "SK": keys.finding_sk(policy_id, after.arn),
+                    "GSI1PK": keys.open_finding_gsi_pk(policy_id),
+                    "GSI1SK": items.finding_gsi_sk(
+                        after.severity.value, after.account_id, after.arn
+                    ),
+                }
+            )
         for item in self.db.query(
             keys.open_finding_gsi_pk(policy_id),
             sk_prefix=f"{severity.value}#" if severity else None,
             index=keys.JOBS_INDEX,
+            forward=not descending,
             page_size=page_size,
+            start_key=start,
         ):
             yield items.finding_of(item)
+
+    def iter_tasks_of_accounts(
+        self, job_id: str, first_account: str, last_account: str
+    ) -> Iterator[Task]:
+        """A job's tasks of the accounts ``first_account`` to ``last_account`` (inclusive, in
+        account order): a page of a large job's task grid, read without the rest."""
+        start = serialize({"PK": keys.job_pk(job_id), "SK": f"{keys.TASK_PREFIX}{first_account}"})
+        for item in self.db.query(keys.job_pk(job_id), sk_prefix=keys.TASK_PREFIX, start_key=start):
+            task = items.task_of(job_id, item)
+            if task.account_id > last_account:
+                return
+            yield task
 
     def put_findings(self, findings: Sequence[Finding]) -> int:
         return self.db.batch_write(puts=[items.finding_item(f) for f in findings])
 
-    def put_summary(self, counts: Iterable[OpenCount]) -> int:
-        """Overwrite open-finding counts (one item per account x policy; idempotent)."""
-        return self.db.batch_write(puts=[items.summary_item(c) for c in counts])
+    def put_summary(self, tallies: Iterable[PolicyTally]) -> int:
+        """Overwrite per (account, policy) tallies (one item each; idempotent)."""
+        return self.db.batch_write(puts=[items.summary_item(t) for t in tallies])
 
-    def summary(self) -> list[OpenCount]:
+    def summary(self) -> list[PolicyTally]:
         return [items.summary_of(item) for item in self.db.query(keys.SUMMARY_PK)]
+
+    def account_summary(self, account_id: str) -> list[PolicyTally]:
+        found = self.db.query(keys.SUMMARY_PK, sk_prefix=f"{account_id}#")
+        return [items.summary_of(item) for item in found]
+
+    # ---------------------------------------------------------------- evaluations
+    def iter_evaluations(
+        self, account_id: str, policy_id: str | None = None
+    ) -> Iterator[Evaluation]:
+        """Every recorded verdict of an account (of one policy), page by page."""
+        for item in self.db.query(
+            keys.evaluation_pk(account_id), sk_prefix=f"{policy_id}#" if policy_id else None
+        ):
+            yield items.evaluation_of(item)
+
+    def put_evaluations(self, evaluations: Sequence[Evaluation]) -> int:
+        return self.db.batch_write(puts=[items.evaluation_item(e) for e in evaluations])
+
+    def delete_evaluations(self, account_id: str, policy_arns: Iterable[tuple[str, str]]) -> int:
+        deletes = [
+            {"PK": keys.evaluation_pk(account_id), "SK": keys.finding_sk(policy_id, arn)}
+            for policy_id, arn in policy_arns
+        ]
+        return self.db.batch_write(deletes=deletes) if deletes else 0
+
+    # ---------------------------------------------------------------- mutes
+    def put_mute(self, mute: Mute) -> None:
+        self.db.batch_write(puts=[items.mute_item(mute)])
+
+    def delete_mute(self, mute_id: str) -> bool:
+        return self.db.delete_if(keys.MUTE_PK, mute_id, "attribute_exists(PK)")
+
+    def list_mutes(self) -> list[Mute]:
+        return [items.mute_of(item) for item in self.db.query(keys.MUTE_PK)]
 
 
 def _sum_usage(outcomes: Iterable[TaskOutcome]) -> Usage:
