@@ -194,7 +194,7 @@ def test_a_completed_job_exits_0_and_findings_are_listed(run: Run, stack: Stack)
         (("inventory", "start", "--accounts", "123"), "account ids must be 12 digits: '123'"),
         (("scan", "start", "--policy", "nope"), "unknown policy 'nope'; valid: *, ec2.*"),
         (("findings", "list", "--severity", "urgent"), "choose from critical, high, medium, low"),
-        (("findings", "list", "--state", "closed"), "choose from open, resolved, all"),
+        (("findings", "list", "--state", "closed"), "choose from open, muted, resolved, all"),
         (("findings", "list", "--account", "12345"), "account id must be 12 digits"),
         (("accounts", "add", "1234"), "account id must be 12 digits"),
         (("accounts", "add", "123456789012", "--tag", "novalue"), "expected key=value"),
