@@ -59,7 +59,7 @@ CHECKOV_FLAGS := --framework cloudformation --quiet --compact --skip-download
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
 
 .PHONY: help install lint unit integration browser chromium test docs build deploy rehearse \
-	invoke demo console screenshots bench bench-quick bench-console chaos clean distclean
+	invoke demo console screenshots bench bench-quick bench-console capacity chaos clean distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
@@ -173,6 +173,9 @@ bench-console: $(VENV_STAMP) ## The console's findings pages over a store of 10,
 
 bench-quick: $(VENV_STAMP) ## Benchmarks (quick)
 	$(BIN)/python -m bench.run --quick
+
+capacity: $(VENV_STAMP) ## Capacity model for 1,000 / 10,000 / 50,000 accounts (from bench/results.json)
+	$(BIN)/python -m bench.capacity_model
 
 chaos: $(VENV_STAMP) ## Chaos run (~1,000 tasks under faults), throttling storm, 1,000-example fuzzing
 	$(BIN)/python -m bench.chaos

@@ -1,4 +1,5 @@
-"""Shared helpers: machine facts, CPU readings from /proc, server windows, DynamoDB item sizes."""
+"""Shared helpers: machine facts, CPU readings from /proc, server windows, DynamoDB item sizes
+(the store's rules)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from qrie.store import sizes
 from qrie_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,33 +177,4 @@ def parse_time(value: str) -> float:
 
 
 # ------------------------------------------------------------------ DynamoDB item size
-def _number_size(value: int | float | Decimal) -> int:
-    """DynamoDB: about one byte per two significant digits, plus one byte."""
-    text = str(Decimal(str(value)).normalize()) if not isinstance(value, int) else str(abs(value))
-    digits = "".join(ch for ch in text.split("E")[0] if ch.isdigit()).strip("0") or "0"
-    return (len(digits) + 1) // 2 + 1
-
-
-def value_size(value: Any) -> int:
-    """Size of an attribute value by DynamoDB's rules (strings and binary by length; numbers by
-    significant digits; null/boolean 1 byte; lists and maps 3 bytes plus 1 byte per element)."""
-    if value is None or isinstance(value, bool):
-        return 1
-    if isinstance(value, str):
-        return len(value.encode("utf-8"))
-    if isinstance(value, bytes | bytearray):
-        return len(value)
-    if isinstance(value, int | float | Decimal):
-        return _number_size(value)
-    if isinstance(value, dict):
-        return 3 + sum(len(str(k).encode("utf-8")) + value_size(v) + 1 for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return 3 + sum(value_size(v) + 1 for v in value)
-    if isinstance(value, set | frozenset):
-        return sum(value_size(v) for v in value)
-    raise TypeError(f"no DynamoDB size rule for {type(value).__name__}")
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """Bytes of an item: every attribute's name plus its value."""
-    return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())
+item_size = sizes.item_size  # the store's rules: the benchmarks size items as qrie does

@@ -1,5 +1,5 @@
 """Bench 1 (the sequential MVP against the fan-out through the runner), the completion-latency
-readings of bench 3, and the 10,000-task job of bench 4.
+readings of bench 3, the 10,000-task job of bench 4, and the scan jobs of the cost section.
 
 The fan-out runs the real pipeline: the job handler (in this process, warm, as a direct Lambda
 invoke), the inventory queue, the runner playing the event source mapping with warm execution
@@ -31,6 +31,7 @@ from qrie_local.runner import Runner
 from qrie_local.stack import LocalStack
 
 WORKER = "InventoryWorkerFunction"
+SCAN_WORKER = "ScanWorkerFunction"
 BATCH = 10
 POLL_SECONDS = 0.1
 JOB_TIMEOUT_SECONDS = 900.0
@@ -93,9 +94,12 @@ class FanOut:
     """A runner over a view of the stack whose inventory worker is bench.lambdas, with warm
     execution environments; runs jobs through the in-process job handler."""
 
-    def __init__(self, stack: LocalStack, concurrency: int, state_dir: Path) -> None:
+    def __init__(
+        self, stack: LocalStack, concurrency: int, state_dir: Path, record_threads: int = 10
+    ) -> None:
         self.stack = stack
         self.concurrency = concurrency
+        self.record_threads = record_threads
         self.mode_file = state_dir / "bench-mode"
         self.set_mode("real")
         view = with_handler(stack, WORKER, "bench.lambdas.inventory_worker")
@@ -106,6 +110,7 @@ class FanOut:
             env_overrides={
                 "QRIE_BENCH_MODE_FILE": str(self.mode_file),
                 "QRIE_BENCH_WARMUP_SECONDS": "1.0",
+                "RECORD_THREADS": str(record_threads),  # records of a batch worked on at once
             },
             log_path=state_dir / "runner.log",
             functions=[WORKER],
@@ -210,29 +215,64 @@ def _watch(store: Store, job_id: str, poll_seconds: float) -> tuple[int, dict[st
     raise RuntimeError(f"job {job_id} did not finish within {JOB_TIMEOUT_SECONDS:.0f}s")
 
 
+def run_scan(
+    stack: LocalStack,
+    accounts: list[str],
+    concurrency: int,
+    state_dir: Path,
+    record_threads: int = 10,
+) -> JobRun:
+    """A scan of every policy over ``accounts`` through a runner of the real scan worker (its
+    environments start cold: the cost section reads the job's measured usage, not its time)."""
+    runner = Runner(
+        stack,
+        schedule_interval=3600.0,
+        max_concurrency=concurrency,
+        env_overrides={"RECORD_THREADS": str(record_threads)},
+        log_path=state_dir / "scan-runner.log",
+        functions=[SCAN_WORKER],
+    )
+    with runner:
+        return run_job(
+            stack, {"operation": "scan", "policy": "*", "accounts": accounts}, runner=runner
+        )
+
+
 def check_tasks(stack: LocalStack, job_id: str) -> dict[str, Any]:
-    """Every task item of the job: counts by status, the last EndedAt."""
+    """Every task item of the job: counts by status, the last EndedAt, the tasks' counts summed
+    (resources inventoried, pairs evaluated), item sizes, and the job's measured usage."""
+    from qrie.store import items
+
     with stack.apply_env("JobHandlerFunction"):
         store = Store(Settings.from_env().table_name)
         statuses: dict[str, int] = {}
+        counts: dict[str, int] = {}
         last_ended = ""
-        for task in store.iter_tasks(job_id):
+        task_bytes = 0
+        raw_tasks = (
+            raw
+            for pk in store.task_partitions(job_id)
+            for raw in store.db.query(pk, sk_prefix=keys.TASK_PREFIX)
+        )
+        for raw_task in raw_tasks:
+            task = items.task_of(job_id, raw_task)
             status = task.status.value
             statuses[status] = statuses.get(status, 0) + 1
             last_ended = max(last_ended, task.ended_at or "")
-        raw = store.db.client.get_item(
-            TableName=store.table_name,
-            Key={"PK": {"S": keys.job_pk(job_id)}, "SK": {"S": keys.JOB_SK}},
-            ConsistentRead=True,
-        )["Item"]
-    from qrie.store.dynamo import deserialize
-
+            task_bytes += item_size(raw_task)
+            for name, value in task.counts.items():
+                counts[name] = counts.get(name, 0) + int(value)
+        raw = store.db.get(keys.job_pk(job_id), keys.JOB_SK) or {}
+    tasks = sum(statuses.values())
     return {
         "statuses": statuses,
-        "tasks": sum(statuses.values()),
+        "tasks": tasks,
         "pending": statuses.get(TaskStatus.PENDING, 0),
         "last_ended_at": last_ended,
-        "job_item_bytes": item_size(deserialize(raw)),
+        "job_item_bytes": item_size(raw),
+        "task_item_bytes": round(task_bytes / tasks) if tasks else 0,
+        "counts": counts,
+        "usage": items.job_of(raw).usage.to_dict() if raw else {},
     }
 
 
@@ -261,6 +301,9 @@ def fanout_result(run: JobRun, accounts: int, mvp_seconds: float | None) -> dict
     ops["dynamodb.GetItem"] = ops.get("dynamodb.GetItem", 0) - run.polls
     total_cpu = sum(result["cpu_seconds"].values())
     result["cpu_ms_per_request"] = round(1000 * total_cpu / max(1, result["server_requests"]), 2)
+    speedup = mvp_seconds / wall if mvp_seconds else None
+    # the speedup if this run's CPU were spread perfectly over the machine's cores
+    ceiling = mvp_seconds / result["cpu_bound_seconds"] if mvp_seconds else None
     result.update(
         job_id=run.job_id,
         status=run.job.get("status"),
@@ -269,11 +312,9 @@ def fanout_result(run: JobRun, accounts: int, mvp_seconds: float | None) -> dict
         succeeded=int(run.job.get("succeeded", 0)),
         failed=int(run.job.get("failed", 0)),
         accounts_per_second=round(accounts / wall, 2),
-        speedup_vs_mvp=round(mvp_seconds / wall, 2) if mvp_seconds else None,
-        # the speedup if this run's CPU were spread perfectly over the machine's cores
-        cpu_bound_speedup=round(mvp_seconds / result["cpu_bound_seconds"], 2)
-        if mvp_seconds
-        else None,
+        speedup_vs_mvp=round(speedup, 2) if speedup else None,
+        cpu_bound_speedup=round(ceiling, 2) if ceiling else None,
+        share_of_cpu_ceiling=round(speedup / ceiling, 3) if speedup and ceiling else None,
         runner=run.runner_stats.get(WORKER, {}),
     )
     return result
@@ -291,5 +332,6 @@ __all__ = [
     "fanout_result",
     "run_job",
     "run_mvp",
+    "run_scan",
     "slots_for",
 ]

@@ -58,6 +58,8 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         _bench5(console, results["bench5"])
     if "bench6" in results:
         _bench6(console, results["bench6"])
+    if results.get("cost"):
+        _cost(console, results["cost"])
 
 
 def _bench1(console: Console, results: dict[str, Any]) -> None:
@@ -71,13 +73,14 @@ def _bench1(console: Console, results: dict[str, Any]) -> None:
     columns = (
         "run",
         "wall s",
-        "accounts/s",
         "speedup",
+        "CPU-bound",
+        "of ceiling",
         "requests",
-        "req/s",
         "CPU ms/req",
         "cores srv/all",
-        "CPU-bound",
+        "GB-s/acct",
+        "$/acct",
         "warm-up",
     )
     for column in columns:
@@ -89,35 +92,43 @@ def _bench1(console: Console, results: dict[str, Any]) -> None:
     table.add_row(
         "MVP loop",
         _fmt(mvp["wall_seconds"]),
-        _fmt(mvp["accounts_per_second"]),
         "1.00x",
+        "-",
+        "-",
         _fmt(mvp["server_requests"]),
-        _fmt(mvp["server_requests_per_second"], 0),
         _fmt(mvp["cpu_ms_per_request"], 1),
         cores(mvp),
+        "-",
         "-",
         "-",
     )
     for run in bench["fanout"]:
         warm = run.get("warmup") or {}
+        priced = run.get("cost") or {}
+        share = run.get("share_of_cpu_ceiling")
         table.add_row(
-            f"fan-out x{run['concurrency']}",
+            f"fan-out x{run['concurrency']} r{run.get('record_threads', 1)}",
             _fmt(run["wall_seconds"]),
-            _fmt(run["accounts_per_second"]),
             f"{run['speedup_vs_mvp']:.2f}x",
+            f"{run['cpu_bound_speedup']:.1f}x",
+            f"{share:.0%}" if share is not None else "-",
             _fmt(run["server_requests"]),
-            _fmt(run["server_requests_per_second"], 0),
             _fmt(run["cpu_ms_per_request"], 1),
             cores(run),
-            f"{run['cpu_bound_speedup']:.1f}x",
+            _fmt(priced.get("gb_seconds_per_account"), 3),
+            _fmt(priced.get("usd_per_account"), 6),
             f"{warm.get('execution_environments', '-')} env {warm.get('seconds', '-')} s",
         )
     console.print(table)
     console.print(
         "CPU ms/req: CPU of the server, the workers and this process per AWS request. CPU-bound: "
         "the MVP's wall time over the run's CPU seconds spread perfectly over the cores, the "
-        "speedup no run of this work can beat on this machine. Warm-up: execution environments "
-        "started (cold starts) before the clock, and how long that took."
+        "speedup no run of this work can beat on this machine; of ceiling: the run's speedup "
+        "over it. xC rN: C execution environments at most, a batch's records N at a time "
+        "(RECORD_THREADS; r1 = one after the other, as before this change). GB-s/acct and "
+        "$/acct: the job's measured usage (the workers' billed-duration shares x 1,024 MB), "
+        "priced for us-east-1 arm64. Warm-up: "
+        "execution environments started (cold starts) before the clock, and how long that took."
     )
 
 
@@ -125,7 +136,7 @@ def _bench2(console: Console, bench: dict[str, Any]) -> None:
     ours, theirs = bench["qrie"], bench["original_design"]
     table = Table(
         title=f"Bench 2: AWS requests the orchestration makes, {bench['job']} "
-        f"(botocore hooks; goal: <= 1.5 per task)",
+        f"(botocore hooks; goal: <= 0.5 per task)",
         title_justify="left",
     )
     table.add_column("category")
@@ -148,6 +159,11 @@ def _bench2(console: Console, bench: dict[str, Any]) -> None:
         f"{theirs['per_task']:.3f}",
     )
     table.add_row("per account", f"{ours['per_account']:.3f}", f"{theirs['per_account']:.3f}")
+    table.add_row(
+        "writes on the job item",
+        _fmt(ours.get("job_item_writes")),
+        _fmt(theirs.get("job_item_writes")),
+    )
     table.add_row(
         "polling runs counted",
         str(ours["polling_runs"]),
@@ -254,6 +270,53 @@ def _bench5(console: Console, bench: dict[str, Any]) -> None:
             _fmt(size["growth_mb"], 1),
         )
     console.print(table)
+
+
+def _cost(console: Console, bench: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Cost per account, inventory + scan ({bench['region']} {bench['architecture']}, "
+        "measured usage x list prices; goal: <= $0.002)",
+        title_justify="left",
+    )
+    for column in (
+        "accounts",
+        "resources",
+        "checks",
+        "inventory $",
+        "scan $",
+        "qrie $",
+        "Lambda / SQS / DynamoDB $",
+        "AWS Config $",
+        "Security Hub $",
+    ):
+        table.add_column(column, justify="right" if column != "accounts" else "left")
+    for size in bench["sizes"]:
+        inventory, scan = size["inventory"], size["scan"]
+        parts = {
+            k: inventory["parts_per_account"][k] + scan["parts_per_account"][k]
+            for k in inventory["parts_per_account"]
+        }
+        lam = parts["lambda_compute"] + parts["lambda_requests"]
+        hub = size["security_hub_usd_per_account"]
+        recording = size["security_hub_with_config_recording"] - hub
+        table.add_row(
+            size["accounts"],
+            _fmt(size["resources_per_account"], 0),
+            _fmt(size["evaluations_per_account"], 0),
+            _fmt(inventory["usd_per_account"], 6),
+            _fmt(scan["usd_per_account"], 6),
+            f"[bold]{size['qrie_usd_per_account']:.6f}[/bold]",
+            f"{lam:.6f} / {parts['sqs']:.6f} / {parts['dynamodb']:.6f}",
+            _fmt(size["config_usd_per_account"], 3),
+            f"{hub:.3f} (+{recording:.3f} Config)",
+        )
+    console.print(table)
+    formulas = bench["formulas"]
+    console.print(
+        f"AWS Config = {formulas['config']}; Security Hub CSPM = {formulas['security_hub']}: per "
+        "account, one recording and one evaluation of each (resource, policy) pair, the managed "
+        "services' lowest charge for what qrie inventoried and checked."
+    )
 
 
 def _mb(value: int) -> str:

@@ -4,7 +4,9 @@ sequential MVP, on the local stack, in one run. Prints tables and writes a JSON 
 
 1. server capacity: requests/s of the local AWS under a concurrent GetItem/PutItem load;
 2. bench 1: N seeded accounts x 3 services, the MVP loop against the fan-out at concurrency
-   1, 8, 32 (warm execution environments; cold starts reported apart);
+   1, 8, 32 (warm execution environments; cold starts reported apart), each with a batch's
+   records worked on one at a time and 10 at a time (RECORD_THREADS), with the share of this
+   machine's CPU-bound ceiling each run reaches and its measured GB-seconds per account;
 3. bench 2: requests per task by category, qrie against the original design (botocore hooks);
 4. bench 3: completion latency of the bench-1 jobs;
 5. bench 4: a 10,000-task job with no-op work: exact counters, job item size, time against the
@@ -12,7 +14,10 @@ sequential MVP, on the local stack, in one run. Prints tables and writes a JSON 
 6. bench 5: peak RSS of one worker process against the account's size (a second local AWS,
    without added latency);
 7. bench 6: the Lambda package, each function's artifact size and the cold import time of
-   each handler against Powertools' Logger + BatchProcessor (run first, on a quiet machine).
+   each handler against Powertools' Logger + BatchProcessor (run first, on a quiet machine);
+8. cost: what an inventory and a scan cost per account (the jobs' measured usage priced by
+   qrie.cost), for bench 1's small accounts and for typical ones, beside AWS Config and
+   Security Hub CSPM for the same resources and checks (bench/costs.py).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from bench import counting
 
 counting.install()  # before any boto3 session exists
 
-from bench import capacity, fanout, overhead, package, report  # noqa: E402
+from bench import capacity, costs, fanout, overhead, package, report  # noqa: E402
 from bench.common import ROOT, machine, start_stack  # noqa: E402
 from bench.memory import measure as measure_memory  # noqa: E402
 from bench.seeding import account_id, small_accounts  # noqa: E402
@@ -48,12 +53,16 @@ FULL: dict[str, Any] = {
     "accounts": 80,  # the issue's 200 take ~6 min more: --accounts 200
     "resources_per_account": {"buckets": 1, "users": 1},
     "concurrency": [1, 8, 32],
+    "record_threads": [1, 10],  # a batch's records one at a time (before), 10 at a time
     "capacity": {"processes": 4, "threads": 16, "seconds": 4.0},
     "scale_tasks": 10_000,
     "scale_concurrency": 32,
     "memory_sizes": [[200, 200], [1000, 1000]],  # --memory-sizes 1000x1000,5000x5000
     "package_runs": 15,  # fresh imports of each handler
     "package_deployed": True,  # size the python3.13 arm64 build (a second build)
+    # the cost section's typical accounts (inventory + scan through the pipeline), in one
+    # execution environment: 2 cores shared by more would inflate the billed durations
+    "cost": {"accounts": 10, "buckets": 25, "users": 25, "concurrency": 1},
 }
 QUICK: dict[str, Any] = {
     **FULL,
@@ -64,6 +73,7 @@ QUICK: dict[str, Any] = {
     "memory_sizes": [[10, 10], [40, 40]],
     "package_runs": 3,
     "package_deployed": False,  # sizes of this machine's build
+    "cost": {"accounts": 2, "buckets": 5, "users": 5, "concurrency": 1},
 }
 
 
@@ -102,30 +112,46 @@ def bench_fanout(
     tasks = len(accounts) * 3
     scale: dict[str, Any] = {}
     concurrencies = list(params["concurrency"])
+    threads_list = list(params["record_threads"])
+    request = {"operation": "inventory", "service": "*", "accounts": accounts}
+    small_inventory: dict[str, Any] = {}
     for concurrency in concurrencies:
-        with fanout.FanOut(stack, concurrency, state) as fan:
-            warm = fan.warm(fanout.slots_for(tasks, concurrency))
-            _log(f"bench 1: fan-out at concurrency {concurrency} (warm-up {warm})")
-            request = {"operation": "inventory", "service": "*", "accounts": accounts}
-            run = fan.run_job(request)
-            result = fanout.fanout_result(run, len(accounts), mvp["wall_seconds"])
-            result["concurrency"] = concurrency
-            result["warmup"] = warm
-            checked = fanout.check_tasks(stack, run.job_id)
-            result["task_statuses"] = checked["statuses"]
-            runs.append(result)
-            latency = fanout.completion(run, checked)
-            latency["concurrency"] = concurrency
-            latencies.append(latency)
-            _log(f"  {result['wall_seconds']}s, speedup {result['speedup_vs_mvp']}x")
-            if concurrency == params["scale_concurrency"] and "scale" not in skip:
-                scale = bench_scale(stack, fan, params, out["server_capacity"])
+        for threads in threads_list:
+            with fanout.FanOut(stack, concurrency, state, record_threads=threads) as fan:
+                warm = fan.warm(fanout.slots_for(tasks, concurrency))
+                _log(
+                    f"bench 1: fan-out at concurrency {concurrency}, {threads} record "
+                    f"thread(s) (warm-up {warm})"
+                )
+                run = fan.run_job(request)
+                result = fanout.fanout_result(run, len(accounts), mvp["wall_seconds"])
+                result.update(concurrency=concurrency, record_threads=threads, warmup=warm)
+                checked = fanout.check_tasks(stack, run.job_id)
+                result["task_statuses"] = checked["statuses"]
+                result["cost"] = costs.per_account(checked, len(accounts))
+                runs.append(result)
+                latency = fanout.completion(run, checked)
+                latency.update(concurrency=concurrency, record_threads=threads)
+                latencies.append(latency)
+                _log(
+                    f"  {result['wall_seconds']}s, speedup {result['speedup_vs_mvp']}x "
+                    f"({result['share_of_cpu_ceiling']:.0%} of the CPU-bound ceiling), "
+                    f"{result['cost']['gb_seconds_per_account']:.3f} GB-s per account"
+                )
+                if threads == threads_list[-1]:
+                    if concurrency == concurrencies[0]:  # the least contended run's usage
+                        small_inventory = result["cost"]
+                    last = concurrency == params["scale_concurrency"] and "scale" not in skip
+                    if last:
+                        scale = bench_scale(stack, fan, params, out["server_capacity"])
     if not scale and "scale" not in skip:
         with fanout.FanOut(stack, params["scale_concurrency"], state) as fan:
             scale = bench_scale(stack, fan, params, out["server_capacity"])
     out["bench1"] = {"mvp": mvp, "fanout": runs}
     out["bench3"] = {"runs": latencies, "original_design": report.ORIGINAL_LATENCY}
     out["bench4"] = scale
+    if "cost" not in skip:
+        out["cost"] = bench_cost(stack, params, state, accounts, small_inventory)
     if "overhead" in skip:
         return out
 
@@ -144,6 +170,58 @@ def bench_fanout(
     return out
 
 
+def bench_cost(
+    stack: LocalStack,
+    params: dict[str, Any],
+    state: Path,
+    small: list[str],
+    small_inventory: dict[str, Any],
+) -> dict[str, Any]:
+    """Inventory + scan per account, priced: bench 1's small accounts (their inventory is the
+    bench-1 run at the lowest concurrency with records 10 at a time) and typical ones, seeded
+    here."""
+    spec = params["cost"]
+    concurrency = int(spec["concurrency"])
+    _log(f"cost: scan of bench 1's {len(small)} accounts")
+    sizes: list[dict[str, Any]] = []
+    if small_inventory:
+        scan = fanout.run_scan(stack, small, concurrency, state)
+        scanned = costs.per_account(fanout.check_tasks(stack, scan.job_id), len(small))
+        sizes.append(costs.summarize(small_inventory, scanned, f"{len(small)} small"))
+    n = int(spec["accounts"])
+    _log(f"cost: {n} typical accounts ({spec['buckets']} buckets + {spec['users']} users)")
+    with stack.apply_env():
+        seeded = small_accounts(
+            stack, n, buckets=int(spec["buckets"]), users=int(spec["users"]), base=700_000_000_000
+        )
+    typical = seeded.accounts
+    with fanout.FanOut(stack, concurrency, state) as fan:
+        fan.warm(fanout.slots_for(3 * n, concurrency))
+        run = fan.run_job({"operation": "inventory", "service": "*", "accounts": typical})
+    inventory = costs.per_account(fanout.check_tasks(stack, run.job_id), n)
+    scan = fanout.run_scan(stack, typical, concurrency, state)
+    scanned = costs.per_account(fanout.check_tasks(stack, scan.job_id), n)
+    sizes.append(costs.summarize(inventory, scanned, f"{n} typical"))
+    for size in sizes:
+        _log(
+            f"  {size['accounts']}: {size['resources_per_account']:.0f} resources, "
+            f"{size['evaluations_per_account']:.0f} checks per account: "
+            f"qrie ${size['qrie_usd_per_account']:.6f}, AWS Config "
+            f"${size['config_usd_per_account']:.3f}, Security Hub "
+            f"${size['security_hub_usd_per_account']:.3f}"
+        )
+    return {
+        "region": costs.REGION,
+        "architecture": costs.ARCHITECTURE,
+        "typical_account": spec,
+        "sizes": sizes,
+        "formulas": {
+            "config": "0.003 x resources recorded + 0.001 x rule evaluations",
+            "security_hub": "0.001 x checks (+ Config recording, 0.003 x resources)",
+        },
+    }
+
+
 def bench_scale(
     stack: LocalStack, fan: fanout.FanOut, params: dict[str, Any], server: dict[str, Any]
 ) -> dict[str, Any]:
@@ -153,7 +231,14 @@ def bench_scale(
     fan.set_mode("noop-stub")
     try:
         accounts = [account_id(400_000_000_000, i) for i in range(tasks)]
-        run = fan.run_job({"operation": "inventory", "service": "s3", "accounts": accounts})
+        run = fan.run_job(
+            {
+                "operation": "inventory",
+                "service": "s3",
+                "accounts": accounts,
+                "allow_unregistered": True,  # no-op work: the accounts are never assumed
+            }
+        )
     finally:
         fan.set_mode("real")
     result = fanout.fanout_result(run, tasks, None)
@@ -231,9 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, help="accounts of bench 1 and 2")
     parser.add_argument("--output", type=Path, help="JSON report path")
     parser.add_argument(
-        "--skip", default="", help="comma-separated: package, fanout, scale, overhead, memory"
+        "--skip",
+        default="",
+        help="comma-separated: package, fanout, scale, cost, overhead, memory",
     )
     parser.add_argument("--concurrency", help="comma-separated concurrencies of bench 1")
+    parser.add_argument(
+        "--record-threads", help="comma-separated RECORD_THREADS of bench 1 (default 1,10)"
+    )
     parser.add_argument("--scale-tasks", type=int, help="tasks of bench 4's job")
     parser.add_argument(
         "--memory-sizes", help="bench 5's accounts, comma-separated BUCKETSxUSERS (e.g. 5000x5000)"
@@ -246,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         params["accounts"] = args.accounts
     if args.concurrency:
         params["concurrency"] = [int(c) for c in args.concurrency.split(",")]
+    if args.record_threads:
+        params["record_threads"] = [int(t) for t in args.record_threads.split(",")]
     if args.scale_tasks is not None:
         params["scale_tasks"] = args.scale_tasks
     if args.memory_sizes:

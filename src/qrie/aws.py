@@ -26,6 +26,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from qrie import metering
 from qrie.aws_services import AWS_SERVICES
 from qrie.errors import PermanentTaskError, TransientTaskError
 
@@ -135,14 +136,20 @@ class Clients:
     """Lazily created, cached boto3 clients for the hub account (the function's own role)."""
 
     def __init__(self, session: boto3.Session | None = None) -> None:
+        if session is not None:
+            metering.register(session.events)
         self._session = session
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
     @property
     def session(self) -> boto3.Session:
+        """The hub's session; every client built from it (member accounts' too) counts its
+        requests on the current meter (``qrie.metering``)."""
         if self._session is None:
-            self._session = boto3.Session()
+            session = boto3.Session()
+            metering.register(session.events)
+            self._session = session
         return self._session
 
     def get(self, service: str, region: str | None = None) -> Any:

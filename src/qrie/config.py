@@ -50,6 +50,7 @@ class Settings:
     enqueue_threads: int = 16
     max_receive_count: int = 3
     job_cache_seconds: int = 5
+    record_threads: int = 10  # a batch's records worked on at once (per account: one at a time)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +93,7 @@ class Settings:
             enqueue_threads=max(1, _int("ENQUEUE_THREADS", 16)),
             max_receive_count=max(1, _int("MAX_RECEIVE_COUNT", 3)),
             job_cache_seconds=_int("JOB_CACHE_SECONDS", 5),
+            record_threads=max(1, _int("RECORD_THREADS", 10)),
         )
 
     def queue_url(self, kind: str) -> str:

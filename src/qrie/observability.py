@@ -10,6 +10,7 @@ even disabled, imports the X-Ray SDK (about 230 ms of a cold start).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -24,9 +25,13 @@ __all__ = ["MetricUnit", "count", "logger", "metrics", "traced", "tracing_enable
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
+_METRICS_LOCK = threading.Lock()  # Metrics is not thread-safe; a batch's records run in threads
+
+
 def count(name: str, value: int = 1) -> None:
     if value:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        with _METRICS_LOCK:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def tracing_enabled(env: dict[str, str] | None = None) -> bool:

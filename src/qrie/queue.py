@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from qrie.aws import Clients, backoff, error_code
+from qrie.metering import ContextThreadPool
 
 SEND_BATCH = 10
 SEND_ROUNDS = 5
@@ -55,7 +55,7 @@ class TaskQueue:
         if workers == 1:
             results = [self._send_chunk(queue_url, c) for c in chunks]
         else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+            with ContextThreadPool(max_workers=workers) as pool:
                 results = list(pool.map(lambda c: self._send_chunk(queue_url, c), chunks))
         for result in results:
             failed.update(result)

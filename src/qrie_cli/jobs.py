@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from qrie_cli import render
+from qrie_cli import cost_view, render
 from qrie_cli.context import Cli, CommandGroup
 from qrie_cli.errors import not_found
 from qrie_cli.options import JobIdArg, NoProgressOpt, WatchOpt, WideOpt, accounts_value
@@ -90,7 +90,7 @@ def jobs_show(
     ] = False,
     wide: WideOpt = False,
 ) -> None:
-    """A job, its task counts and its tasks' states."""
+    """A job, its AWS cost, its task counts and its tasks' states."""
     out = cli.output(wide=wide)
     with cli.session() as target:
         require_job(target, job_id)
@@ -98,10 +98,12 @@ def jobs_show(
         tasks = [t.to_dict() for t in target.store.iter_tasks(job_id)]
     job = status["job"]
     counts = status.get("task_counts", {})
+    cost = cost_view.cost_of(job, getattr(target, "region", None))
     if out.json:
-        out.emit({"job": job, "task_counts": counts, "tasks": tasks})
+        out.emit({"job": job, "cost": cost, "task_counts": counts, "tasks": tasks})
         return
     out.print(render.job_details(job))
+    out.print(cost_view.cost_table(job, cost))
     out.print(
         "tasks: " + (", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())) or "none")
     )

@@ -20,7 +20,7 @@ from qrie.models import JOB_ID_RE
 GLOBAL_PANEL = "Global options (before or after the command)"
 SEVERITY_CHOICES = tuple(s.value for s in SEVERITIES)
 SERVICE_CHOICES = (*SERVICES, "all")
-STATE_CHOICES = ("open", "resolved", "all")
+STATE_CHOICES = ("open", "muted", "resolved", "all")
 
 
 # ---------------------------------------------------------------------------- validation

@@ -67,6 +67,8 @@ __all__ = [
 
 SERVICES = ("s3", "ec2", "iam")
 MEMBER_ROLE = "QrieReadOnly"
+BATCH_SIZE = 10  # the workers' SQS batch (template.yaml's WorkerBatchSize default)
+TEMPLATE_CONCURRENCY = 20  # template.yaml's MaxConcurrency default
 REGIONS = LOCAL_PARAMETERS["Regions"]  # the EC2 inventory's regions
 SEED_THREADS = 8
 JOB_TIMEOUT_SECONDS = 900.0
@@ -357,7 +359,14 @@ def run_chaos(
                 log(f"inventory job {cancel_id} (to be cancelled)")
                 created = store.get_job(cancel_id)
                 total = created.total if created else 0
-                while True:
+                # A job that fits in one round of batches is accounted a batch at a time, its
+                # records worked on at once: by the time one is counted, all may be. It is
+                # cancelled at once, its tasks queued or in flight. A larger one, once a fifth
+                # of it is done.
+                environments = settings.concurrency or TEMPLATE_CONCURRENCY
+                one_round = total <= BATCH_SIZE * environments
+                done = 0
+                while not one_round:
                     current = store.get_job(cancel_id)
                     done = current.done if current else 0
                     if done >= max(1, total // 5) or (current and not current.running):

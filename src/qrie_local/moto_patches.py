@@ -37,6 +37,9 @@ from the public and without ACLs, as S3 creates them since 2023; Block Public Ac
 public policies and ACLs, at the bucket and the account level; MFA delete kept and reported;
 EBS encryption by default encrypting new volumes; the account-level instance metadata defaults.
 
+moto answers ``ReturnConsumedCapacity`` with fixed figures; ``moto_capacity`` makes it answer what
+DynamoDB would charge (qrie's cost figures are built from these answers).
+
 All of this is part of the local AWS, never of qrie's own code paths.
 """
 
@@ -1154,6 +1157,9 @@ def apply() -> None:
     _iam_as_aws()
     _apply_deploy_patches()
     _apply_verdict_truths()
+    from qrie_local import moto_capacity  # noqa: PLC0415
+
+    moto_capacity.apply(_LOCK)
     _APPLIED = True
 
 

@@ -606,7 +606,12 @@ class LocalStack:
                 f"no function {logical_id!r} in the template; functions: "
                 f"{', '.join(sorted(self.functions))}"
             ) from None
-        return {**spec.environment, **self.base_env()}
+        # what Lambda itself sets in every execution environment (qrie's usage reads the memory)
+        runtime = {
+            "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+        }
+        return {**spec.environment, **runtime, **self.base_env()}
 
     def _default_function(self) -> str | None:
         if "JobHandlerFunction" in self.functions:

@@ -82,14 +82,17 @@ def test_no_resource_or_finding_lost_or_duplicated(chaos: ChaosReport) -> None:
 def test_failures_are_isolated_and_bursts_retried(chaos: ChaosReport) -> None:
     (inventory,) = [j for j in chaos.jobs if j.label == "inventory"]
     (scan,) = [j for j in chaos.jobs if j.label == "scan"]
-    # the denied tasks failed at once; each burst cost one redelivery through the backoff (but
-    # a duplicate delivery of a bursting task shares its failing calls: it may need none)
+    # the denied tasks failed at once; each burst cost a redelivery through the backoff (but a
+    # duplicate delivery of a bursting task shares its failing calls: it may need none). The
+    # redelivery may itself come back once more: the scaled visibility timeout (0.9 s) can be
+    # shorter than the batch it is worked on in, accounted when the whole batch is done
     assert inventory.reasons == {"denied": 2}, inventory.reasons
     duplicated = set(chaos.injected_runner["duplicated"])
     bursts = [f"inventory:{t}" for t in chaos.injected_aws["burst_tasks"]]
     alone = [t for t in bursts if t not in duplicated]
     assert bursts, chaos.injected_aws
-    assert inventory.attempts.get("2", 0) >= len(alone), (inventory.attempts, alone)
+    retried = sum(n for attempts, n in inventory.attempts.items() if int(attempts) >= 2)
+    assert retried >= len(alone), (inventory.attempts, alone)
     assert inventory.status == "COMPLETED_WITH_ERRORS"
     # the poison message was dead-lettered (with any batch-mates its crashes took along)
     assert scan.reasons.get("dead-lettered", 0) >= 1, scan.reasons

@@ -138,6 +138,8 @@ DATA_KEYED = frozenset(
         "resources",
         "non_compliant",
         "expected_by_service",
+        "requests",  # a job's or a task's usage: requests by service (and operation)
+        "requests_by_service",
     }
 )
 

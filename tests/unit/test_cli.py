@@ -194,7 +194,7 @@ def test_a_completed_job_exits_0_and_findings_are_listed(run: Run, stack: Stack)
         (("inventory", "start", "--accounts", "123"), "account ids must be 12 digits: '123'"),
         (("scan", "start", "--policy", "nope"), "unknown policy 'nope'; valid: *, ec2.*"),
         (("findings", "list", "--severity", "urgent"), "choose from critical, high, medium, low"),
-        (("findings", "list", "--state", "closed"), "choose from open, resolved, all"),
+        (("findings", "list", "--state", "closed"), "choose from open, muted, resolved, all"),
         (("findings", "list", "--account", "12345"), "account id must be 12 digits"),
         (("accounts", "add", "1234"), "account id must be 12 digits"),
         (("accounts", "add", "123456789012", "--tag", "novalue"), "expected key=value"),
@@ -551,3 +551,29 @@ def test_watch_says_nothing_of_a_stall_the_target_explains_away() -> None:
     # GIVEN a job stuck for 60 s while its runner runs (the target's hint answers None)
     # WHEN it is watched THEN no stall line is printed
     assert "no progress" not in watch_stalled(60, lambda: None)
+
+
+def test_jobs_show_prints_the_jobs_aws_cost_by_part(run: Run, stack: Stack) -> None:
+    # GIVEN an inventory job of one onboarded account, run to its end
+    onboard([ONBOARDED])
+    register(run, ONBOARDED)
+    job_id = as_json(run("inventory", "start", "--service", "s3", "--json"))["job_id"]
+    drain(stack)
+    # WHEN it is shown as JSON and as a table
+    data = as_json(run("jobs", "show", job_id, "--json"))
+    table = run("jobs", "show", job_id)
+    # THEN the JSON carries its measured usage and its cost by part, priced for us-east-1 arm64
+    usage = data["job"]["usage"]
+    assert usage["tasks"] == 1
+    assert usage["invocations"] == pytest.approx(2.0)  # the job handler's and one batch's
+    assert usage["requests_by_service"]["sqs"] >= 3  # a send, a receive, a delete
+    priced = data["cost"]
+    assert set(priced["parts"]) == {"lambda_compute", "lambda_requests", "sqs", "dynamodb"}
+    assert priced["total"] == pytest.approx(sum(priced["parts"].values()))
+    assert priced["parts"]["dynamodb"] > 0
+    assert priced["prices"]["architecture"] == "arm64"
+    # AND the table shows the same parts
+    assert table.exit_code == 0, table.output
+    text = flat(table.stdout)
+    for label in ("Lambda compute", "Lambda requests", "SQS", "DynamoDB", "1 tasks measured"):
+        assert label in text

@@ -80,6 +80,7 @@ def test_fail_on_exits_3_for_open_findings_and_muting_them_clears_it(
     muted = as_json(run("findings", "list", "--state", "all", "--json"))
     assert {f["state"] for f in muted} == {"MUTED"}
     assert {f["muted_reason"] for f in muted} == {"sandbox account"}
+    assert as_json(run("findings", "list", "--state", "muted", "--json")) == muted
     assert [m["mute_id"] for m in as_json(run("mutes", "list", "--json"))] == [added["mute_id"]]
     # AND removing the mute opens them again
     removed = as_json(run("mutes", "remove", added["mute_id"], "--json"))

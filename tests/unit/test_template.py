@@ -234,6 +234,11 @@ def test_parameters_are_constrained(sam: dict[str, Any]) -> None:
     assert params["MemberRoleName"]["Default"] == "QrieReadOnly"
     assert params["MaxConcurrency"]["MinValue"] == 2  # the SQS event source minimum
     assert params["MaxConcurrency"]["Default"] == 20
+    # a batch's records are accounted in one transaction (at most 98 tasks)
+    assert (params["WorkerBatchSize"]["Default"], params["WorkerBatchSize"]["MaxValue"]) == (
+        10,
+        100,
+    )
     assert params["LogRetentionDays"]["Default"] in params["LogRetentionDays"]["AllowedValues"]
     assert params["KmsKeyArn"]["Default"] == ""
     assert params["Regions"]["Default"] == "us-east-1,us-west-2,eu-west-1"
@@ -420,7 +425,7 @@ def test_workers_read_their_queue_with_partial_batch_failures(
     assert len(mappings) == 1
     mapping = mappings[0]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    assert mapping["BatchSize"] == 10
+    assert mapping["BatchSize"] == {"Ref": "WorkerBatchSize"}
     assert mapping["MaximumBatchingWindowInSeconds"] == 1
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaxConcurrency"}}

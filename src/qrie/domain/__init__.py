@@ -10,6 +10,7 @@
   ``PolicyTally`` per (account, policy), ``ResultStatus``.
 - :mod:`.mutes` — ``Mute``: an accepted failing check, with its reason and expiry.
 - :mod:`.accounts` — a registered ``Account``.
+- :mod:`.usage` — ``Usage``: what a task or a job consumed in AWS (requests, capacity, time).
 
 Records are frozen dataclasses; ``to_dict()`` gives the JSON vocabulary of every API and script
 (snake_case keys). How they are stored is the store's business (:mod:`qrie.store`).
@@ -22,6 +23,7 @@ from qrie.domain.mutes import Mute
 from qrie.domain.resource import GLOBAL, Resource
 from qrie.domain.results import Evaluation, PolicyTally, ResultStatus
 from qrie.domain.timestamps import TIME_FORMAT, now_iso, parse_timestamp, timestamp
+from qrie.domain.usage import Usage
 from qrie.domain.vocabulary import (
     SERVICES,
     SEVERITIES,
@@ -57,6 +59,7 @@ __all__ = [
     "TaskKind",
     "TaskOutcome",
     "TaskStatus",
+    "Usage",
     "final_status",
     "now_iso",
     "parse_timestamp",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qrie.domain.usage import Usage
 from qrie.domain.vocabulary import JobStatus, TaskKind, TaskStatus
 
 
@@ -43,13 +44,15 @@ class TaskKey:
 @dataclass(frozen=True)
 class TaskOutcome:
     """The terminal state one task should move to, and what it measured (``counts``: e.g.
-    resource_count, evaluated; ``attempts``: the message's receive count)."""
+    resource_count, evaluated; ``attempts``: the message's receive count; ``usage``: what its
+    work consumed in AWS, recorded on the task and added to the job's)."""
 
     key: TaskKey
     status: TaskStatus  # SUCCEEDED | FAILED
     reason: str = ""
     attempts: int | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    usage: Usage | None = None
 
     @classmethod
     def failed(cls, key: TaskKey, reason: str, attempts: int | None = None) -> TaskOutcome:
@@ -100,6 +103,8 @@ class Job:
     skipped_accounts: tuple[SkippedAccount, ...] = ()
     skipped_count: int = 0
     retry_of: str | None = None
+    usage: Usage = field(default_factory=Usage)  # summed over its tasks and its creation
+    task_shards: int = 1  # partition keys its task items are spread over (the store's)
 
     @property
     def done(self) -> int:
@@ -138,6 +143,7 @@ class Job:
             "finished_at": self.finished_at,
             "deadline": self.deadline,
             "retry_of": self.retry_of,
+            "usage": self.usage.to_dict(),
         }
 
 
@@ -152,6 +158,7 @@ class Task:
     attempts: int = 0
     ended_at: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    usage: Usage | None = None
 
     @property
     def account_id(self) -> str:
@@ -176,6 +183,7 @@ class Task:
             "attempts": self.attempts,
             "ended_at": self.ended_at,
             **dict(sorted(self.counts.items())),
+            **({"usage": self.usage.to_dict()} if self.usage is not None else {}),
         }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from qrie.aws import error_code
 from qrie.domain import GLOBAL, Resource
 from qrie.inventory.calls import CallSheet
+from qrie.metering import ContextThreadPool
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -174,7 +175,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Itera
         yield from map(fn, items)
         return
     pending: deque[Future[R]] = deque()
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="qrie-read") as pool:
+    with ContextThreadPool(max_workers=threads, thread_name_prefix="qrie-read") as pool:
         try:
             for item in items:
                 pending.append(pool.submit(fn, item))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,6 +30,7 @@ from qrie.aws import classify
 from qrie.domain import Resource, timestamp
 from qrie.errors import PermanentTaskError, TransientTaskError
 from qrie.inventory.base import Collector, Session
+from qrie.metering import ContextThreadPool
 from qrie.store.table import Store
 
 WRITE_BATCH = 25
@@ -94,7 +94,7 @@ def inventory_account(
     if len(scopes) <= 1:
         results = [run(s) for s in scopes]
     else:
-        with ThreadPoolExecutor(max_workers=min(threads, len(scopes))) as pool:
+        with ContextThreadPool(max_workers=min(threads, len(scopes))) as pool:
             results = list(pool.map(run, scopes))
 
     counts = InventoryCounts(scopes=len(scopes))

@@ -1,4 +1,8 @@
-"""Job orchestration: validate a request, write the job and its tasks, enqueue, answer queries."""
+"""Job orchestration: validate a request, write the job and its tasks, enqueue, answer queries.
+
+Starting a job is metered (``qrie.metering``): the requests it made (the accounts' query, the
+task items' writes, the enqueue) and the handler's time are added to the new job's usage, with
+one UpdateItem after the enqueue (one request per job, not per task)."""
 
 from __future__ import annotations
 
@@ -18,10 +22,12 @@ from qrie.domain import (
     TaskKind,
     TaskOutcome,
     TaskStatus,
+    Usage,
     timestamp,
 )
 from qrie.domain.jobs import dependents_of
 from qrie.errors import ValidationError
+from qrie.metering import memory_mb, metered
 from qrie.models import (
     CancelRequest,
     InventoryRequest,
@@ -62,23 +68,35 @@ class JobService:
     def handle(self, event: Any) -> dict[str, Any]:
         try:
             request = parse_request(event)
-            if isinstance(request, InventoryRequest):
-                return self.start_inventory(request)
-            if isinstance(request, ScanRequest):
-                return self.start_scan(request)
+            if isinstance(request, InventoryRequest | ScanRequest | RetryRequest):
+                return self._start_metered(request)
             if isinstance(request, StatusRequest):
                 return self.status(request.job_id)
             if isinstance(request, ListRequest):
                 return {"jobs": [j.to_dict() for j in self.store.list_jobs(request.limit)]}
             if isinstance(request, CancelRequest):
                 return self.cancel(request.job_id)
-            if isinstance(request, RetryRequest):
-                return self.retry(request.job_id)
         except ValidationError as exc:
             return exc.to_response()
         raise AssertionError(f"unhandled request {type(event).__name__}")  # pragma: no cover
 
     # ------------------------------------------------------------------ starting jobs
+    def _start_metered(
+        self, request: InventoryRequest | ScanRequest | RetryRequest
+    ) -> dict[str, Any]:
+        """Start the job, measuring what starting it consumed, and add that to its usage."""
+        with metered() as meter:
+            if isinstance(request, InventoryRequest):
+                response = self.start_inventory(request)
+            elif isinstance(request, ScanRequest):
+                response = self.start_scan(request)
+            else:
+                response = self.retry(request.job_id)
+        ms = meter.wall_ms
+        usage = meter.usage() + Usage(ms=ms, mb_ms=ms * memory_mb(), invocations=1)
+        self.store.add_job_usage(str(response["job_id"]), usage)
+        return response
+
     def resolve_accounts(
         self, accounts: list[str] | str, allow_unregistered: bool = False
     ) -> tuple[list[str], list[SkippedAccount]]:

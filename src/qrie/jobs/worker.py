@@ -14,13 +14,24 @@ Outcomes, in one place:
   visibility is extended with exponential backoff and jitter and it is reported as a batch item
   failure, so SQS redelivers it later; on the last allowed receive the task is recorded FAILED
   (``retries-exhausted: …``) instead of being silently dead-lettered.
+
+A record is worked on in two phases, so that a batch's records can run concurrently and be
+accounted together (``qrie.jobs.batch``): :meth:`TaskWorker.prepare` does the work and returns
+the outcomes to record (never raises: a failure is kept in the result), measuring what the work
+consumed on its own meter; :meth:`TaskWorker.settle` shares the invocation's duration, its Lambda
+request and the event source's SQS requests among the records it accounts, then records the
+outcomes of each job in one ``complete_tasks`` call (one transaction per job for a batch of 10).
+A job whose accounting fails fails only its own records.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from qrie.aws import AccountSessions
@@ -32,6 +43,7 @@ from qrie.domain import (
     TaskKind,
     TaskOutcome,
     TaskStatus,
+    Usage,
     now_iso,
     timestamp,
 )
@@ -40,12 +52,15 @@ from qrie.errors import PermanentTaskError, TransientTaskError, ValidationError
 from qrie.inventory.base import Collector
 from qrie.inventory.engine import inventory_account
 from qrie.inventory.registry import get_collector
+from qrie.metering import Meter, memory_mb, metered
 from qrie.models import TaskMessage, parse_task
 from qrie.observability import count, logger
 from qrie.policies.registry import select
 from qrie.queue import TaskQueue, backoff_seconds
 from qrie.scan.engine import resolve_deleted, scan_account
-from qrie.store.table import Store
+from qrie.store.table import Completion, Store
+
+LOG_KEYS = ("job_id", "account_id", "service")
 
 
 class RetryLater(Exception):
@@ -61,24 +76,62 @@ class Delivery:
     queue_url: str
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """The Lambda invocation a batch runs in: when it started (``time.perf_counter()``) and the
+    function's memory. Its duration is shared among the records it accounts."""
+
+    started: float
+    memory_mb: int
+
+    @classmethod
+    def now(cls, context: object = None) -> Invocation:
+        return cls(time.perf_counter(), memory_mb(context))
+
+
+@dataclass
+class Prepared:
+    """One record after its work, before its accounting: the outcomes to record for its job,
+    or a result that needs none, or the error that fails the record."""
+
+    delivery: Delivery
+    meter: Meter = field(default_factory=Meter)
+    job_id: str | None = None
+    outcomes: list[TaskOutcome] = field(default_factory=list)
+    result: str | None = None  # the record's result when nothing is to be recorded
+    error: BaseException | None = None  # RetryLater, or an unexpected error: a batch failure
+
+
 class JobCache:
-    """Jobs read at most once per ``ttl`` seconds per execution environment."""
+    """Jobs read at most once per ``ttl`` seconds per execution environment: the records of a
+    batch, worked on at once, wait for one read instead of each making its own."""
 
     def __init__(self, store: Store, ttl: float) -> None:
         self.store = store
         self.ttl = ttl
         self._jobs: dict[str, tuple[float, Job | None]] = {}
+        self._lock = threading.Lock()
+
+    def _fresh(self, job_id: str) -> tuple[float, Job | None] | None:
+        hit = self._jobs.get(job_id)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit
+        return None
 
     def get(self, job_id: str) -> Job | None:
-        now = time.monotonic()
-        hit = self._jobs.get(job_id)
-        if hit is not None and now - hit[0] < self.ttl:
+        hit = self._fresh(job_id)
+        if hit is not None:
             return hit[1]
-        job = self.store.get_job(job_id)
-        self._jobs[job_id] = (now, job)
-        if len(self._jobs) > 1000:
-            self._jobs = {k: v for k, v in self._jobs.items() if now - v[0] < self.ttl}
-        return job
+        with self._lock:
+            hit = self._fresh(job_id)  # read by another record while this one waited
+            if hit is not None:
+                return hit[1]
+            job = self.store.get_job(job_id)
+            now = time.monotonic()
+            self._jobs[job_id] = (now, job)
+            if len(self._jobs) > 1000:
+                self._jobs = {k: v for k, v in self._jobs.items() if now - v[0] < self.ttl}
+            return job
 
 
 class TaskWorker:
@@ -99,38 +152,65 @@ class TaskWorker:
         self.collectors = collectors
         self.jobs = JobCache(store, settings.job_cache_seconds)
 
-    def process(self, delivery: Delivery) -> str:
-        """Work on one delivered message. Returns what happened; raises RetryLater to have
-        the message redelivered."""
+    def process(self, delivery: Delivery, invocation: Invocation | None = None) -> str:
+        """Work on one delivered message and record its outcome. Returns what happened; raises
+        RetryLater (or the error) to have the message redelivered."""
+        [result] = self.settle([self.prepare(delivery)], invocation or Invocation.now())
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    # ------------------------------------------------------------------ phase 1: the work
+    def prepare(self, delivery: Delivery) -> Prepared:
+        """Do the record's work (thread-safe; never raises: an error fails the record)."""
+        prepared = Prepared(delivery)
+        with metered(prepared.meter):
+            try:
+                self._prepare(prepared)
+            except Exception as exc:  # the record fails, the batch goes on
+                if not isinstance(exc, RetryLater):
+                    logger.exception("record %s failed", delivery.message_id)
+                prepared.error = exc
+        return prepared
+
+    def _prepare(self, prepared: Prepared) -> None:
+        delivery = prepared.delivery
         try:
             message = parse_task(delivery.body)
         except ValidationError as exc:
-            return self._bad_message(delivery, f"malformed task message: {exc.message}")
+            prepared.result = self._bad_message(delivery, f"malformed task message: {exc.message}")
+            return
         if message.kind != self.kind:
-            return self._misrouted(delivery, message)
-        logger.append_keys(
+            self._misrouted(prepared, message)
+            return
+        prepared.job_id = message.job_id
+        logger.thread_safe_append_keys(
             job_id=message.job_id, account_id=message.account_id, service=message.service
         )
         try:
-            return self._process(delivery, message)
+            self._work_on(prepared, message)
         finally:
-            logger.remove_keys(["job_id", "account_id", "service"])
+            logger.thread_safe_remove_keys(LOG_KEYS)
 
-    def _process(self, delivery: Delivery, message: TaskMessage) -> str:
+    def _work_on(self, prepared: Prepared, message: TaskMessage) -> None:
+        delivery = prepared.delivery
         job = self.jobs.get(message.job_id)
         if job is None:
-            return self._bad_message(delivery, f"unknown job {message.job_id}")
+            prepared.result = self._bad_message(delivery, f"unknown job {message.job_id}")
+            return
         if job.cancelled or not job.running:
             logger.info("skipping task: job is %s", job.status)
             count("TasksSkipped")
-            return "skipped"
+            prepared.result = "skipped"
+            return
         key = message.key
         if delivery.receive_count > 1:
             task = self.store.get_task(message.job_id, key)
             if task is not None and task.status is not TaskStatus.PENDING:
                 logger.info("skipping redelivered task already %s", task.status)
                 count("TasksSkipped")
-                return "skipped"
+                prepared.result = "skipped"
+                return
         attempts = delivery.receive_count
         try:
             outcomes = self._work(message, key, attempts)
@@ -149,7 +229,7 @@ class TaskWorker:
                 count("TasksRetried")
                 raise RetryLater(reason) from exc
             outcomes = self._failed(message, key, f"retries-exhausted: {reason}", attempts)
-        return self._complete(delivery, message, outcomes)
+        prepared.outcomes = outcomes
 
     def _work(self, message: TaskMessage, key: TaskKey, attempts: int) -> list[TaskOutcome]:
         if key.kind is TaskKind.INVENTORY:
@@ -247,34 +327,69 @@ class TaskWorker:
             outcomes += dependents_of([key], reason)
         return outcomes
 
-    def _complete(
-        self, delivery: Delivery, message: TaskMessage, outcomes: list[TaskOutcome]
-    ) -> str:
-        completion = self.store.complete_tasks(message.job_id, outcomes)
+    # ------------------------------------------------------------------ phase 2: accounting
+    def settle(
+        self, batch: Sequence[Prepared], invocation: Invocation
+    ) -> list[str | BaseException]:
+        """Record the outcomes of a batch's prepared records: their usage first (shares of the
+        invocation), then one ``complete_tasks`` call per job. Returns each record's result,
+        or the exception that fails it (its work's, or its job's accounting's)."""
+        accounted = [p for p in batch if p.error is None and p.outcomes]
+        _share_invocation(accounted, invocation)
+        by_job: dict[str, list[TaskOutcome]] = defaultdict(list)
+        for prepared in accounted:
+            by_job[str(prepared.job_id)] += prepared.outcomes
+        completions: dict[str, Completion | BaseException] = {}
+        for job_id, outcomes in by_job.items():
+            try:
+                completion = self.store.complete_tasks(job_id, outcomes)
+            except Exception as exc:  # only this job's records fail
+                logger.exception("accounting of job %s failed; its records are retried", job_id)
+                completions[job_id] = exc
+                continue
+            completions[job_id] = completion
+            if completion.final_status:
+                logger.info("job %s finished: %s", job_id, completion.final_status)
+                count("JobsFinished")
+        results: list[str | BaseException] = []
+        for prepared in batch:
+            if prepared.error is not None:
+                results.append(prepared.error)
+            elif not prepared.outcomes:
+                results.append(prepared.result or "skipped")
+            else:
+                done = completions[str(prepared.job_id)]
+                if isinstance(done, BaseException):
+                    results.append(done)
+                else:
+                    results.append(self._result(prepared, done))
+        return results
+
+    def _result(self, prepared: Prepared, completion: Completion) -> str:
+        own = prepared.outcomes[0]
+        if prepared.result is not None:  # a misrouted message: its task failed here
+            if own.key in completion.applied:
+                count("TasksFailed")
+            return prepared.result
         if not completion.job_found:
-            return self._bad_message(delivery, f"unknown job {message.job_id}")
-        own = outcomes[0]
+            return self._bad_message(prepared.delivery, f"unknown job {prepared.job_id}")
         if own.key in completion.skipped:
             count("TasksSkipped")
             return "skipped"
         count("TasksSucceeded" if own.status is TaskStatus.SUCCEEDED else "TasksFailed")
-        if completion.final_status:
-            logger.info("job finished: %s", completion.final_status)
-            count("JobsFinished")
         return own.status.value.lower()
 
-    def _misrouted(self, delivery: Delivery, message: TaskMessage) -> str:
+    def _misrouted(self, prepared: Prepared, message: TaskMessage) -> None:
+        delivery = prepared.delivery
         reason = f"wrong queue: a {message.kind} task on the {self.kind.value} queue"
-        outcome = self._bad_message(delivery, f"malformed task message: {reason}")
+        prepared.result = self._bad_message(delivery, f"malformed task message: {reason}")
         job = self.jobs.get(message.job_id)
         if job is not None and job.running:
             outcomes = [TaskOutcome.failed(message.key, reason, delivery.receive_count)]
             if message.scan_policy:
                 outcomes += dependents_of([message.key], reason)
-            completion = self.store.complete_tasks(message.job_id, outcomes)
-            if message.key in completion.applied:
-                count("TasksFailed")
-        return outcome
+            prepared.job_id = message.job_id
+            prepared.outcomes = outcomes
 
     def _bad_message(self, delivery: Delivery, error: str) -> str:
         logger.error("bad task message %s: %s", delivery.message_id, error)
@@ -283,8 +398,29 @@ class TaskWorker:
         return "bad-message"
 
 
+def _share_invocation(accounted: Sequence[Prepared], invocation: Invocation) -> None:
+    """Attach each record's usage to its own outcome: what its meter measured, its share of the
+    invocation's duration so far (in proportion to its own wall time), and equal shares of the
+    Lambda request and of the event source mapping's ReceiveMessage and DeleteMessageBatch."""
+    if not accounted:
+        return
+    elapsed_ms = 1000 * (time.perf_counter() - invocation.started)
+    walls = [p.meter.wall_ms for p in accounted]
+    total_wall = sum(walls)
+    n = len(accounted)
+    esm = {"sqs.ReceiveMessage": 1 / n, "sqs.DeleteMessageBatch": 1 / n}
+    for prepared, wall in zip(accounted, walls, strict=True):
+        ms = elapsed_ms * (wall / total_wall if total_wall > 0 else 1 / n)
+        usage = prepared.meter.usage() + Usage(
+            ms=ms, mb_ms=ms * invocation.memory_mb, invocations=1 / n, requests=esm
+        )
+        own, *rest = prepared.outcomes
+        prepared.outcomes = [dataclasses.replace(own, usage=dataclasses.replace(usage, tasks=1))]
+        prepared.outcomes += rest
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-__all__ = ["Delivery", "RetryLater", "TaskWorker"]
+__all__ = ["Delivery", "Invocation", "Prepared", "RetryLater", "TaskWorker"]

@@ -14,13 +14,14 @@ from qrie.domain import SEVERITIES, Finding, FindingState, Severity
 from qrie.policies.base import Policy
 from qrie.store.table import Store
 
-STATES = ("open", "resolved", "all")
+STATES = ("open", "muted", "resolved", "all")
 
 AccountsProvider = Callable[[], Iterable[str]]
 
 
 def parse_state(state: str) -> FindingState | None:
-    """``open`` / ``resolved`` / ``all`` (None), or ValueError naming the valid ones."""
+    """``open`` / ``muted`` / ``resolved`` / ``all`` (None), or ValueError naming the valid
+    ones."""
     if state not in STATES:
         raise ValueError(f"unknown state {state[:40]!r} (one of {', '.join(STATES)})")
     return None if state == "all" else FindingState(state.upper())

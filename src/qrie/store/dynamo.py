@@ -1,9 +1,11 @@
-"""Low-level DynamoDB helpers: (de)serialization, paginated queries, batched writes."""
+"""Low-level DynamoDB helpers: (de)serialization, paginated queries, batched writes.
+
+Every request asks for ``ReturnConsumedCapacity=TOTAL`` and hands the answer to the current
+meter (``qrie.metering``): what each task consumes is DynamoDB's own figure."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -11,12 +13,14 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from qrie.aws import backoff, error_code
+from qrie.metering import ContextThreadPool, record_capacity
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
 
 BATCH_WRITE_SIZE = 25
 MAX_UNPROCESSED_ROUNDS = 12
+CAPACITY = {"ReturnConsumedCapacity": "TOTAL"}
 
 
 def _plain(value: Any) -> Any:
@@ -54,9 +58,27 @@ class Dynamo:
             TableName=self.table,
             Key=serialize({"PK": pk, "SK": sk}),
             ConsistentRead=consistent,
+            **CAPACITY,
         )
+        record_capacity("GetItem", response)
         item = response.get("Item")
         return deserialize(item) if item else None
+
+    def update(self, **kwargs: Any) -> dict[str, Any]:
+        """UpdateItem on this table (``kwargs``: Key, UpdateExpression, ...)."""
+        response: dict[str, Any] = self.client.update_item(
+            TableName=self.table, **kwargs, **CAPACITY
+        )
+        record_capacity("UpdateItem", response)
+        return response
+
+    def transact(self, actions: list[dict[str, Any]]) -> dict[str, Any]:
+        """TransactWriteItems (raises botocore's ClientError as the client does)."""
+        response: dict[str, Any] = self.client.transact_write_items(
+            TransactItems=actions, **CAPACITY
+        )
+        record_capacity("TransactWriteItems", response)
+        return response
 
     def delete_if(
         self, pk: str, sk: str, condition: str, condition_values: dict[str, Any] | None = None
@@ -70,7 +92,7 @@ class Dynamo:
         if condition_values:
             kwargs["ExpressionAttributeValues"] = condition_values
         try:
-            self.client.delete_item(**kwargs)
+            record_capacity("DeleteItem", self.client.delete_item(**kwargs, **CAPACITY))
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
@@ -125,7 +147,8 @@ class Dynamo:
             kwargs["ExclusiveStartKey"] = start_key
         returned = 0
         while True:
-            response = self.client.query(**kwargs)
+            response = self.client.query(**kwargs, **CAPACITY)
+            record_capacity("Query", response)
             for raw in response.get("Items", []):
                 yield deserialize(raw)
                 returned += 1
@@ -148,7 +171,8 @@ class Dynamo:
         }
         total = 0
         while True:
-            response = self.client.query(**kwargs)
+            response = self.client.query(**kwargs, **CAPACITY)
+            record_capacity("Query", response)
             total += int(response.get("Count", 0))
             last = response.get("LastEvaluatedKey")
             if not last:
@@ -172,13 +196,14 @@ class Dynamo:
             for start in range(0, len(requests), BATCH_WRITE_SIZE)
         ]
         if threads > 1 and len(chunks) > 1:
-            with ThreadPoolExecutor(max_workers=min(threads, len(chunks))) as pool:
+            with ContextThreadPool(max_workers=min(threads, len(chunks))) as pool:
                 return sum(pool.map(self._write_chunk, chunks))
         return sum(self._write_chunk(chunk) for chunk in chunks)
 
     def _write_chunk(self, pending: list[dict[str, Any]]) -> int:
         for attempt in range(MAX_UNPROCESSED_ROUNDS):
-            response = self.client.batch_write_item(RequestItems={self.table: pending})
+            response = self.client.batch_write_item(RequestItems={self.table: pending}, **CAPACITY)
+            record_capacity("BatchWriteItem", response)
             pending = response.get("UnprocessedItems", {}).get(self.table, [])
             if not pending:
                 return attempt + 1

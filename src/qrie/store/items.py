@@ -3,6 +3,11 @@
 Attribute names are CamelCase (``JobId``, ``Succeeded``, ``FirstSeen``); the records' fields are
 snake_case. Task counts are stored as top-level attributes (``ResourceCount``), so that a task
 item reads well in the console and stays small.
+
+Usage (what work consumed in AWS): a task holds its own in one small map (``Usage``: ``Ms``,
+``MbMs``, ``Inv``, ``Rru``, ``Wru`` and ``Req`` by ``service.Operation``); the job holds the sum
+of its tasks' in top-level numbers (``UsageMs``, ``UsageReq_<service>``, ...), which the
+accounting transaction ADDs to, so a job created before usage existed needs no migration.
 """
 
 from __future__ import annotations
@@ -32,14 +37,25 @@ from qrie.domain import (
     TaskKey,
     TaskKind,
     TaskStatus,
+    Usage,
 )
 from qrie.store import keys
 
 # Task attributes that are not counts.
 _TASK_FIELDS = frozenset(
     {"PK", "SK", "Status", "Reason", "Attempts", "EndedAt", "ExpiresAt", "Kind", "Service"}
-    | {"Account", "StartedAt"}
+    | {"Account", "StartedAt", "Usage"}
 )
+USAGE_DIGITS = 6
+_JOB_USAGE = {  # job attribute -> Usage field
+    "UsageTasks": "tasks",
+    "UsageMs": "ms",
+    "UsageMbMs": "mb_ms",
+    "UsageInvocations": "invocations",
+    "UsageRru": "read_units",
+    "UsageWru": "write_units",
+}
+JOB_REQUESTS_PREFIX = "UsageReq_"
 
 
 def camel(name: str) -> str:
@@ -71,6 +87,61 @@ def _str(item: Mapping[str, Any], name: str) -> str | None:
     return str(value) if value is not None else None
 
 
+def number(value: float) -> Decimal:
+    """A measured figure as a DynamoDB number (boto3 refuses floats)."""
+    text = f"{float(value):.{USAGE_DIGITS}f}".rstrip("0").rstrip(".")
+    return Decimal(text if text not in {"", "-0"} else "0")  # no exponent: 20, not 2E+1
+
+
+# ---------------------------------------------------------------- usage
+def task_usage_item(usage: Usage) -> dict[str, Any]:
+    """A task's ``Usage`` map."""
+    return {
+        "Ms": number(usage.ms),
+        "MbMs": number(usage.mb_ms),
+        "Inv": number(usage.invocations),
+        "Rru": number(usage.read_units),
+        "Wru": number(usage.write_units),
+        "Req": {name: number(n) for name, n in sorted(usage.requests.items())},
+    }
+
+
+def task_usage_of(value: Any) -> Usage | None:
+    if not isinstance(value, Mapping):
+        return None
+    requests = value.get("Req") or {}
+    return Usage(
+        ms=float(value.get("Ms", 0)),
+        mb_ms=float(value.get("MbMs", 0)),
+        invocations=float(value.get("Inv", 0)),
+        requests={str(k): float(v) for k, v in requests.items()}
+        if isinstance(requests, Mapping)
+        else {},
+        read_units=float(value.get("Rru", 0)),
+        write_units=float(value.get("Wru", 0)),
+        tasks=1,
+    )
+
+
+def job_usage_adds(usage: Usage) -> dict[str, Decimal]:
+    """What a job's accounting ADDs to its usage attributes (requests summed per service)."""
+    adds = {name: number(getattr(usage, attr)) for name, attr in _JOB_USAGE.items()}
+    for service, n in usage.by_service().items():
+        adds[f"{JOB_REQUESTS_PREFIX}{service}"] = number(n)
+    return {name: value for name, value in adds.items() if value}
+
+
+def job_usage_of(item: Mapping[str, Any]) -> Usage:
+    fields: dict[str, Any] = {attr: float(item.get(name) or 0) for name, attr in _JOB_USAGE.items()}
+    fields["tasks"] = int(fields["tasks"])
+    requests = {
+        name[len(JOB_REQUESTS_PREFIX) :]: float(value)
+        for name, value in item.items()
+        if name.startswith(JOB_REQUESTS_PREFIX) and _is_number(value)
+    }
+    return Usage(requests=dict(sorted(requests.items())), **fields)
+
+
 # ---------------------------------------------------------------- jobs and tasks
 def job_item(job: Job) -> dict[str, Any]:
     item: dict[str, Any] = {
@@ -100,6 +171,8 @@ def job_item(job: Job) -> dict[str, Any]:
         "RetryOf": job.retry_of,
         "FinishedAt": job.finished_at,
         "UpdatedAt": job.updated_at,
+        "TaskShards": job.task_shards if job.task_shards > 1 else None,
+        **job_usage_adds(job.usage),
     }
     return {k: v for k, v in item.items() if v is not None}
 
@@ -131,6 +204,8 @@ def job_of(item: Mapping[str, Any]) -> Job:
         ),
         skipped_count=_int(item, "SkippedCount"),
         retry_of=_str(item, "RetryOf"),
+        usage=job_usage_of(item),
+        task_shards=max(1, _int(item, "TaskShards", 1)),
     )
 
 
@@ -143,9 +218,13 @@ def task_key_of_sk(sk: str) -> TaskKey:
     return TaskKey(account_id, TaskKind(kind), service)
 
 
-def new_task_item(job_id: str, key: TaskKey, expires_at: int) -> dict[str, Any]:
+def task_pk(job_id: str, key: TaskKey, shards: int) -> str:
+    return keys.task_pk(job_id, key.account_id, shards)
+
+
+def new_task_item(job_id: str, key: TaskKey, expires_at: int, shards: int = 1) -> dict[str, Any]:
     return {
-        "PK": keys.job_pk(job_id),
+        "PK": task_pk(job_id, key, shards),
         "SK": task_sk(key),
         "Status": TaskStatus.PENDING.value,
         "Kind": key.kind.value,
@@ -171,6 +250,7 @@ def task_of(job_id: str, item: Mapping[str, Any]) -> Task:
         attempts=_int(item, "Attempts"),
         ended_at=_str(item, "EndedAt"),
         counts=counts,
+        usage=task_usage_of(item.get("Usage")),
     )
 
 

@@ -3,7 +3,7 @@
 | item      | PK                         | SK                               | GSI1PK / GSI1SK                        |
 |-----------|----------------------------|----------------------------------|----------------------------------------|
 | job       | JOB#<job_id>               | JOB                              | JOBS / <created_at>#<job_id>           |
-| task      | JOB#<job_id>               | TASK#<account>#<kind>#<service>  | -                                      |
+| task      | JOB#<job_id>[#T<shard>]    | TASK#<account>#<kind>#<service>  | -                                      |
 | running   | RUNNING                    | <job_id>                         | -                                      |
 | account   | ACCOUNT                    | <account_id>                     | -                                      |
 | resource  | RES#<account>#<service>    | <scope>#<arn>                    | -                                      |
@@ -15,9 +15,14 @@
 | mute      | MUTE                       | <mute_id>                        | -                                      |
 | bad msg   | BADMSG                     | <received_at>#<message_id>       | -                                      |
 
+A job of more than ``TASKS_PER_SHARD`` tasks spreads its task items over ``task_shards``
+partition keys (``JOB#<id>#T<n>``, n = a hash of the account), so that its accounting and
+creation writes never exceed one partition's 1,000 write units a second; a smaller job keeps them
+beside the job item (``JOB#<id>``). The job item records the count (``TaskShards``).
+
 Access patterns:
 - get a job, its counters:                 GetItem JOB#id / JOB
-- a job's tasks (by state, for `show`):    Query JOB#id, SK begins_with TASK#
+- a job's tasks (by state, for `show`):    Query JOB#id[#T<n>] (each shard), SK begins_with TASK#
 - list jobs, newest first:                 Query GSI1 JOBS, ScanIndexForward=False
 - running jobs (polling service):          Query RUNNING (a small marker per running job)
 - registered accounts:                     Query ACCOUNT
@@ -34,7 +39,12 @@ Access patterns:
 
 from __future__ import annotations
 
+import math
+import zlib
+
 JOBS_INDEX = "GSI1"
+TASKS_PER_SHARD = 1000  # a job's tasks per task partition key
+MAX_TASK_SHARDS = 32
 
 
 def job_pk(job_id: str) -> str:
@@ -49,6 +59,22 @@ ACCOUNT_PK = "ACCOUNT"
 SUMMARY_PK = "SUMMARY"
 BADMSG_PK = "BADMSG"
 MUTE_PK = "MUTE"
+
+
+def task_shards(tasks: int) -> int:
+    """How many partition keys a job of ``tasks`` tasks spreads its task items over."""
+    return max(1, min(MAX_TASK_SHARDS, math.ceil(tasks / TASKS_PER_SHARD)))
+
+
+def task_pk(job_id: str, account_id: str, shards: int) -> str:
+    """The partition key of a task item: the job's own for a single shard."""
+    if shards <= 1:
+        return job_pk(job_id)
+    return task_shard_pk(job_id, zlib.crc32(account_id.encode()) % shards)
+
+
+def task_shard_pk(job_id: str, shard: int) -> str:
+    return f"{job_pk(job_id)}#T{shard}"
 
 
 def task_sk(account_id: str, kind: str, service: str) -> str:

@@ -6,13 +6,20 @@ Exactly-once task accounting (``complete_tasks``): a task becomes SUCCEEDED or F
 ``Remaining > k`` as its condition. A duplicate delivery fails (1) and changes nothing. When (2)
 fails because ``Remaining == k``, this call holds the job's last pending tasks: it retries as the
 *finalizing* transaction (``Remaining = k``) that also sets the final status and removes the
-running marker. So completion is event-driven and costs one request per task; only the last
-task pays a second one. Several tasks of one job may go in one transaction (cancel, timeouts,
-dead letters: up to 98 tasks per call).
+running marker. So completion is event-driven; several tasks of one job go in one transaction
+(a worker's batch, a cancel, timeouts, dead letters: up to 98 tasks per call), so a batch of
+ten records costs one write on the job item, not ten.
+
+Usage: each task item gets the usage its outcome carries (``Usage`` map), and the job's usage
+attributes are ADDed the sum, in the same transaction. That transaction's own share (one
+request, and the write units DynamoDB's size rules give for the items it writes) is added to the
+outcomes before it is sent: the transaction cannot carry the answer it has not had yet.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,10 +46,11 @@ from qrie.domain import (
     TaskKind,
     TaskOutcome,
     TaskStatus,
+    Usage,
     final_status,
     now_iso,
 )
-from qrie.store import items, keys
+from qrie.store import items, keys, sizes
 from qrie.store.dynamo import Dynamo, deserialize, serialize, values
 
 TXN_TASKS = 98  # tasks per transaction: + the job update + the running marker = 100 actions
@@ -50,6 +58,9 @@ MAX_TXN_ATTEMPTS = 60
 MAX_REASON = 500
 WRITE_THREADS = 8  # parallel BatchWriteItem calls when a job writes its task items
 BAD_MESSAGE_DAYS = 14
+JOB_INDEXES = 1  # GSI1 holds the job item (projection ALL): each update writes it there too
+JOB_ITEM_BYTES = 700  # a job item's size until one has been read (typical, without skips)
+KNOWN_JOB_SIZES = 1000
 
 
 @dataclass
@@ -86,6 +97,9 @@ class Store:
         self.table_name = table_name
         self._db: Dynamo | None = None
         self._lock = threading.Lock()
+        # each job item's last size seen (the accounting's capacity) and its task shards
+        self._job_sizes: dict[str, int] = {}
+        self._task_shards: dict[str, int] = {}
 
     @property
     def db(self) -> Dynamo:
@@ -96,11 +110,16 @@ class Store:
         return self._db
 
     # ---------------------------------------------------------------- jobs and tasks
-    def create_job(self, job: Job, tasks: Sequence[TaskKey]) -> None:
+    def create_job(self, job: Job, tasks: Sequence[TaskKey]) -> Job:
         """Write the tasks (PENDING), then the job and, while it runs, its marker
         (BatchWriteItem, unprocessed items retried). A job is only visible once all its tasks
-        exist."""
-        task_items = [items.new_task_item(job.job_id, key, job.expires_at) for key in tasks]
+        exist. A large job's task items are spread over several partition keys (keys.py);
+        returns the job as written."""
+        job = dataclasses.replace(job, task_shards=keys.task_shards(len(tasks)))
+        self._task_shards[job.job_id] = job.task_shards
+        task_items = [
+            items.new_task_item(job.job_id, key, job.expires_at, job.task_shards) for key in tasks
+        ]
         self.db.batch_write(puts=task_items, threads=WRITE_THREADS)
         puts = [items.job_item(job)]
         if job.running:
@@ -113,13 +132,62 @@ class Store:
                 }
             )
         self.db.batch_write(puts=puts)
+        return job
 
     def get_job(self, job_id: str) -> Job | None:
         item = self.db.get(keys.job_pk(job_id), keys.JOB_SK)
-        return items.job_of(item) if item else None
+        if not item:
+            return None
+        self._saw_job(job_id, item)
+        return items.job_of(item)
+
+    def _saw_job(self, job_id: str, item: dict[str, Any]) -> None:
+        if len(self._job_sizes) >= KNOWN_JOB_SIZES:
+            self._job_sizes.clear()
+            self._task_shards.clear()
+        self._job_sizes[job_id] = sizes.item_size(item)
+        self._task_shards[job_id] = items.job_of(item).task_shards
+
+    def _shards(self, job_id: str) -> int:
+        """How many partition keys the job's task items are spread over (read once)."""
+        if job_id not in self._task_shards:
+            job = self.get_job(job_id)
+            return job.task_shards if job is not None else 1
+        return self._task_shards[job_id]
+
+    def task_partitions(self, job_id: str) -> list[str]:
+        """The partition keys holding the job's task items."""
+        shards = self._shards(job_id)
+        if shards <= 1:
+            return [keys.job_pk(job_id)]
+        return [keys.task_shard_pk(job_id, shard) for shard in range(shards)]
+
+    def add_job_usage(self, job_id: str, usage: Usage) -> None:
+        """ADD ``usage`` to the job's (its creation: the job handler's requests and time),
+        with this UpdateItem's own share: one request and the job item's write units."""
+        job_size = self._job_sizes.get(job_id, JOB_ITEM_BYTES)
+        usage = usage + Usage(
+            requests={"dynamodb.UpdateItem": 1},
+            write_units=(1 + JOB_INDEXES) * sizes.write_units(job_size),
+        )
+        adds = items.job_usage_adds(usage)
+        names = {f"#u{i}": name for i, name in enumerate(adds)}
+        try:
+            self.db.update(
+                Key=serialize({"PK": keys.job_pk(job_id), "SK": keys.JOB_SK}),
+                UpdateExpression="ADD " + ", ".join(f"#u{i} :u{i}" for i in range(len(adds))),
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values(
+                    **{f"u{i}": value for i, value in enumerate(adds.values())}
+                ),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def get_task(self, job_id: str, key: TaskKey) -> Task | None:
-        item = self.db.get(keys.job_pk(job_id), items.task_sk(key))
+        item = self.db.get(items.task_pk(job_id, key, self._shards(job_id)), items.task_sk(key))
         return items.task_of(job_id, item) if item else None
 
     def list_jobs(self, limit: int = 20) -> list[Job]:
@@ -130,24 +198,28 @@ class Store:
         return [str(item["SK"]) for item in self.db.query(keys.RUNNING_PK)]
 
     def iter_tasks(self, job_id: str, status: TaskStatus | None = None) -> Iterator[Task]:
-        if status is None:
-            found = self.db.query(keys.job_pk(job_id), sk_prefix=keys.TASK_PREFIX)
-        else:
-            found = self.db.query(
-                keys.job_pk(job_id),
+        """The job's tasks in task order (account, kind, service), page by page (the shards of a
+        large job merged)."""
+
+        def query(pk: str) -> Iterator[dict[str, Any]]:
+            if status is None:
+                return self.db.query(pk, sk_prefix=keys.TASK_PREFIX)
+            return self.db.query(
+                pk,
                 sk_prefix=keys.TASK_PREFIX,
                 names={"#st": "Status"},
                 filter_expression="#st = :st",
                 filter_values=values(st=status.value),
             )
-        for item in found:
+
+        partitions = [query(pk) for pk in self.task_partitions(job_id)]
+        for item in heapq.merge(*partitions, key=lambda i: str(i["SK"])):
             yield items.task_of(job_id, item)
 
     def mark_cancelled(self, job_id: str) -> Job | None:
         """Flag a running job as cancelled; returns the job, or None if it is not running."""
         try:
-            response = self.db.client.update_item(
-                TableName=self.table_name,
+            response = self.db.update(
                 Key=serialize({"PK": keys.job_pk(job_id), "SK": keys.JOB_SK}),
                 UpdateExpression="SET Cancelled = :t, UpdatedAt = :now",
                 ConditionExpression="#st = :running",
@@ -179,6 +251,7 @@ class Store:
         return result
 
     def _complete_chunk(self, job_id: str, chunk: list[TaskOutcome], result: Completion) -> None:
+        shards = self._shards(job_id)
         pending = list(chunk)
         finalizing: Job | None = None  # the job as read when we hold its last tasks
         for attempt in range(MAX_TXN_ATTEMPTS):
@@ -187,8 +260,10 @@ class Store:
             now = now_iso()
             k = len(pending)
             s = sum(1 for o in pending if o.status is TaskStatus.SUCCEEDED)
-            actions = [self._task_update(job_id, o, now) for o in pending]
-            actions.append(self._job_update(job_id, k, s, k - s, now, finalizing))
+            sent = self._with_accounting(job_id, pending, now, finalizing is not None, shards)
+            actions = [self._task_update(job_id, o, now, shards) for o in sent]
+            usage = _sum_usage(sent)
+            actions.append(self._job_update(job_id, k, s, k - s, now, finalizing, usage))
             if finalizing is not None:
                 actions.append(
                     {
@@ -199,7 +274,7 @@ class Store:
                     }
                 )
             try:
-                self.db.client.transact_write_items(TransactItems=actions)
+                self.db.transact(actions)
             except ClientError as exc:
                 code = error_code(exc)
                 if code != "TransactionCanceledException":
@@ -227,7 +302,9 @@ class Store:
                     finalizing = None
                     continue
                 if job_reason.get("Code") == "ConditionalCheckFailed":
-                    old = items.job_of(deserialize(job_reason["Item"]))
+                    raw = deserialize(job_reason["Item"])
+                    self._saw_job(job_id, raw)
+                    old = items.job_of(raw)
                     if old.remaining == k:
                         finalizing = old
                     else:
@@ -245,7 +322,59 @@ class Store:
             return
         raise RuntimeError(f"could not record {len(pending)} task outcomes of job {job_id}")
 
-    def _task_update(self, job_id: str, outcome: TaskOutcome, now: str) -> dict[str, Any]:
+    def _with_accounting(
+        self, job_id: str, pending: list[TaskOutcome], now: str, finalizing: bool, shards: int
+    ) -> list[TaskOutcome]:
+        """The outcomes with this transaction's share added to the usage of those that carry
+        one (the workers'): one request split among them, each task's own write units, and the
+        job item's (and the running marker's) split among them, by DynamoDB's size rules."""
+        metered = [o for o in pending if o.usage is not None]
+        if not metered:
+            return pending
+        job_size = self._job_sizes.get(job_id, JOB_ITEM_BYTES) + sizes.item_size(
+            items.job_usage_adds(_sum_usage(metered))
+        )
+        shared = (sizes.TRANSACTION_FACTOR + JOB_INDEXES) * sizes.write_units(job_size)
+        if finalizing:
+            shared += sizes.TRANSACTION_FACTOR  # the running marker's delete
+        share = Usage(
+            requests={"dynamodb.TransactWriteItems": 1 / len(metered)},
+            write_units=shared / len(metered),
+        )
+        out = []
+        for outcome in pending:
+            if outcome.usage is None:
+                out.append(outcome)
+                continue
+            usage = outcome.usage + share
+            for _ in range(2):  # the usage map is part of the item it is sized from
+                own = sizes.TRANSACTION_FACTOR * sizes.write_units(
+                    sizes.item_size(self._task_item_after(job_id, outcome, usage, now, shards))
+                )
+                sized = outcome.usage + share + Usage(write_units=own)
+                if sized == usage:
+                    break
+                usage = sized
+            out.append(dataclasses.replace(outcome, usage=usage))
+        return out
+
+    def _task_item_after(
+        self, job_id: str, outcome: TaskOutcome, usage: Usage, now: str, shards: int
+    ) -> dict[str, Any]:
+        """The task item as the accounting leaves it (its size is what DynamoDB charges)."""
+        item = items.new_task_item(job_id, outcome.key, int(time.time()), shards)
+        item.update({"Status": outcome.status.value, "EndedAt": now})
+        if outcome.reason:
+            item["Reason"] = outcome.reason[:MAX_REASON]
+        item.update({items.camel(n): v for n, v in outcome.counts.items()})
+        if outcome.attempts is not None:
+            item["Attempts"] = outcome.attempts
+        item["Usage"] = items.task_usage_item(usage)
+        return item
+
+    def _task_update(
+        self, job_id: str, outcome: TaskOutcome, now: str, shards: int
+    ) -> dict[str, Any]:
         sets = ["#st = :st", "EndedAt = :now"]
         attr_values: dict[str, Any] = {
             "st": outcome.status.value,
@@ -256,9 +385,11 @@ class Store:
             sets.append("Reason = :reason")
             attr_values["reason"] = outcome.reason[:MAX_REASON]
         attr_names = {"#st": "Status"}
-        extra: dict[str, int] = {items.camel(n): v for n, v in outcome.counts.items()}
+        extra: dict[str, Any] = {items.camel(n): v for n, v in outcome.counts.items()}
         if outcome.attempts is not None:
             extra["Attempts"] = outcome.attempts
+        if outcome.usage is not None:
+            extra["Usage"] = items.task_usage_item(outcome.usage)
         for i, (name, value) in enumerate(sorted(extra.items())):
             sets.append(f"#a{i} = :a{i}")
             attr_names[f"#a{i}"] = name
@@ -266,7 +397,12 @@ class Store:
         return {
             "Update": {
                 "TableName": self.table_name,
-                "Key": serialize({"PK": keys.job_pk(job_id), "SK": items.task_sk(outcome.key)}),
+                "Key": serialize(
+                    {
+                        "PK": items.task_pk(job_id, outcome.key, shards),
+                        "SK": items.task_sk(outcome.key),
+                    }
+                ),
                 "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": "#st = :pending",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -283,14 +419,19 @@ class Store:
         failed: int,
         now: str,
         finalizing: Job | None,
+        usage: Usage | None = None,
     ) -> dict[str, Any]:
         update: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": serialize({"PK": keys.job_pk(job_id), "SK": keys.JOB_SK}),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        expr = "ADD Succeeded :s, Failed :f, Remaining :mk SET UpdatedAt = :now"
+        adds = items.job_usage_adds(usage) if usage is not None else {}
+        names: dict[str, str] = {f"#u{i}": name for i, name in enumerate(adds)}
+        added = "".join(f", #u{i} :u{i}" for i in range(len(adds)))
+        expr = f"ADD Succeeded :s, Failed :f, Remaining :mk{added} SET UpdatedAt = :now"
         vals: dict[str, Any] = {"s": succeeded, "f": failed, "mk": -k, "k": k, "now": now}
+        vals.update({f"u{i}": value for i, value in enumerate(adds.values())})
         if finalizing is None:
             update["ConditionExpression"] = "Remaining > :k"
         else:
@@ -301,8 +442,10 @@ class Store:
             )
             expr += ", #st = :final, FinishedAt = :now"
             update["ConditionExpression"] = "Remaining = :k AND Cancelled = :c"
-            update["ExpressionAttributeNames"] = {"#st": "Status"}
+            names["#st"] = "Status"
             vals.update(final=status.value, c=finalizing.cancelled)
+        if names:
+            update["ExpressionAttributeNames"] = names
         update["UpdateExpression"] = expr
         update["ExpressionAttributeValues"] = values(**vals)
         return {"Update": update}
@@ -319,8 +462,8 @@ class Store:
             return None
         status = final_status(job.succeeded, job.failed, job.cancelled)
         try:
-            self.db.client.transact_write_items(
-                TransactItems=[
+            self.db.transact(
+                [
                     {
                         "Update": {
                             "TableName": self.table_name,
@@ -634,6 +777,15 @@ class Store:
 
     def list_mutes(self) -> list[Mute]:
         return [items.mute_of(item) for item in self.db.query(keys.MUTE_PK)]
+
+
+def _sum_usage(outcomes: Iterable[TaskOutcome]) -> Usage:
+    """The usage of the outcomes that carry one, each counted as one task."""
+    total = Usage()
+    for outcome in outcomes:
+        if outcome.usage is not None:
+            total = total + dataclasses.replace(outcome.usage, tasks=1)
+    return total
 
 
 __all__ = ["BadMessage", "Completion", "Store"]
