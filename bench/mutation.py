@@ -54,6 +54,7 @@ class Group:
     mutate: tuple[str, ...]
     tests: tuple[str, ...]
     deselect: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()  # only these ("func", "Class.method"); empty: all
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def load_settings(pyproject: Path = ROOT / "pyproject.toml") -> Settings:
             tuple(spec["mutate"]),
             tuple(spec["tests"]),
             tuple(spec.get("deselect", ())),
+            tuple(spec.get("functions", ())),
         )
         for name, spec in own.get("groups", {}).items()
     }
@@ -142,18 +144,36 @@ def _is_log_statement(statement: Any) -> bool:
     )
 
 
+def _fenced(statement: Any) -> list[Any]:
+    """``statement`` between ``# pragma: no mutate start`` and ``end`` (the end before a ``pass``
+    after it): mutmut leaves all its lines alone."""
+    start = cst.EmptyLine(comment=cst.Comment("# pragma: no mutate start"))
+    end = cst.EmptyLine(comment=cst.Comment("# pragma: no mutate end"))
+    return [
+        statement.with_changes(leading_lines=[*statement.leading_lines, start]),
+        cst.SimpleStatementLine([cst.Pass()], leading_lines=[end]),
+    ]
+
+
 def _body_without_log_mutants(body: Sequence[Any]) -> list[Any]:
-    """A log statement between ``# pragma: no mutate start`` and ``end`` (the end before a
-    ``pass`` after it): mutmut leaves all its lines alone. A log message is not behaviour."""
+    """Log statements fenced off: a log message is not behaviour."""
     out: list[Any] = []
     for statement in body:
-        if not _is_log_statement(statement):
+        out += _fenced(statement) if _is_log_statement(statement) else [statement]
+    return out
+
+
+def _only_functions(body: Sequence[Any], keep: set[str], prefix: str = "") -> list[Any]:
+    """The functions (and methods of module-level classes) not named in ``keep`` fenced off."""
+    out: list[Any] = []
+    for statement in body:
+        if isinstance(statement, cst.FunctionDef) and f"{prefix}{statement.name.value}" not in keep:
+            out += _fenced(statement)
+        elif isinstance(statement, cst.ClassDef) and not prefix:
+            inner = _only_functions(statement.body.body, keep, f"{statement.name.value}.")
+            out.append(statement.with_changes(body=statement.body.with_changes(body=inner)))
+        else:
             out.append(statement)
-            continue
-        start = cst.EmptyLine(comment=cst.Comment("# pragma: no mutate start"))
-        end = cst.EmptyLine(comment=cst.Comment("# pragma: no mutate end"))
-        out.append(statement.with_changes(leading_lines=[*statement.leading_lines, start]))
-        out.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=[end]))
     return out
 
 
@@ -183,19 +203,58 @@ def _undecorated_body(body: Sequence[Any]) -> list[Any]:
     return out
 
 
-def prepare_source(source: str) -> str:
+def prepare_source(source: str, functions: Sequence[str] = ()) -> str:
     """The workspace's copy of a file to mutate: module-level functions undecorated, log
-    statements fenced off (see above). Same meaning as the original."""
+    statements fenced off, and when ``functions`` names some, every other function fenced off
+    too (see above). Same meaning as the original."""
+    keep = set(functions)
 
     class Fence(cst.CSTTransformer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scope: list[str] = []  # enclosing class and function names
+            self.skipped = 0  # inside a function that is fenced off as a whole
+
+        def _enter(self, name: str, is_function: bool) -> None:
+            self.scope.append(name)
+            qualified = ".".join(self.scope)
+            if keep and is_function and len(self.scope) <= 2 and qualified not in keep:
+                self.skipped += 1
+
+        def _leave(self, is_function: bool) -> None:
+            qualified = ".".join(self.scope)
+            if keep and is_function and len(self.scope) <= 2 and qualified not in keep:
+                self.skipped -= 1
+            self.scope.pop()
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            self._enter(node.name.value, False)
+
+        def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+            self._leave(False)
+            return updated
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self._enter(node.name.value, True)
+
+        def leave_FunctionDef(
+            self, original: cst.FunctionDef, updated: cst.FunctionDef
+        ) -> cst.FunctionDef:
+            self._leave(True)
+            return updated
+
         def leave_IndentedBlock(
             self, original: cst.IndentedBlock, updated: cst.IndentedBlock
         ) -> cst.IndentedBlock:
+            if self.skipped:  # fenced as a whole: no fence inside a fence
+                return updated
             return updated.with_changes(body=_body_without_log_mutants(updated.body))
 
     module = cst.parse_module(source).visit(Fence())
-    body = _undecorated_body(_body_without_log_mutants(module.body))
-    return module.with_changes(body=body).code
+    body = _body_without_log_mutants(module.body)
+    if keep:
+        body = _only_functions(body, keep)
+    return module.with_changes(body=_undecorated_body(body)).code
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -218,7 +277,7 @@ def sync_source(workspace: Path, group: Group) -> None:
         seen.add(relative)
         target = target_root / relative
         if str(Path("src") / relative) in group.mutate:
-            _write_if_changed(target, prepare_source(path.read_text("utf-8")))
+            _write_if_changed(target, prepare_source(path.read_text("utf-8"), group.functions))
             continue
         copied = workspace / "mutants" / "src" / relative
         if not target.exists() or target.read_bytes() != path.read_bytes():
@@ -285,6 +344,7 @@ class Score:
         return 100.0 * (self.killed + self.timeout) / self.total if self.total else 100.0
 
     def add(self, other: Score) -> None:
+        self.survivors += other.survivors
         self.killed += other.killed
         self.timeout += other.timeout
         self.survived += other.survived
@@ -323,13 +383,19 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
     return {str(m["name"]): str(m["reason"]) for m in data.get("mutant", [])}
 
 
-def table(rows: Sequence[Score]) -> str:
-    head = f"| {'module':<22} | mutants | killed | timeout | survived | no tests | score |"
+def table(rows: Sequence[Score], equivalents: Iterable[str] = ()) -> str:
+    """One line per row; ``equivalent``: survivors listed in docs/mutation-equivalent.toml."""
+    known = set(equivalents)
+    head = (
+        f"| {'module':<22} | mutants | killed | timeout | survived | no tests "
+        "| equivalent | score |"
+    )
     lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
     for row in rows:
+        equivalent = sum(1 for name in row.survivors if name in known)
         lines.append(
             f"| {row.label:<22} | {row.total:>7} | {row.killed:>6} | {row.timeout:>7} "
-            f"| {row.survived:>8} | {row.no_tests:>8} | {row.score:>4.1f}% |"
+            f"| {row.survived:>8} | {row.no_tests:>8} | {equivalent:>10} | {row.score:>4.1f}% |"
         )
     return "\n".join(lines)
 
@@ -389,7 +455,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         if len(group.mutate) > 1:
             rows.append(total)
     print()
-    print(table(rows))
+    print(table(rows, equivalents))
     if survivors:
         print(f"\nnot killed ({len(survivors)}; = listed as equivalent):")
         for survivor in survivors:

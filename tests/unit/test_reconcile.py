@@ -443,3 +443,37 @@ def test_a_dead_lettered_inventory_of_a_refresh_scan_fails_its_scan_too(stack: S
     }
     assert report.dead_lettered == 2
     assert report.finalized == [job_id]
+
+
+def test_without_a_budget_the_running_phase_gets_sixty_seconds(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two running jobs, and a clock reading 60.5 s after the first job was checked
+    for account in ACCOUNTS[:2]:
+        _start([account])
+    monkeypatch.setattr(reconcile, "time", Clock([0.0, 0.0, 60.5]))
+    # WHEN the polling service runs with its default budget THEN it stops after the first job
+    assert _reconciler().run().running == 1
+
+
+def test_a_job_whose_check_fails_does_not_stop_the_next(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two running jobs past their deadline, the first of which cannot be read
+    jobs = [_past_deadline(_start([account])) for account in ACCOUNTS[:2]]
+    broken = runtime().store.running_job_ids()[0]
+    original = Store.get_job
+
+    def get_job(self: Store, job_id: str) -> Any:
+        if job_id == broken:
+            raise RuntimeError("simulated read failure")
+        return original(self, job_id)
+
+    monkeypatch.setattr(Store, "get_job", get_job)
+
+    # WHEN the polling service runs
+    report = _reconciler().run(budget_seconds=60)
+
+    # THEN the failure is counted once, and the other job still times out
+    assert (report.errors, report.running, report.timed_out) == (1, 2, 1)
+    assert report.finalized == [j for j in jobs if j != broken]
