@@ -232,9 +232,6 @@ def describe(exc: PydanticValidationError) -> tuple[str, str]:
         msg = str(error.get("msg", "invalid"))
         if kind == "extra_forbidden":
             msg = "unknown field"
-        elif kind == "union_tag_invalid" or (kind == "union_tag_not_found" and field == "request"):
-            field = first_field = "operation"
-            msg = f"missing or unknown; valid: {', '.join(OPERATIONS)}"
         msg = msg.removeprefix("Value error, ")
         if len(msg) > 4 * MAX_ECHO:
             msg = msg[: 4 * MAX_ECHO] + "…"

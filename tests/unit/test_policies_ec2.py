@@ -1015,6 +1015,34 @@ def world_open(open_list: str) -> str:
             "flow_logs=[] (no flow log for the VPC)",
             id="flow-logs-none",
         ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("tcp", (22, None), ipv4=WORLD)),
+            Outcome.NON_COMPLIANT,
+            world_open("tcp 0-65535 open over ipv4"),
+            id="a-missing-upper-port-means-every-port",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("icmp", (-1, -1), ipv6=("::/1", "8000::/1", "10.0.0.0/8"))),
+            Outcome.NON_COMPLIANT,
+            world_open("icmp from ::/1, 8000::/1 (together every address)"),
+            id="an-ipv4-cidr-among-ipv6-sources-is-not-quoted",
+        ),
+        pytest.param(
+            "ec2.nacl_open_admin_ports",
+            resource(
+                "ec2.network-acl",
+                ingress=[
+                    entry(1, "deny", "0.0.0.0/0", "tcp", (22, 22)),
+                    {"rule_number": "x", "action": "allow", "protocol": "tcp", "cidr": "0.0.0.0/0"},
+                ],
+            ),
+            Outcome.NON_COMPLIANT,
+            "tcp 22 from every address over ipv4 (rule x); "
+            "tcp 3389 from every address over ipv4 (rule x)",
+            id="nacl-entry-with-a-non-numeric-number-comes-first",
+        ),
     ],
 )
 def test_evidence_word_for_word(

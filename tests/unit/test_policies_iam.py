@@ -1235,6 +1235,7 @@ NO_ADMIN = "no statement grants full administrative privileges (attachment_count
             "eu-west-1: no active ACCOUNT or ORGANIZATION analyzer (analyzers: none)",
             id="aa-empty",
         ),
+        pytest.param("iam.root_mfa", account(), PASS, "root_mfa_enabled=True", id="root-mfa-on"),
     ],
 )
 def test_evidence_word_for_word(

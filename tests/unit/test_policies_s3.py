@@ -1513,6 +1513,24 @@ def named(arn: str, name: str, **config: Any) -> Resource:
             "buckets; trail 'single' is single-region",
             id="log-bad",
         ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"StringEquals": {"aws:SourceAccount": []}})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="no-values-restrict-nothing",
+        ),
+        pytest.param(
+            "s3.public_bucket_acl",
+            bucket(
+                acl_grants=[grant("AllUsers")],
+                public_access_block={**ALL_OFF, "IgnorePublicAcls": True},
+                account_public_access_block=ALL_OFF,
+            ),
+            Outcome.COMPLIANT,
+            "acl_grants: READ to AllUsers, but IgnorePublicAcls is on (bucket level)",
+            id="acl-ignored",
+        ),
     ],
 )
 def test_evidence_word_for_word(
