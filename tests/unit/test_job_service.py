@@ -43,7 +43,9 @@ def answer(event: dict[str, Any]) -> dict[str, Any]:
 def refusal(event: dict[str, Any]) -> str:
     response = answer(event)
     assert "error" in response, response
-    return str(response["error"]["message"])
+    message = str(response["error"]["message"])
+    assert response["error"]["field"] == message.split(":")[0]  # a refusal names its field
+    return message
 
 
 def bodies(url: str) -> list[dict[str, Any]]:
