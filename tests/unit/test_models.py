@@ -149,6 +149,24 @@ def test_one_problem_is_said_in_at_most_320_characters() -> None:
 
 
 @pytest.mark.parametrize(
+    ("accounts", "length", "cut"),
+    [
+        pytest.param(["y" * 65] + ["x" * 70] * 3, 320, False, id="320-kept"),
+        pytest.param(["y" * 66] + ["x" * 70] * 3, 321, True, id="321-cut"),
+        pytest.param(["y" * 60] + ["x" * 70] * 4, 321, True, id="389-cut"),
+    ],
+)
+def test_a_problem_of_320_characters_is_kept_whole_and_a_longer_one_cut(
+    accounts: list[str], length: int, cut: bool
+) -> None:
+    # GIVEN bad account ids whose problem says 320, 321 or 389 characters
+    # WHEN refused / THEN up to 320 characters are kept whole, more are cut there and marked
+    problem = refusal({"operation": "inventory", "accounts": accounts})[1]
+    problem = problem.removeprefix("accounts: ")
+    assert (len(problem), problem.endswith("…")) == (length, cut)
+
+
+@pytest.mark.parametrize(
     ("value", "quoted"),
     [
         ("x" * 80, repr("x" * 80)),
@@ -157,6 +175,7 @@ def test_one_problem_is_said_in_at_most_320_characters() -> None:
         (True, "True"),
         (1.5, "1.5"),
         (10**100, "1" + "0" * 79 + "…(101 chars)"),
+        (10**79, "1" + "0" * 79),
         ({"a": 1}, "<dict>"),
         ([1], "<list>"),
     ],
