@@ -20,6 +20,7 @@ from qrie.domain import (
     TaskStatus,
 )
 from qrie.handlers.runtime import runtime
+from qrie.jobs import service as service_module
 from qrie.jobs.service import JobService, new_job_id
 from qrie.queue import TaskQueue
 from tests.support import Stack, receive
@@ -44,7 +45,7 @@ def refusal(event: dict[str, Any]) -> str:
     response = answer(event)
     assert "error" in response, response
     message = str(response["error"]["message"])
-    assert response["error"]["field"] == message.split(":")[0]  # a refusal names its field
+    assert response["error"]["field"] == message.split(":", 1)[0]  # a refusal names its field
     return message
 
 
@@ -83,6 +84,7 @@ def test_every_active_account_runs_and_the_others_are_skipped_with_their_status(
     job = runtime().store.get_job(job_id)
     assert job is not None
     assert (job.total, job.remaining, job.total_accounts, job.service) == (2, 2, 2, "s3")
+    assert (job.running, job.finished_at) == (True, None)
     assert [s.to_dict() for s in job.skipped_accounts] == [
         {"account_id": A[2], "reason": "account is SUSPENDED"}
     ]
@@ -134,9 +136,27 @@ def test_listed_accounts_run_unless_inactive_and_unregistered_ones_when_allowed(
             "allow_unregistered": True,
         }
     )
-    # THEN the active and the unregistered one run, the suspended one is skipped
+    # THEN the active and the unregistered one run, the suspended one is skipped, said why
     assert (started["total_tasks"], started["skipped_accounts"]) == (2, 1)
     assert sorted(k.account_id for k in tasks(started["job_id"])) == [A[0], A[2]]
+    job = runtime().store.get_job(started["job_id"])
+    assert job is not None
+    assert [s.to_dict() for s in job.skipped_accounts] == [
+        {"account_id": A[1], "reason": "account is SUSPENDED"}
+    ]
+    # AND a scan allows unregistered accounts the same way
+    scan = {"operation": "scan", "policy": "s3.*", "accounts": A[2:3]}
+    assert answer({**scan, "allow_unregistered": True})["total_tasks"] == 1
+    assert refusal(scan).startswith(f"accounts: not registered: {A[2]} (register")
+
+
+def test_list_answers_the_latest_jobs_up_to_its_limit(stack: Stack) -> None:
+    # GIVEN two jobs / WHEN one is asked for THEN only the latest is listed
+    register(A[:1])
+    for _ in range(2):
+        answer({"operation": "inventory", "service": "s3", "accounts": A[:1]})
+    assert len(answer({"operation": "list", "limit": 1})["jobs"]) == 1
+    assert len(answer({"operation": "list"})["jobs"]) == 2
 
 
 def test_a_job_with_nothing_to_run_is_complete_at_once(stack: Stack) -> None:
@@ -250,6 +270,22 @@ def test_status_counts_tasks_by_state_and_lists_the_failed(stack: Stack) -> None
     assert status["job"]["job_id"] == job_id
 
 
+def test_status_lists_at_most_the_first_failed_tasks(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a job with two failed tasks, and at most one failed task shown
+    monkeypatch.setattr(service_module, "MAX_FAILED_SHOWN", 1)
+    register(A[:2])
+    job_id = answer({"operation": "inventory", "service": "s3", "accounts": A[:2]})["job_id"]
+    runtime().store.complete_tasks(
+        job_id, [TaskOutcome.failed(TaskKey(a, TaskKind.INVENTORY, "s3"), "boom") for a in A[:2]]
+    )
+    # WHEN its status is asked for THEN both are counted, one is listed
+    status = answer({"operation": "status", "job_id": job_id})
+    assert status["task_counts"] == {"FAILED": 2}
+    assert len(status["failed_tasks"]) == 1
+
+
 def test_an_unknown_job_is_refused_by_id(stack: Stack) -> None:
     job_id = "inv-s3-20260101T000000Z-abcdef"
     for operation in ("status", "cancel", "retry"):
@@ -311,6 +347,34 @@ def test_retry_runs_only_the_failed_tasks_of_a_finished_job(stack: Stack) -> Non
     assert job is not None
     assert (job.retry_of, job.service) == (job_id, "*")
     assert [b["account_id"] for b in bodies(stack.inventory_queue)] == A[:2]
+
+
+@pytest.mark.parametrize(
+    ("service", "failing", "prefix"),
+    [("s3", ["s3"], "inv-s3-"), ("*", ["s3", "iam"], "inv-all-")],
+)
+def test_a_retry_keeps_the_service_and_is_scoped_to_what_failed(
+    stack: Stack, service: str, failing: list[str], prefix: str
+) -> None:
+    # GIVEN a finished inventory whose tasks of `failing` services failed
+    register(A[:1])
+    job_id = answer({"operation": "inventory", "service": service, "accounts": A[:1]})["job_id"]
+    store = runtime().store
+    store.complete_tasks(
+        job_id,
+        [
+            TaskOutcome.failed(t.key, "boom")
+            if t.key.service in failing
+            else TaskOutcome(t.key, TaskStatus.SUCCEEDED)
+            for t in store.iter_tasks(job_id)
+        ],
+    )
+    # WHEN it is retried THEN the new job keeps its service spec, and is named by its scope
+    retried = answer({"operation": "retry", "job_id": job_id})
+    assert retried["job_id"].startswith(prefix)
+    job = store.get_job(retried["job_id"])
+    assert job is not None
+    assert job.service == service
 
 
 def test_retry_of_a_job_without_failures_is_refused(stack: Stack) -> None:
