@@ -227,3 +227,60 @@ def test_a_misrouted_task_of_a_running_job_fails_once_with_its_dependents(
     [bad] = runtime().store.bad_messages()
     assert bad.error == f"malformed task message: {reason}"
     assert counted == {"BadMessages": 1, "TasksFailed": 1}
+
+
+def test_a_scan_without_a_successful_inventory_fails_not_inventoried(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a scan job of an account never inventoried
+    job_id = start("scan", policy="s3.*")
+    counted = metrics(monkeypatch)
+    # WHEN the scan worker gets its task
+    result = make_worker(Collector("s3"), TaskKind.SCAN).process(
+        delivery_of(first_message(stack, stack.scan_queue), stack.scan_queue)
+    )
+    # THEN it fails at once: an account is never scanned clean without evidence
+    assert result == "failed"
+    [(status, reason)] = {
+        (t.status, t.reason) for t in runtime().store.iter_tasks(job_id) if t.reason
+    }
+    assert status == TaskStatus.FAILED
+    assert reason == (
+        "not-inventoried: no successful s3 inventory of this account; "
+        "run an inventory (or scan with refresh) first"
+    )
+    assert counted == {"TasksFailed": 1}
+
+
+def test_a_refresh_inventory_enqueues_its_scan_which_then_runs(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a refresh scan of one onboarded account's S3 policies
+    onboard(ACCOUNTS)
+    job_id = start("scan", policy="s3.*", refresh=True)
+    message = first_message(stack)
+    account = message["Body"].split('"account_id":"')[1][:12]
+    # WHEN its inventory runs
+    assert make_worker(Collector("s3")).process(delivery_of(message, stack.inventory_queue)) == (
+        "succeeded"
+    )
+    # THEN its scan is enqueued, with the job's policy and no further scan to enqueue
+    [scan] = receive(stack.scan_queue)
+    assert scan["Body"] == (
+        f'{{"v":1,"job_id":"{job_id}","kind":"scan","account_id":"{account}",'
+        '"service":"s3","policy":"s3.*"}'
+    )
+    # AND the scan worker runs it against the inventory, counting what it evaluated
+    counted = metrics(monkeypatch)
+    result = make_worker(Collector("s3"), TaskKind.SCAN).process(
+        delivery_of(scan, stack.scan_queue)
+    )
+    assert result == "succeeded"
+    task = runtime().store.get_task(job_id, TaskKey(account, TaskKind.SCAN, "s3"))
+    assert task is not None
+    assert task.status == TaskStatus.SUCCEEDED
+    assert task.counts["evaluated"] > 0
+    coverage = runtime().store.get_coverage(account, TaskKind.SCAN, "s3")
+    assert coverage is not None
+    assert coverage.succeeded
+    assert counted["TasksSucceeded"] == 1
