@@ -105,6 +105,17 @@ def test_the_poller_finalizes_a_job_at_zero_remaining(stack: Stack) -> None:
     assert store.finalize_if_done(job_id) is None
 
 
+def test_the_poller_finalizes_a_job_whose_tasks_all_failed_as_failed(stack: Stack) -> None:
+    # GIVEN a 2-task job whose tasks both failed, its final write lost
+    store = Store(stack.table)
+    job_id = start(accounts(2), "s3")
+    store.complete_tasks(job_id, [TaskOutcome.failed(k, "boom") for k in keys_of(store, job_id)])
+    reopen(stack, job_id)
+    # WHEN the safety net runs THEN the job is FAILED
+    assert store.finalize_if_done(job_id) == JobStatus.FAILED
+    assert job(store, job_id).status == JobStatus.FAILED
+
+
 def test_the_poller_leaves_a_job_with_one_task_remaining(stack: Stack) -> None:
     # GIVEN a running 2-task job with one task done
     store = Store(stack.table)
@@ -226,6 +237,7 @@ def test_a_conflict_once_is_retried_and_the_task_counted_once(
     assert (result.applied, result.skipped) == ([first], [])
     after = job(store, job_id)
     assert (after.succeeded, after.failed, after.remaining) == (1, 0, 1)
+    assert after.updated_at
 
 
 def test_another_dynamodb_error_is_raised_not_retried(
@@ -268,6 +280,7 @@ def test_the_last_task_of_a_cancelled_job_finalizes_it_cancelled(stack: Stack) -
     flagged = store.mark_cancelled(job_id)
     assert flagged is not None
     assert flagged.cancelled
+    assert flagged.updated_at
     # WHEN its last task is failed as cancelled
     result = store.complete_tasks(job_id, [TaskOutcome.failed(last, "cancelled")])
     # THEN the job is final, CANCELLED, and a cancel of a finished job finds nothing to flag
