@@ -369,8 +369,10 @@ def file_score(workspace: Path, file: str) -> Score:
         elif code in NO_TESTS:
             score.no_tests += 1
             score.survivors.append(name)
+        elif code is None:
+            score.other += 1  # not run yet (an interrupted run)
         else:
-            score.other += 1
+            score.no_tests += 1  # any other exit: not killed
             score.survivors.append(name)
     return score
 
@@ -388,14 +390,15 @@ def table(rows: Sequence[Score], equivalents: Iterable[str] = ()) -> str:
     known = set(equivalents)
     head = (
         f"| {'module':<22} | mutants | killed | timeout | survived | no tests "
-        "| equivalent | score |"
+        "| not run | equivalent | score |"
     )
     lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
     for row in rows:
         equivalent = sum(1 for name in row.survivors if name in known)
         lines.append(
             f"| {row.label:<22} | {row.total:>7} | {row.killed:>6} | {row.timeout:>7} "
-            f"| {row.survived:>8} | {row.no_tests:>8} | {equivalent:>10} | {row.score:>4.1f}% |"
+            f"| {row.survived:>8} | {row.no_tests:>8} | {row.other:>7} | {equivalent:>10} "
+            f"| {row.score:>4.1f}% |"
         )
     return "\n".join(lines)
 
