@@ -95,10 +95,11 @@ class Policy:
     @property
     def rationale(self) -> str:
         """Why the check matters: the docstring's paragraph that starts with ``Rationale:``
-        (every shipped policy has one; a test says so), as one line, or ""."""
+        (every shipped policy has one; a test says so), as one sentence-case line, or ""."""
         for paragraph in self.description.split("\n\n"):
             if paragraph.startswith(RATIONALE):
-                return " ".join(paragraph[len(RATIONALE) :].split())
+                text = " ".join(paragraph[len(RATIONALE) :].split())
+                return text[:1].upper() + text[1:]
         return ""
 
 
