@@ -70,7 +70,8 @@ QRIE_RULES = {
     ("invoke", "sts.AssumeRole"): "credentials (work)",
     # each successful inventory task records its coverage (the evidence a scan needs): work
     # of the inventory, like its resources, not of the job machinery
-    ("invoke", "dynamodb.BatchWriteItem"): "coverage (work)",
+    # (an UpdateItem of the account's COVERAGE item: a success keeps the last failure's record)
+    ("invoke", "dynamodb.UpdateItem"): "coverage (work)",
     ("polling", "*"): "polling",
 }
 ORIGINAL_RULES = {

@@ -33,9 +33,10 @@ POLICIES_INTRO = """\
 Each policy is a pure function over one inventoried resource (`evaluate(resource, now)`, no I/O,
 no clock) plus metadata: id (`<service>.<name>`), severity, title and remediation, declared with
 `@policy(...)` on the function in `src/qrie/policies/<service>.py`; the registry finds every
-policy of the package's modules. Which framework controls a policy answers is data, one file per
-framework version in `src/qrie/policies/frameworks/`. Select policies with `*`, `<service>.*` or
-an id."""
+policy of the package's modules. The function's docstring says what decides the verdict and, in
+its `Rationale:` paragraph, why the check matters (shown by the console and `qrie policies list
+--json`). Which framework controls a policy answers is data, one file per framework version in
+`src/qrie/policies/frameworks/`. Select policies with `*`, `<service>.*` or an id."""
 
 VERDICTS = """\
 ## Verdicts

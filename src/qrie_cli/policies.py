@@ -36,6 +36,7 @@ def policies_list(
             "cis": p.cis_ids(),
             "title": p.title,
             "resource_types": sorted(p.resource_types),
+            "rationale": p.rationale,
             "remediation": p.remediation,
         }
         for p in policies

@@ -545,7 +545,7 @@ def test_exports_carry_exactly_the_current_filter(
     assert len(want) > 3
 
 
-def test_a_finding_page_shows_evidence_cis_ids_and_remediation(
+def test_a_finding_page_shows_evidence_cis_ids_rationale_and_remediation(
     client: TestClient, store: Store
 ) -> None:
     found = seed_findings(store)
@@ -561,6 +561,7 @@ def test_a_finding_page_shows_evidence_cis_ids_and_remediation(
     for cis_id in policy.cis_ids():
         assert cis_id in body
     assert policy.remediation[:40] in body
+    assert f"Why it matters {policy.rationale[:40]}" in body
     assert "First seen 2024-05-01T12:00:00Z" in body
     gone = client.get(
         "/finding", params={"account": finding.account_id, "policy": "iam.root_mfa", "arn": "x"}

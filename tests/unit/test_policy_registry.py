@@ -206,6 +206,10 @@ def test_policy_metadata(record: Policy) -> None:
     assert isinstance(record.severity, Severity)
     assert record.remediation.strip().endswith(".")
     assert record.description.strip(), "the evaluator's docstring says what decides"
+    # the rationale: its own paragraph of the docstring, one sentence or more, not the decision
+    assert record.rationale.endswith("."), "a 'Rationale:' paragraph says why it matters"
+    assert record.rationale not in record.description.split("\n\n")[0]
+    assert "\n" not in record.rationale
 
 
 @pytest.mark.parametrize("service", sorted(REQUIRED))

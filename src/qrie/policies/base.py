@@ -61,6 +61,9 @@ def _not_applicable(_resource: Resource, _now: datetime) -> Verdict | None:
     return None
 
 
+RATIONALE = "Rationale:"
+
+
 @dataclass(frozen=True)
 class Policy:
     """``evaluate`` returns None when the policy does not apply to the resource (e.g. the
@@ -88,6 +91,16 @@ class Policy:
     def description(self) -> str:
         """What decides the verdict, in the evaluator's own words (its docstring)."""
         return inspect.getdoc(self.evaluate) or ""
+
+    @property
+    def rationale(self) -> str:
+        """Why the check matters: the docstring's paragraph that starts with ``Rationale:``
+        (every shipped policy has one; a test says so), as one sentence-case line, or ""."""
+        for paragraph in self.description.split("\n\n"):
+            if paragraph.startswith(RATIONALE):
+                text = " ".join(paragraph[len(RATIONALE) :].split())
+                return text[:1].upper() + text[1:]
+        return ""
 
 
 def policy(

@@ -194,7 +194,9 @@ def ebs_volume_encryption(resource: Resource, _now: datetime) -> Verdict | None:
     Not a CIS v3.0/v5.0 control: the benchmark's EBS control (v3.0 2.2.1, v5.0 5.1.1) audits
     the region's encryption-by-default setting (``ec2.ebs_default_encryption``); volumes created
     before it was turned on stay unencrypted, which this policy reports.
-    """
+
+    Rationale: an unencrypted volume exposes its data, and its snapshots', to anyone who gets
+    hold of a copy."""
     if resource.config.get("state") in GONE_VOLUME_STATES:
         return None
     return expect_flag(resource, "encrypted", True)
@@ -214,7 +216,10 @@ def ebs_volume_encryption(resource: Resource, _now: datetime) -> Verdict | None:
 def ebs_default_encryption(resource: Resource, _now: datetime) -> Verdict | None:
     """EBS encryption by default (GetEbsEncryptionByDefault) must be on in the region, so that
     every new volume and snapshot copy is encrypted; judged per region inventoried, as the
-    benchmark asks for every region in use."""
+    benchmark asks for every region in use.
+
+    Rationale: with encryption by default every new volume and snapshot copy is encrypted,
+    whoever creates it and however."""
     return expect_flag(resource, "enabled", True, f" in {resource.scope}")
 
 
@@ -240,7 +245,9 @@ def imdsv2_required(resource: Resource, _now: datetime) -> Verdict | None:
     down or terminated. A change of a running or stopped instance's options still ``pending``
     is not in effect yet and fails until it is applied (an instance being launched with them
     passes).
-    """
+
+    Rationale: IMDSv2's session tokens stop server-side request forgery and open proxies from
+    reading the instance role's credentials from the metadata service."""
     if missing := require(resource, "state"):
         return missing
     if resource.config["state"] in GONE_INSTANCE_STATES:
@@ -284,7 +291,9 @@ def imdsv2_account_default(resource: Resource, _now: datetime) -> Verdict | None
     Without an account default, a new instance takes its AMI's setting (IMDSv1 for most older
     AMIs). Not a CIS v3.0/v5.0 control: the benchmark audits instances
     (``ec2.imdsv2_required``); this keeps new ones from failing it.
-    """
+
+    Rationale: the account default makes instances launched without explicit metadata options
+    require IMDSv2 too, so new instances start compliant."""
     if missing := require(resource, "http_tokens", "http_endpoint"):
         return missing
     tokens, endpoint = resource.config["http_tokens"], resource.config["http_endpoint"]
@@ -316,7 +325,9 @@ def sg_open_admin_ports(resource: Resource, _now: datetime) -> Verdict | None:
     Rules of all protocols, TCP and UDP count; a port range that holds 22 or 3389 (``0-1024``,
     all ports) counts. IPv6 sources are ``ec2.sg_open_admin_ports_ipv6``'s, as the benchmark
     keeps the two apart.
-    """
+
+    Rationale: SSH and RDP open to the whole internet invite brute force and exploits of the
+    remote-administration service itself."""
     return _port_policy(resource, (IPV4,), ADMIN_PORTS)
 
 
@@ -338,7 +349,9 @@ def sg_open_admin_ports_ipv6(resource: Resource, _now: datetime) -> Verdict | No
     add up to it: ``::/1`` + ``8000::/1``, or all of global unicast ``2000::/3``).
 
     Counted as ``ec2.sg_open_admin_ports`` counts IPv4 rules.
-    """
+
+    Rationale: SSH and RDP open to every IPv6 address are as exposed as to 0.0.0.0/0, and IPv6
+    rules are easily overlooked."""
     return _port_policy(resource, (IPV6,), ADMIN_PORTS)
 
 
@@ -361,7 +374,9 @@ def sg_open_cifs(resource: Resource, _now: datetime) -> Verdict | None:
 
     Counted as ``ec2.sg_open_admin_ports`` counts: rules of all protocols, TCP and UDP, any
     port range holding 445. CIS v5.0 only (5.1.2); v3.0 has no such control.
-    """
+
+    Rationale: SMB/CIFS exposed to the internet has a long history of wormable vulnerabilities
+    and leaks file shares."""
     return _port_policy(resource, (IPV4, IPV6), (CIFS_PORT,))
 
 
@@ -384,7 +399,9 @@ def default_sg_restricts_traffic(resource: Resource, _now: datetime) -> Verdict 
     landing in it.
 
     Not applicable (None) to groups that are not a default group.
-    """
+
+    Rationale: resources launched without a chosen security group land in the default one; if
+    it allows nothing, a forgotten choice fails closed."""
     if missing := require(resource, "is_default"):
         return missing
     if resource.config["is_default"] is not True:
@@ -417,7 +434,9 @@ def public_instance_open_sg(resource: Resource, _now: datetime) -> Verdict | Non
     Reads ``attached_public_instances`` (instance ids with a public IP that use the group). A
     group with no world-open ingress is compliant whatever that key holds; otherwise a missing
     key is unknown. Not a CIS v3.0/v5.0 control: best practice beyond the benchmark.
-    """
+
+    Rationale: an instance with a public address behind a world-open group is reachable from
+    the internet on those ports today, not only in principle."""
     if missing := require(resource, "ingress"):
         return missing
     rules = _rules(resource.config["ingress"])
@@ -491,7 +510,9 @@ def nacl_open_admin_ports(resource: Resource, _now: datetime) -> Verdict | None:
     sources the ALLOW rules let through are added up: several ranges that together cover every
     (public) address are open to the world. Rules of all protocols, TCP and UDP count; port
     ranges holding 22 or 3389 count. IPv6 entries are judged the same way as IPv4 ones (``::/0``).
-    """
+
+    Rationale: a network ACL is the subnet's stateless first filter; letting SSH and RDP in
+    from anywhere removes that layer of defence."""
     if missing := require(resource, "ingress"):
         return missing
     entries = _rules(resource.config["ingress"])
@@ -532,7 +553,9 @@ def vpc_flow_logs(resource: Resource, _now: datetime) -> Verdict | None:
     A flow log whose delivery fails (``DeliverLogsStatus = FAILED``: the destination refuses
     it) records nothing and does not count. Any traffic type counts (the benchmark suggests
     REJECT at least).
-    """
+
+    Rationale: flow logs record the network traffic of the VPC, needed to detect and
+    investigate unusual connections."""
     if missing := require(resource, "flow_logs"):
         return missing
     logs = _rules(resource.config["flow_logs"])

@@ -111,7 +111,9 @@ def public_access_block(resource: Resource, _now: datetime) -> Verdict | None:
     turns all four on is protected and compliant; a setting off at both levels is a violation
     (a level that was never configured counts as all off). When a setting is off at one level
     and the other level could not be read, the verdict is unknown.
-    """
+
+    Rationale: Block Public Access overrides any policy or ACL that would make the bucket
+    public, so a later mistake in either cannot expose its data."""
     off: list[str] = []
     unread: str | None = None
     levels: dict[str, list[str]] = {"bucket": [], "account": []}
@@ -157,7 +159,9 @@ def public_bucket_policy(resource: Resource, _now: datetime) -> Verdict | None:
     RestrictPublicBuckets is on at the bucket or account level: S3 then lets only AWS services
     and the bucket owner's account use it. Not a CIS v3.0/v5.0 control: best practice beyond
     the benchmark.
-    """
+
+    Rationale: a policy that grants anyone access lets every internet user read, list or change
+    the bucket's objects, the most common cause of S3 data leaks."""
     if missing := needs(resource, "policy"):
         return missing
     document = resource.config["policy"]
@@ -211,7 +215,9 @@ def public_bucket_acl(resource: Resource, _now: datetime) -> Verdict | None:
     ``BucketOwnerEnforced``: S3 ignores them); a public grant is compliant when
     IgnorePublicAcls is on at the bucket or the account level (S3 ignores public ACLs then).
     Not a CIS v3.0/v5.0 control: best practice beyond the benchmark.
-    """
+
+    Rationale: an ACL grant to AllUsers or AuthenticatedUsers opens the bucket to every
+    internet user (or every AWS account), bypassing its bucket policy."""
     if resource.config.get("object_ownership") == ACLS_DISABLED:
         return Verdict.compliant(f"object_ownership={ACLS_DISABLED!r} (ACLs are disabled)")
     if missing := require(resource, "acl_grants"):
@@ -241,7 +247,9 @@ def default_encryption(resource: Resource, _now: datetime) -> Verdict | None:
 
     Not a CIS v3.0/v5.0 control: S3 default encryption was CIS v1.5 2.1.1 and left the
     benchmark in v2.0, once S3 encrypted every new object by default.
-    """
+
+    Rationale: default encryption makes every new object encrypted at rest without relying on
+    each writer to ask for it."""
     if missing := require(resource, "encryption"):
         return missing
     algorithms = as_list(resource.config["encryption"])
@@ -265,7 +273,9 @@ def versioning(resource: Resource, _now: datetime) -> Verdict | None:
     """Versioning must be "Enabled" ("Suspended" and "Disabled" fail).
 
     Not a CIS v3.0/v5.0 control: best practice beyond the benchmark.
-    """
+
+    Rationale: versions let you recover objects that were overwritten or deleted, by mistake or
+    by ransomware."""
     if missing := require(resource, "versioning"):
         return missing
     status = resource.config["versioning"]
@@ -292,7 +302,9 @@ def mfa_delete(resource: Resource, _now: datetime) -> Verdict | None:
 
     A bucket that was never versioned fails (MFA delete cannot be on without versioning), and
     so does a suspended one: it keeps its versions but MFA delete no longer guards new ones.
-    """
+
+    Rationale: with MFA delete, permanently deleting a version or turning versioning off needs
+    the root user's MFA code, so stolen credentials alone cannot destroy the bucket's history."""
     if missing := require(resource, "versioning"):
         return missing
     status = resource.config["versioning"]
@@ -398,7 +410,9 @@ def tls_only(resource: Resource, _now: datetime) -> Verdict | None:
     Deny and does not count. No bucket policy at all is non-compliant. When the collector had
     to drop statements from an over-size policy and none of the kept ones qualifies, the
     verdict is unknown.
-    """
+
+    Rationale: denying requests without TLS keeps the bucket's data and credentials from
+    crossing the network in clear text."""
     if missing := needs(resource, "policy"):
         return missing
     document = resource.config["policy"]
@@ -562,7 +576,9 @@ def object_write_logging(resource: Resource, _now: datetime) -> Verdict | None:
     do not count. Organization trails seen from a member account count like the account's own.
     Unknown when no trail qualifies and a multi-region trail's selectors or status could not be
     read.
-    """
+
+    Rationale: object-level write events in CloudTrail record who changed or deleted which
+    object, evidence for an investigation that bucket-level events do not give."""
     return _object_logging(resource, WRITE)
 
 
@@ -586,5 +602,7 @@ def object_read_logging(resource: Resource, _now: datetime) -> Verdict | None:
 
     As ``s3.object_write_logging``, with ReadWriteType ``All`` or ``ReadOnly`` (basic
     selectors) and ``readOnly`` absent or ``true`` (advanced selectors).
-    """
+
+    Rationale: object-level read events in CloudTrail record who read which object, the
+    evidence needed to scope a data exfiltration."""
     return _object_logging(resource, READ)
