@@ -59,7 +59,8 @@ CHECKOV_FLAGS := --framework cloudformation --quiet --compact --skip-download
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(REGION)
 
 .PHONY: help install lint unit integration browser chromium test docs build deploy rehearse \
-	invoke demo console screenshots bench bench-quick bench-console capacity chaos clean distclean
+	invoke demo console screenshots bench bench-quick bench-console capacity chaos mutation clean \
+	distclean
 
 help: ## Show this help
 	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
@@ -180,11 +181,16 @@ capacity: $(VENV_STAMP) ## Capacity model for 1,000 / 10,000 / 50,000 accounts (
 chaos: $(VENV_STAMP) ## Chaos run (~1,000 tasks under faults), throttling storm, 1,000-example fuzzing
 	$(BIN)/python -m bench.chaos
 
+# `make mutation GROUPS="reconcile table"` for some groups (pyproject's [tool.qrie.mutation.groups])
+GROUPS ?=
+mutation: $(VENV_STAMP) ## Mutation testing with mutmut (slow: never part of `make test`), docs/mutation.md
+	$(BIN)/python -m bench.mutation $(GROUPS)
+
 # --- housekeeping ----------------------------------------------------------------------------
 
 clean: ## Remove build output, caches, local state and the demo report (keeps the venvs)
 	rm -rf .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .qrie \
-		.qrie-rehearsal demo-report.json rehearsal-report.json .coverage htmlcov
+		.qrie-rehearsal demo-report.json rehearsal-report.json .coverage htmlcov .mutation
 	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./$(CHECKOV_VENV) -prune \
 		-o -path ./.git -prune -o \
 		-name __pycache__ -type d -print0 | xargs -0 rm -rf

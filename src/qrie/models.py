@@ -222,19 +222,15 @@ def describe(exc: PydanticValidationError) -> tuple[str, str]:
     first_field = ""
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     for error in errors[:MAX_ERRORS_SHOWN]:
-        loc = [_field_name(p) for p in error.get("loc", ()) if not isinstance(p, int)]
+        loc = [_field_name(p) for p in error["loc"] if not isinstance(p, int)]
         # drop the discriminator tag pydantic puts first ("inventory", "scan", …)
         if loc and loc[0] in OPERATIONS:
             loc = loc[1:]
         field = ".".join(loc) or "request"
         first_field = first_field or field
-        kind = error.get("type", "")
-        msg = str(error.get("msg", "invalid"))
-        if kind == "extra_forbidden":
+        msg = error["msg"]
+        if error["type"] == "extra_forbidden":
             msg = "unknown field"
-        elif kind == "union_tag_invalid" or (kind == "union_tag_not_found" and field == "request"):
-            field = first_field = "operation"
-            msg = f"missing or unknown; valid: {', '.join(OPERATIONS)}"
         msg = msg.removeprefix("Value error, ")
         if len(msg) > 4 * MAX_ECHO:
             msg = msg[: 4 * MAX_ECHO] + "…"

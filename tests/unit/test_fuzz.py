@@ -6,6 +6,9 @@ Properties, for arbitrary input:
   worker may only ask for a redelivery, ``RetryLater``);
 - every refusal names the field and the problem: ``error.field`` is set and the message starts
   with ``"<field>:"`` followed by the problem;
+- with oracles: every generated valid request (task message) parses to what it says, and the
+  same with one field broken is refused naming that field (validation neither too strict nor
+  too permissive);
 - nothing written on refusal: the table and the queues are unchanged (the worker keeps one
   bad-message record, by design, and never touches a job's counters or tasks).
 
@@ -367,6 +370,102 @@ def test_parse_task_refuses_with_the_field_and_the_problem(body: str) -> None:
         return
     assert isinstance(message, TaskMessage)
     assert parse_task(message.model_dump_json(exclude_none=True)) == message
+
+
+# ----------------------------------------------------------------------------- with oracles
+valid_job_ids = st.builds(
+    lambda op, scope, token: f"{op}-{scope}-20260101T000000Z-{token}",
+    st.sampled_from(["inv", "scan"]),
+    st.sampled_from(["s3", "all", "s3*"]),
+    st.from_regex(r"\A[0-9a-f]{6}\Z", fullmatch=True),
+)
+ACCOUNT_LISTS = st.just("*") | st.lists(account_ids, min_size=1, max_size=6, unique=True)
+
+
+@st.composite
+def valid_requests(draw: st.DrawFn) -> dict[str, Any]:
+    """A request every field of which is valid."""
+    operation = draw(st.sampled_from(OPERATIONS))
+    if operation == "inventory":
+        fields = {"accounts": ACCOUNT_LISTS, "service": st.sampled_from([*SERVICES, "*"])}
+    elif operation == "scan":
+        policies = st.sampled_from(["*", "s3.*", "ec2.*", "iam.*", *sorted(all_policies())])
+        fields = {"accounts": ACCOUNT_LISTS, "policy": policies, "refresh": st.booleans()}
+    elif operation == "list":
+        fields = {"limit": st.integers(1, 1000)}
+    else:
+        fields = {"job_id": valid_job_ids}
+    event: dict[str, Any] = {"operation": operation}
+    for name, strategy in fields.items():
+        if name == "job_id" or draw(st.booleans()):
+            event[name] = draw(strategy)
+    return event
+
+
+# One way to break each field, and the field a refusal must then name.
+BROKEN: dict[str, st.SearchStrategy[Any]] = {
+    "accounts": st.one_of(
+        st.lists(st.from_regex(r"\A[0-9]{1,11}\Z", fullmatch=True), min_size=1, max_size=3),
+        st.just([]),
+        st.lists(account_ids, min_size=1, max_size=3).map(lambda a: a + a[:1]),
+        st.sampled_from(["all", "", None, 5]),
+    ),
+    "service": st.sampled_from(["S3", "lambda", "", "s3 "]),
+    "policy": st.sampled_from(["", "S3.*", "s3", "*.*", "s3.", "gcp.x y"]),
+    "limit": st.sampled_from([0, -1, 1001, "ten", None]),
+    "job_id": st.sampled_from(["", "nope", "inv-s3-20260101T000000Z-ABCDEF", "x" * 90]),
+}
+
+
+@settings(PROFILE)
+@given(event=valid_requests())
+def test_every_valid_request_parses_to_what_it_says(event: dict[str, Any]) -> None:
+    # GIVEN a request whose fields are all valid / WHEN parsed / THEN accepted, field by field
+    request = parse_request(event)
+    for name, value in event.items():
+        assert getattr(request, name) == value, name
+
+
+@settings(PROFILE)
+@given(data=st.data(), event=valid_requests())
+def test_a_request_with_one_field_broken_is_refused_naming_it(
+    data: st.DataObject, event: dict[str, Any]
+) -> None:
+    # GIVEN a valid request with one of its fields broken
+    names = sorted(set(event) & set(BROKEN))
+    assume(names)
+    name = data.draw(st.sampled_from(names))
+    event[name] = data.draw(BROKEN[name])
+    # WHEN parsed THEN refused, naming that field
+    with pytest.raises(ValidationError) as refused:
+        parse_request(event)
+    assert refused.value.field == name
+
+
+@settings(PROFILE)
+@given(message=valid_message(), data=st.data())
+def test_a_task_message_parses_and_refuses_by_its_fields(
+    message: dict[str, Any], data: st.DataObject
+) -> None:
+    # GIVEN a valid task message / WHEN parsed / THEN accepted as it is
+    parsed = parse_task(json.dumps(message))
+    assert parsed.model_dump(exclude_none=True) == message
+    # AND with one field broken it is refused, naming that field
+    name, value = data.draw(
+        st.sampled_from(
+            [
+                ("account_id", "12345678901"),
+                ("account_id", "1234567890123"),
+                ("service", "lambda"),
+                ("kind", "delete"),
+                ("job_id", "nope"),
+                ("v", 2),
+            ]
+        )
+    )
+    with pytest.raises(ValidationError) as refused:
+        parse_task(json.dumps({**message, name: value}))
+    assert refused.value.field == name
 
 
 # ----------------------------------------------------------------------------- the handlers

@@ -9,6 +9,7 @@ import pytest
 
 from qrie.domain import Resource
 from qrie.policies import ec2
+from qrie.policies._net import AddressSet, parse_cidr
 from qrie.policies.base import Outcome, Verdict
 from qrie.policies.registry import module_policies
 
@@ -806,3 +807,262 @@ def test_instance_profile_attached(config: dict[str, Any], outcome: Outcome, evi
     assert verdict is not None
     assert verdict.outcome == outcome
     assert evidence in verdict.evidence
+
+
+# ---- evidence word for word: what a reviewer reads decides nothing less than the outcome ---------
+PUBLIC = {ec2.ATTACHED_PUBLIC_INSTANCES: ["i-1"]}
+WORLD = ("0.0.0.0/0",)
+
+
+def open_sg(*ingress: dict[str, Any]) -> Resource:
+    return sg(ingress=list(ingress), **PUBLIC)
+
+
+def world_open(open_list: str) -> str:
+    return f"ingress open to the world ({open_list}) and attached_public_instances=['i-1']"
+
+
+@pytest.mark.parametrize(
+    ("policy_id", "target", "outcome", "evidence"),
+    [
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("tcp", (80, 90), ipv4=WORLD), rule("tcp", (91, 100), ipv4=WORLD)),
+            Outcome.NON_COMPLIANT,
+            world_open("tcp 80-100 open over ipv4"),
+            id="adjacent-ranges-merge",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(
+                rule("tcp", (80, 90), ipv4=WORLD),
+                rule("tcp", (95, 100), ipv4=WORLD),
+                rule("udp", (0, 0), ipv4=WORLD),
+            ),
+            Outcome.NON_COMPLIANT,
+            world_open("tcp 80-90 open over ipv4; tcp 95-100 open over ipv4; udp 0 open over ipv4"),
+            id="a-gap-splits-ranges-and-udp-is-its-own",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(
+                rule("tcp", (80, 90), ipv4=("0.0.0.0/1",)),
+                rule("tcp", (85, 65535), ipv4=("128.0.0.0/1",)),
+            ),
+            Outcome.NON_COMPLIANT,
+            world_open("tcp 85-90 open over ipv4"),
+            id="halves-add-up-only-where-both-ranges-hold",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("tcp", (0, -1), ipv4=WORLD), rule("udp", (None, 53), ipv4=WORLD)),
+            Outcome.NON_COMPLIANT,
+            world_open("tcp 0-65535 open over ipv4; udp 0-65535 open over ipv4"),
+            id="unusable-port-numbers-mean-every-port",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("tcp", (65535, 65535), ipv4=WORLD), rule("tcp", (0, 0), ipv4=WORLD)),
+            Outcome.NON_COMPLIANT,
+            world_open("tcp 0 open over ipv4; tcp 65535 open over ipv4"),
+            id="the-first-and-last-ports",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(
+                rule("-1", (None, None), ipv4=WORLD),
+                rule("tcp", (65537, 65537), ipv4=("203.0.113.0/24",)),
+            ),
+            Outcome.NON_COMPLIANT,
+            world_open("tcp 0-65535 open over ipv4; udp 0-65535 open over ipv4"),
+            id="port-numbers-beyond-65535-are-ignored",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(
+                rule("icmp", (-1, -1), ipv4=("0.0.0.0/1",)),
+                rule("-1", (None, None), ipv4=("128.0.0.0/1",)),
+                rule("50", (None, None), ipv4=("10.0.0.0/8",), ipv6=("::/0",)),
+            ),
+            Outcome.NON_COMPLIANT,
+            world_open("icmp from 0.0.0.0/1, 128.0.0.0/1 (together every address); 50 from ::/0"),
+            id="other-protocols-add-up-with-all-traffic-rules",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("icmp", (-1, -1), ipv4=("::/0", "10.0.0.1/8", "192.168.0.0/16"))),
+            Outcome.COMPLIANT,
+            "no ingress from 0.0.0.0/0 or ::/0",
+            id="an-ipv6-cidr-among-ipv4-sources-is-ignored",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("icmp", (-1, -1), ipv4=("1.2.3.4/0",))),
+            Outcome.NON_COMPLIANT,
+            world_open("icmp from 1.2.3.4/0 (together every address)"),
+            id="host-bits-are-allowed-as-aws-accepts-them",
+        ),
+        pytest.param(
+            "ec2.sg_open_admin_ports",
+            sg(
+                ingress=[
+                    rule("tcp", (22, 22), ipv4=("0.0.0.0/1",)),
+                    rule("tcp", (0, 100), ipv4=("128.0.0.0/1",)),
+                ]
+            ),
+            Outcome.NON_COMPLIANT,
+            "tcp 22 from 0.0.0.0/1, 128.0.0.0/1 (together every address) "
+            "(ingress tcp 22, tcp 0-100)",
+            id="admin-ports-rules-added-up",
+        ),
+        pytest.param(
+            "ec2.sg_open_admin_ports_ipv6",
+            sg(ingress=[]),
+            Outcome.COMPLIANT,
+            "no ingress from ::/0 (or ranges adding up to it) to 22 or 3389",
+            id="admin-ports-ipv6-closed",
+        ),
+        pytest.param(
+            "ec2.sg_open_cifs",
+            sg(ingress=[]),
+            Outcome.COMPLIANT,
+            "no ingress from 0.0.0.0/0 or ::/0 (or ranges adding up to it) to 445",
+            id="cifs-closed",
+        ),
+        pytest.param(
+            "ec2.default_sg_restricts_traffic",
+            sg(group_name="default", is_default=True, ingress=[], egress=[]),
+            Outcome.COMPLIANT,
+            "is_default=True with no ingress or egress rules",
+            id="default-sg-empty",
+        ),
+        pytest.param(
+            "ec2.default_sg_restricts_traffic",
+            resource("ec2.security-group", is_default=True, egress=[]),
+            Outcome.UNKNOWN,
+            "ingress could not be read: not collected",
+            id="default-sg-ingress-unread",
+        ),
+        pytest.param(
+            "ec2.imdsv2_account_default",
+            resource("ec2.imds-default", http_tokens="required"),
+            Outcome.UNKNOWN,
+            "http_endpoint could not be read: not collected",
+            id="imds-default-endpoint-unread",
+        ),
+        pytest.param(
+            "ec2.nacl_open_admin_ports",
+            nacl(*deny_admin(), ALLOW_ALL),
+            Outcome.COMPLIANT,
+            "no inbound rule lets the Internet reach 22 or 3389",
+            id="nacl-closed",
+        ),
+        pytest.param(
+            "ec2.nacl_open_admin_ports",
+            resource(
+                "ec2.network-acl",
+                ingress=[
+                    entry(1, "deny", "0.0.0.0/0", "tcp", (22, 22)),
+                    {"action": "allow", "protocol": "-1", "cidr": "0.0.0.0/0"},
+                ],
+            ),
+            Outcome.NON_COMPLIANT,
+            "tcp 22 from every address over ipv4 (rule 0); "
+            "udp 22 from every address over ipv4 (rule 0); "
+            "tcp 3389 from every address over ipv4 (rule 0); "
+            "udp 3389 from every address over ipv4 (rule 0)",
+            id="nacl-entry-without-a-number-comes-first",
+        ),
+        pytest.param(
+            "ec2.nacl_open_admin_ports",
+            resource(
+                "ec2.network-acl",
+                ingress=[
+                    entry(100, "allow", "::/0", "tcp", (22, 22)),
+                    entry(200, "deny", "0.0.0.0/0"),
+                ],
+            ),
+            Outcome.NON_COMPLIANT,
+            "tcp 22 from every address over ipv6 (rule 100)",
+            id="nacl-ipv6-entry-only-counts-for-ipv6",
+        ),
+        pytest.param(
+            "ec2.vpc_flow_logs",
+            resource(
+                "ec2.vpc",
+                vpc_id="vpc-1",
+                flow_logs=[flow(deliver="FAILED"), {**flow(deliver="FAILED"), "id": "fl-2"}],
+            ),
+            Outcome.NON_COMPLIANT,
+            "flow log(s) fl-1, fl-2 ACTIVE but their delivery FAILED",
+            id="flow-logs-failing",
+        ),
+        pytest.param(
+            "ec2.vpc_flow_logs",
+            resource(
+                "ec2.vpc",
+                vpc_id="vpc-1",
+                flow_logs=[flow(status="INACTIVE"), {**flow(status="PENDING"), "id": "fl-2"}],
+            ),
+            Outcome.NON_COMPLIANT,
+            "no ACTIVE flow log (fl-1='INACTIVE', fl-2='PENDING')",
+            id="flow-logs-inactive",
+        ),
+        pytest.param(
+            "ec2.vpc_flow_logs",
+            resource("ec2.vpc", vpc_id="vpc-1", flow_logs=[]),
+            Outcome.NON_COMPLIANT,
+            "flow_logs=[] (no flow log for the VPC)",
+            id="flow-logs-none",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("tcp", (22, None), ipv4=WORLD)),
+            Outcome.NON_COMPLIANT,
+            world_open("tcp 0-65535 open over ipv4"),
+            id="a-missing-upper-port-means-every-port",
+        ),
+        pytest.param(
+            "ec2.public_instance_open_sg",
+            open_sg(rule("icmp", (-1, -1), ipv6=("::/1", "8000::/1", "10.0.0.0/8"))),
+            Outcome.NON_COMPLIANT,
+            world_open("icmp from ::/1, 8000::/1 (together every address)"),
+            id="an-ipv4-cidr-among-ipv6-sources-is-not-quoted",
+        ),
+        pytest.param(
+            "ec2.nacl_open_admin_ports",
+            resource(
+                "ec2.network-acl",
+                ingress=[
+                    entry(1, "deny", "0.0.0.0/0", "tcp", (22, 22)),
+                    {"rule_number": "x", "action": "allow", "protocol": "tcp", "cidr": "0.0.0.0/0"},
+                ],
+            ),
+            Outcome.NON_COMPLIANT,
+            "tcp 22 from every address over ipv4 (rule x); "
+            "tcp 3389 from every address over ipv4 (rule x)",
+            id="nacl-entry-with-a-non-numeric-number-comes-first",
+        ),
+    ],
+)
+def test_evidence_word_for_word(
+    policy_id: str, target: Resource, outcome: Outcome, evidence: str
+) -> None:
+    # GIVEN a resource at one of the policy's edges (built in the parameters)
+    # WHEN the policy evaluates it
+    verdict = evaluate(policy_id, target)
+    # THEN the outcome and the whole evidence are exactly what a reviewer should read
+    assert verdict is not None
+    assert (verdict.outcome, verdict.evidence) == (outcome, evidence)
+
+
+def test_address_sets_keep_one_ip_version_and_print_merged() -> None:
+    # GIVEN CIDRs of both versions, with host bits and adjacent ranges
+    cidrs = ["::/0", "10.0.0.1/8", "11.0.0.0/8", "192.168.0.0/16", "not a cidr"]
+    # WHEN they are read as IPv4 addresses
+    addresses = AddressSet.of(4, cidrs)
+    # THEN only the IPv4 ones count, merged where they touch, and print that way
+    assert str(addresses) == "10.0.0.0/7, 192.168.0.0/16"
+    assert addresses.version == 4
+    assert parse_cidr("::/0", 4) is None
+    assert str(parse_cidr(" 10.0.0.1/8 ")) == "10.0.0.0/8"

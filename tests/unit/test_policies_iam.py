@@ -876,3 +876,374 @@ def test_each_policy_states_its_rationale_and_a_cli_remediation(policy_id: str) 
     # why there is none
     assert "Rationale:" in record.description
     assert "aws " in record.remediation or "CLI" in record.remediation
+
+
+# ---- edges, evidence word for word: what a reviewer reads, not only the outcome -----------------
+NO_ADMIN = "no statement grants full administrative privileges (attachment_count=1)"
+
+
+@pytest.mark.parametrize(
+    ("policy_id", "target", "outcome", "evidence"),
+    [
+        pytest.param(
+            "iam.root_console_mfa", account(), PASS, "root_mfa_enabled=True", id="console-mfa-on"
+        ),
+        pytest.param(
+            "iam.root_hardware_mfa",
+            account(root_mfa_enabled=False),
+            FAIL,
+            "root_mfa_enabled=False (no MFA at all)",
+            id="hw-mfa-off",
+        ),
+        pytest.param(
+            "iam.root_recent_use",
+            account(root_password_last_used=ago(3), root_access_key_2_last_used=ago(89)),
+            FAIL,
+            "root_password_last_used=2025-05-29T12:00:00Z (3 days ago), "
+            "root_access_key_2_last_used=2025-03-04T12:00:00Z (89 days ago)",
+            id="root-two-recent",
+        ),
+        pytest.param(
+            "iam.root_recent_use",
+            account(root_password_last_used="garbage", root_access_key_1_last_used=ago(10)),
+            FAIL,
+            "root_access_key_1_last_used=2025-05-22T12:00:00Z (10 days ago)",
+            id="root-bad-then-recent",
+        ),
+        pytest.param(
+            "iam.root_recent_use",
+            account(root_password_last_used="garbage", root_access_key_1_last_used="junk"),
+            UNKNOWN,
+            "root_password_last_used could not be read: not a timestamp: 'garbage'",
+            id="root-bad-then-bad",
+        ),
+        pytest.param(
+            "iam.root_recent_use",
+            account(),
+            PASS,
+            "the root user was never used (no password or key use)",
+            id="root-never",
+        ),
+        pytest.param(
+            "iam.password_policy",
+            password_policy(exists=False),
+            FAIL,
+            "exists=False (no account password policy)",
+            id="pp-none",
+        ),
+        pytest.param(
+            "iam.password_reuse_prevention",
+            resource("iam.password-policy", exists=True),
+            UNKNOWN,
+            "reuse_prevention could not be read: not collected",
+            id="pp-reuse-unset",
+        ),
+        pytest.param(
+            "iam.user_setup_access_keys",
+            user(console_access=True, password_last_used=ago(1), created=None),
+            UNKNOWN,
+            "created could not be read: no value recorded",
+            id="setup-no-created",
+        ),
+        pytest.param(
+            "iam.user_setup_access_keys",
+            resource("iam.user", console_access=True, access_keys=[]),
+            UNKNOWN,
+            "created could not be read: not collected",
+            id="setup-created-missing",
+        ),
+        pytest.param(
+            "iam.user_setup_access_keys",
+            user(console_access=True, created="garbage"),
+            UNKNOWN,
+            "created could not be read: not a timestamp: 'garbage'",
+            id="setup-created-bad",
+        ),
+        pytest.param(
+            "iam.user_setup_access_keys",
+            user(
+                console_access=True,
+                created=ago(400),
+                access_keys=[key(1, last_rotated="junk"), key(2, last_rotated=ago(400))],
+            ),
+            FAIL,
+            "access_key_2.last_rotated=2024-04-27T12:00:00Z (0 s after the user's creation "
+            "2024-04-27T12:00:00Z), never used",
+            id="setup-bad-then-setup",
+        ),
+        pytest.param(
+            "iam.user_setup_access_keys",
+            user(console_access=True, created=ago(400), access_keys=[key(1, last_rotated="junk")]),
+            UNKNOWN,
+            "access_key_1.last_rotated could not be read: not a timestamp: 'junk'",
+            id="setup-bad-only",
+        ),
+        pytest.param(
+            "iam.user_setup_access_keys",
+            user(
+                console_access=True, created=ago(400), access_keys=[key(1, last_rotated=ago(300))]
+            ),
+            PASS,
+            "1 active access key(s), none created with the user and unused",
+            id="setup-pass",
+        ),
+        pytest.param(
+            "iam.user_setup_access_keys",
+            user(console_access=True, created=ago(400), access_keys=[]),
+            PASS,
+            "no active access keys",
+            id="setup-none",
+        ),
+        pytest.param(
+            "iam.access_key_unused",
+            user(access_keys=[key(1, last_used=ago(45)), key(2, last_rotated=ago(100))]),
+            FAIL,
+            "access_key_1.last_used=2025-04-17T12:00:00Z (unused 45 days ago); "
+            "access_key_2.last_rotated=2025-02-21T12:00:00Z (never used, created 100 days ago)",
+            id="unused-two",
+        ),
+        pytest.param(
+            "iam.access_key_unused",
+            user(access_keys=[key(1, last_used="junk"), key(2, last_used=ago(50))]),
+            FAIL,
+            "access_key_2.last_used=2025-04-12T12:00:00Z (unused 50 days ago)",
+            id="unused-bad-then-old",
+        ),
+        pytest.param(
+            "iam.access_key_unused",
+            user(access_keys=[key(1, last_used=ago(44))]),
+            PASS,
+            "1 active access key(s), each used (or created) within 45 days",
+            id="unused-pass",
+        ),
+        pytest.param(
+            "iam.console_password_unused",
+            user(console_access=True, password_last_used="junk"),
+            UNKNOWN,
+            "password_last_used could not be read: not a timestamp: 'junk'",
+            id="pw-bad",
+        ),
+        pytest.param(
+            "iam.console_password_unused",
+            user(console_access=True, password_last_changed=ago(10)),
+            PASS,
+            "password_last_changed=2025-05-22T12:00:00Z (10 days ago, never used)",
+            id="pw-never",
+        ),
+        pytest.param(
+            "iam.console_password_unused",
+            user(console_access=True, password_last_used=ago(45)),
+            FAIL,
+            "password_last_used=2025-04-17T12:00:00Z (45 days ago)",
+            id="pw-used",
+        ),
+        pytest.param(
+            "iam.user_single_active_key",
+            user(access_keys=[]),
+            PASS,
+            "0 active access key(s): none",
+            id="single-none",
+        ),
+        pytest.param(
+            "iam.user_single_active_key",
+            user(access_keys=[{"status": "Active", "last_rotated": ago(1)}]),
+            PASS,
+            "1 active access key(s): access_key_?",
+            id="single-noslot",
+        ),
+        pytest.param(
+            "iam.access_key_rotation",
+            user(access_keys=[key(1, last_rotated=ago(90))]),
+            PASS,
+            "1 active access key(s), none older than 90 days",
+            id="rot-pass",
+        ),
+        pytest.param(
+            "iam.user_permissions_through_groups",
+            user(groups=["admins", "devs"]),
+            PASS,
+            "no user policies (groups: admins, devs)",
+            id="groups-ok",
+        ),
+        pytest.param(
+            "iam.user_permissions_through_groups",
+            resource("iam.user", attached_policies=[]),
+            UNKNOWN,
+            "inline_policies could not be read: not collected",
+            id="groups-inline-missing",
+        ),
+        pytest.param(
+            "iam.user_permissions_through_groups",
+            user(attached_policies=["A", "B"], inline_policies=["x", "y"], inline_policies_count=5),
+            FAIL,
+            "attached_policies (2): A, B; inline_policies (5): x, y",
+            id="groups-both",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            resource("iam.policy", attachment_count=1, document="{nope"),
+            UNKNOWN,
+            "document could not be read: not a JSON policy document",
+            id="admin-notjson",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            resource("iam.policy", attachment_count=1),
+            UNKNOWN,
+            "document could not be read: not collected",
+            id="admin-nodoc",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(
+                allow(Action="*", Resource="*"),
+                allow(
+                    Sid="B",
+                    Action="*:*",
+                    Resource="arn:aws:*:*:*:*",
+                    Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+                ),
+            ),
+            FAIL,
+            "Statement[0] allows Action '*' on Resource '*'; Statement[B] allows Action '*' on "
+            "Resource '*' (with a Condition) (attachment_count=1)",
+            id="admin-two",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(Action="s3:*", Resource="*"), document_statements_dropped=3),
+            UNKNOWN,
+            "document could not be read: 3 statement(s) dropped from an over-size document",
+            id="admin-dropped",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(Action="*:*:*", Resource="*")),
+            PASS,
+            NO_ADMIN,
+            id="admin-action-3parts",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(Action="*", Resource="arn")),
+            PASS,
+            NO_ADMIN,
+            id="admin-res-arn",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(Action="*", Resource="arn:*")),
+            FAIL,
+            "Statement[0] allows Action '*' on Resource '*' (attachment_count=1)",
+            id="admin-res-arn-star",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(Action="*", Resource="arn:aws:s3:*:*:*")),
+            PASS,
+            NO_ADMIN,
+            id="admin-res-arn-aws-s3",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(Action="*", Resource="arn:foo:*")),
+            PASS,
+            NO_ADMIN,
+            id="admin-res-arn-foo",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(Action="*", Resource="arn:aws:*:*:*:bucket")),
+            PASS,
+            NO_ADMIN,
+            id="admin-res-arn-aws-star-bucket",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(Resource="*")),
+            PASS,
+            NO_ADMIN,
+            id="admin-noaction",
+        ),
+        pytest.param(
+            "iam.admin_star_policy",
+            managed(allow(NotAction=["iam:*"], Resource="*"), allow(Resource="*")),
+            PASS,
+            NO_ADMIN,
+            id="admin-notaction-and-actionless",
+        ),
+        pytest.param(
+            "iam.support_role",
+            account(support_policy_roles=["r1", "r2"], support_policy_roles_count=7),
+            PASS,
+            "AWSSupportAccess attached to 7 role(s): r1, r2",
+            id="support-many",
+        ),
+        pytest.param(
+            "iam.support_role",
+            account(support_policy_users=["u1", "u2"], support_policy_groups=["g1"]),
+            FAIL,
+            "AWSSupportAccess attached to no role (attached to users: u1, u2; groups: g1 only)",
+            id="support-others",
+        ),
+        pytest.param(
+            "iam.support_role",
+            account(),
+            FAIL,
+            "AWSSupportAccess attached to no role",
+            id="support-none",
+        ),
+        pytest.param(
+            "iam.expired_server_certificate",
+            resource("iam.server-certificate", expiration="junk"),
+            UNKNOWN,
+            "expiration could not be read: not a timestamp: 'junk'",
+            id="cert-bad",
+        ),
+        pytest.param(
+            "iam.access_analyzer_enabled",
+            resource(
+                "iam.access-analyzers",
+                region="us-east-2",
+                analyzers=[
+                    {"name": "a", "type": "ACCOUNT", "status": "ACTIVE"},
+                    {"name": "o", "type": "ORGANIZATION", "status": "ACTIVE"},
+                ],
+            ),
+            PASS,
+            "us-east-2: active external-access analyzer(s): a (ACCOUNT), o (ORGANIZATION)",
+            id="aa-active",
+        ),
+        pytest.param(
+            "iam.access_analyzer_enabled",
+            resource(
+                "iam.access-analyzers",
+                analyzers=[
+                    {"name": "a", "type": "ACCOUNT", "status": "CREATING"},
+                    {"name": "u", "type": "ACCOUNT_UNUSED_ACCESS", "status": "ACTIVE"},
+                ],
+            ),
+            FAIL,
+            "eu-west-1: no active ACCOUNT or ORGANIZATION analyzer (analyzers: a (ACCOUNT, "
+            "CREATING), u (ACCOUNT_UNUSED_ACCESS, ACTIVE))",
+            id="aa-none",
+        ),
+        pytest.param(
+            "iam.access_analyzer_enabled",
+            resource("iam.access-analyzers", analyzers=[]),
+            FAIL,
+            "eu-west-1: no active ACCOUNT or ORGANIZATION analyzer (analyzers: none)",
+            id="aa-empty",
+        ),
+        pytest.param("iam.root_mfa", account(), PASS, "root_mfa_enabled=True", id="root-mfa-on"),
+    ],
+)
+def test_evidence_word_for_word(
+    policy_id: str, target: Resource, outcome: Outcome, evidence: str
+) -> None:
+    # GIVEN an IAM resource at one of the policy's edges (built in the parameters)
+    # WHEN the policy evaluates it
+    verdict = evaluate(policy_id, target)
+    # THEN the outcome and the whole evidence are exactly what a reviewer should read
+    assert verdict is not None
+    assert (verdict.outcome, verdict.evidence) == (outcome, evidence)

@@ -975,3 +975,570 @@ def test_object_level_logging_trails_unread_is_unknown() -> None:
     verdict = evaluate("s3.object_read_logging", resource)
     assert verdict is not None
     assert verdict.evidence == "trails could not be read: AccessDenied"
+
+
+# ---- edges, evidence word for word: what a reviewer reads, not only the outcome -----------------
+PUBLIC_READ = "policy.Statement[PublicRead] allow everyone without a restricting condition"
+NOT_PUBLIC = "no statement allows everyone without a restricting condition (policy_is_public=False)"
+NO_DENY = "policy has no Deny statement for aws:SecureTransport=false covering arn:aws:s3:::data/*"
+DENIES_HTTP = (
+    "policy.Statement[DenyHttp] denies s3:* on arn:aws:s3:::data/* "
+    "to every request without TLS (aws:SecureTransport=false)"
+)
+
+
+def cond(condition: dict[str, Any]) -> dict[str, Any]:
+    return allow_all(Condition=condition)
+
+
+def named(arn: str, name: str, **config: Any) -> Resource:
+    return Resource(
+        arn=arn,
+        account_id="111122223333",
+        service="s3",
+        type="s3.bucket",
+        scope="global",
+        config=config,
+        name=name,
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy_id", "target", "outcome", "evidence"),
+    [
+        # public policy: conditions
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"StringEquals": {"aws:SourceAccount": 111122223333}})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="num-account",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"StringEquals": {"aws:SourceAccount": ""}})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="empty-account",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"StringLike": {"aws:SourceArn": "AROAEXAMPLE:*"}})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="aroa-not-userid",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"StringLike": {"aws:userid": "AROAEXAMPLE:*"}})),
+            Outcome.COMPLIANT,
+            NOT_PUBLIC,
+            id="aroa-userid",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"StringLike": {"aws:SourceAccount": "11112222333?"}})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="qmark",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"StringEqualsIfExists": {"aws:SourceAccount": "111122223333"}})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="ifexists",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"ForAllValues:StringEquals": {"aws:SourceAccount": "111122223333"}})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="forall",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"ForAnyValue:StringEquals": {"aws:SourceAccount": "111122223333"}})),
+            Outcome.COMPLIANT,
+            NOT_PUBLIC,
+            id="foranyvalue",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(
+                cond({"Bool": "junk", "StringEquals": {"aws:SourceAccount": "111122223333"}})
+            ),
+            Outcome.COMPLIANT,
+            NOT_PUBLIC,
+            id="nondict-then-restricting",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(allow_all(Principal={"AWS": "arn:aws:iam::11112222333?:root"})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="principal-qmark",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(allow_all(Principal="arn:aws:iam::111122223333:root")),
+            Outcome.COMPLIANT,
+            NOT_PUBLIC,
+            id="principal-string-arn",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(allow_all(), allow_all(Sid=None)),
+            Outcome.NON_COMPLIANT,
+            "policy.Statement[PublicRead, 1] allow everyone without a restricting condition",
+            id="two-grants",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            bucket(policy=None),
+            Outcome.COMPLIANT,
+            "policy=None (no bucket policy)",
+            id="none",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(policy="{not json", policy_is_public=None),
+            Outcome.UNKNOWN,
+            "policy could not be read: document is not a JSON policy",
+            id="notjson",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(allow_all(Principal={"AWS": "arn:aws:iam::1:root"}), policy_is_public=True),
+            Outcome.NON_COMPLIANT,
+            "GetBucketPolicyStatus reports the policy public (policy_is_public=True)",
+            id="aws-public",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(
+                allow_all(Principal={"AWS": "arn:aws:iam::1:root"}),
+                policy_statements_dropped=4,
+                policy_is_public=False,
+            ),
+            Outcome.COMPLIANT,
+            NOT_PUBLIC,
+            id="dropped-aws-false",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(allow_all(Principal={"AWS": "arn:aws:iam::1:root"}), policy_is_public=None),
+            Outcome.COMPLIANT,
+            "no statement allows everyone without a restricting condition (policy_is_public=None)",
+            id="nodrop-aws-none",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(
+                allow_all(Principal={"AWS": "arn:aws:iam::1:root"}),
+                policy_statements_dropped=4,
+                policy_is_public=None,
+            ),
+            Outcome.UNKNOWN,
+            "policy could not be read: 4 statement(s) dropped from an over-size policy",
+            id="dropped-none",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(allow_all(), account_public_access_block=ALL_ON),
+            Outcome.COMPLIANT,
+            "policy.Statement[PublicRead] allow everyone without a restricting condition, but "
+            "RestrictPublicBuckets is on (account level): only AWS services and the bucket "
+            "owner's account can use it",
+            id="restricted",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(allow_all(), public_access_block="yes"),
+            Outcome.UNKNOWN,
+            "public_access_block could not be read: unexpected value 'yes'",
+            id="bpa-weird",
+        ),
+        # acl
+        pytest.param(
+            "s3.public_bucket_acl",
+            bucket(
+                acl_grants=[grant("AllUsers"), grant("AuthenticatedUsers", "WRITE")],
+                public_access_block=ALL_OFF,
+                account_public_access_block=ALL_OFF,
+            ),
+            Outcome.NON_COMPLIANT,
+            "acl_grants: READ to AllUsers, WRITE to AuthenticatedUsers",
+            id="acl-two",
+        ),
+        pytest.param(
+            "s3.public_bucket_acl",
+            bucket(acl_grants=[]),
+            Outcome.COMPLIANT,
+            "acl_grants: nothing granted to AllUsers or AuthenticatedUsers",
+            id="acl-none",
+        ),
+        # enc/versioning/mfa
+        pytest.param(
+            "s3.default_encryption",
+            bucket(encryption=[]),
+            Outcome.NON_COMPLIANT,
+            "encryption=[] (no default encryption rule)",
+            id="enc-none",
+        ),
+        pytest.param(
+            "s3.versioning",
+            bucket(versioning="Enabled"),
+            Outcome.COMPLIANT,
+            "versioning='Enabled'",
+            id="ver-on",
+        ),
+        pytest.param(
+            "s3.mfa_delete",
+            bucket(versioning="Enabled", mfa_delete="Enabled"),
+            Outcome.COMPLIANT,
+            "mfa_delete='Enabled' (versioning='Enabled')",
+            id="mfa-on",
+        ),
+        # tls
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=None),
+            Outcome.NON_COMPLIANT,
+            "policy=None (no bucket policy denies HTTP requests)",
+            id="tls-none",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy="{not json"),
+            Outcome.UNKNOWN,
+            "policy could not be read: document is not a JSON policy",
+            id="tls-notjson",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http())),
+            Outcome.COMPLIANT,
+            DENIES_HTTP,
+            id="tls-ok",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http(Sid=None))),
+            Outcome.COMPLIANT,
+            "policy.Statement[0] denies s3:* on arn:aws:s3:::data/* to every request without TLS "
+            "(aws:SecureTransport=false)",
+            id="tls-ok-index",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(), policy_statements_dropped=2),
+            Outcome.UNKNOWN,
+            "policy could not be read: 2 statement(s) dropped from an over-size policy",
+            id="tls-dropped",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http(NotPrincipal={"AWS": "arn:aws:iam::1:root"}))),
+            Outcome.NON_COMPLIANT,
+            NO_DENY,
+            id="tls-notprincipal",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http(NotAction="s3:GetObject"))),
+            Outcome.NON_COMPLIANT,
+            NO_DENY,
+            id="tls-notaction",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http(NotResource="arn:aws:s3:::other/*"))),
+            Outcome.NON_COMPLIANT,
+            NO_DENY,
+            id="tls-notresource",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http(Condition="junk"))),
+            Outcome.NON_COMPLIANT,
+            NO_DENY,
+            id="tls-cond-str",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http(Condition={"Bool": "junk"}))),
+            Outcome.NON_COMPLIANT,
+            NO_DENY,
+            id="tls-cond-nondict",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http(Condition={"Null": {"s3:TlsVersion": 1}}))),
+            Outcome.NON_COMPLIANT,
+            NO_DENY,
+            id="tls-null-num",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            bucket(policy=doc(deny_http(Principal=["*"]))),
+            Outcome.NON_COMPLIANT,
+            NO_DENY,
+            id="tls-principal-list",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            named("arn:aws:s3:::data", "Data bucket", policy=doc(deny_http())),
+            Outcome.COMPLIANT,
+            DENIES_HTTP,
+            id="tls-name",
+        ),
+        pytest.param(
+            "s3.tls_only",
+            named("arn:aws:s3:::", "data", policy=doc(deny_http())),
+            Outcome.COMPLIANT,
+            DENIES_HTTP,
+            id="tls-emptyarn",
+        ),
+        # logging
+        pytest.param(
+            "s3.object_read_logging",
+            account(
+                trails=[
+                    trail(
+                        [
+                            {
+                                "data_resources": [
+                                    {"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}
+                                ]
+                            }
+                        ]
+                    )
+                ]
+            ),
+            Outcome.COMPLIANT,
+            "trail 'main' (multi-region, logging) has event selector ReadWriteType=All, "
+            "AWS::S3::Object arn:aws:s3",
+            id="log-default-kind",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(
+                trails=[
+                    trail(
+                        [
+                            {
+                                "read_write_type": "All",
+                                "data_resources": [
+                                    "junk",
+                                    {"type": "AWS::Lambda::Function", "values": ["arn:aws:lambda"]},
+                                    {"type": "AWS::S3::Object", "values": ["arn:aws:s3"]},
+                                ],
+                            }
+                        ]
+                    )
+                ]
+            ),
+            Outcome.COMPLIANT,
+            "trail 'main' (multi-region, logging) has event selector ReadWriteType=All, "
+            "AWS::S3::Object arn:aws:s3",
+            id="log-junk-resources",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(
+                trails=[
+                    trail(
+                        advanced=[
+                            {
+                                "name": "s3",
+                                "field_selectors": [
+                                    "junk",
+                                    {"field": "eventCategory", "equals": ["Data"]},
+                                    {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                                ],
+                            }
+                        ]
+                    )
+                ]
+            ),
+            Outcome.COMPLIANT,
+            "trail 'main' (multi-region, logging) has advanced event selector 's3'",
+            id="log-adv-junk-field",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(
+                trails=[
+                    trail(
+                        advanced=[
+                            {
+                                "name": "s3",
+                                "field_selectors": [
+                                    {"field": "resources.type", "equals": ["AWS::S3::Object"]}
+                                ],
+                            }
+                        ]
+                    )
+                ]
+            ),
+            Outcome.NON_COMPLIANT,
+            "no multi-region, logging trail records S3 object-level write events for all current "
+            "and future buckets: trail 'main' logs no S3 object-level write events for all buckets",
+            id="log-adv-no-category",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(
+                trails=[
+                    trail(
+                        advanced=[
+                            {
+                                "field_selectors": [
+                                    {"field": "eventCategory", "equals": ["Data"]},
+                                    {
+                                        "field": "resources.type",
+                                        "equals": ["AWS::Lambda::Function"],
+                                    },
+                                ]
+                            }
+                        ]
+                    )
+                ]
+            ),
+            Outcome.NON_COMPLIANT,
+            "no multi-region, logging trail records S3 object-level write events for all current "
+            "and future buckets: trail 'main' logs no S3 object-level write events for all buckets",
+            id="log-adv-lambda",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(
+                trails=[
+                    trail(
+                        advanced=advanced(
+                            {
+                                "field": "resources.ARN",
+                                "equals": ["arn:aws:s3:::data/"],
+                                "starts_with": ["arn:aws:s3"],
+                            }
+                        )
+                    )
+                ]
+            ),
+            Outcome.NON_COMPLIANT,
+            "no multi-region, logging trail records S3 object-level write events for all current "
+            "and future buckets: trail 'main' logs no S3 object-level write events for all buckets",
+            id="log-adv-arn-equals",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(
+                trails=[
+                    trail(
+                        advanced=[
+                            {
+                                "field_selectors": [
+                                    {"field": "eventCategory", "equals": ["Data"]},
+                                    {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                                ]
+                            }
+                        ]
+                    )
+                ]
+            ),
+            Outcome.COMPLIANT,
+            "trail 'main' (multi-region, logging) has advanced event selector '(unnamed)'",
+            id="log-adv-unnamed",
+        ),
+        pytest.param(
+            "s3.object_read_logging",
+            account(trails=[trail(advanced=advanced(READ_ONLY))]),
+            Outcome.COMPLIANT,
+            "trail 'main' (multi-region, logging) has advanced event selector 's3'",
+            id="log-adv-named",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(trails=[trail(event_selectors=None)]),
+            Outcome.UNKNOWN,
+            "trails could not be read: trail 'main' event selectors could not be read: not "
+            "collected",
+            id="log-sel-unread-default",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(trails=[trail(basic("All", "arn:aws:s3"), logging=None)]),
+            Outcome.UNKNOWN,
+            "trails could not be read: trail 'main' logging status could not be read: not "
+            "collected",
+            id="log-status-unread-default",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(
+                trails=[
+                    trail(event_selectors=None, unknown="junk"),
+                    trail(
+                        basic("All", "arn:aws:s3"),
+                        name="b",
+                        logging=None,
+                        unknown={"logging": "AccessDenied"},
+                    ),
+                ]
+            ),
+            Outcome.UNKNOWN,
+            "trails could not be read: trail 'main' event selectors could not be read: not "
+            "collected; trail 'b' logging status could not be read: AccessDenied",
+            id="log-two-unread",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(trails=[]),
+            Outcome.NON_COMPLIANT,
+            "no CloudTrail trail (trails=[])",
+            id="log-none",
+        ),
+        pytest.param(
+            "s3.object_write_logging",
+            account(
+                trails=[
+                    trail(basic("ReadOnly", "arn:aws:s3")),
+                    trail(name="single", multi_region=False),
+                ]
+            ),
+            Outcome.NON_COMPLIANT,
+            "no multi-region, logging trail records S3 object-level write events for all current "
+            "and future buckets: trail 'main' logs no S3 object-level write events for all "
+            "buckets; trail 'single' is single-region",
+            id="log-bad",
+        ),
+        pytest.param(
+            "s3.public_bucket_policy",
+            open_bucket(cond({"StringEquals": {"aws:SourceAccount": []}})),
+            Outcome.NON_COMPLIANT,
+            PUBLIC_READ,
+            id="no-values-restrict-nothing",
+        ),
+        pytest.param(
+            "s3.public_bucket_acl",
+            bucket(
+                acl_grants=[grant("AllUsers")],
+                public_access_block={**ALL_OFF, "IgnorePublicAcls": True},
+                account_public_access_block=ALL_OFF,
+            ),
+            Outcome.COMPLIANT,
+            "acl_grants: READ to AllUsers, but IgnorePublicAcls is on (bucket level)",
+            id="acl-ignored",
+        ),
+    ],
+)
+def test_evidence_word_for_word(
+    policy_id: str, target: Resource, outcome: Outcome, evidence: str
+) -> None:
+    # GIVEN a bucket or account at one of the policy's edges (built in the parameters)
+    # WHEN the policy evaluates it
+    verdict = evaluate(policy_id, target)
+    # THEN the outcome and the whole evidence are exactly what a reviewer should read
+    assert verdict is not None
+    assert (verdict.outcome, verdict.evidence) == (outcome, evidence)

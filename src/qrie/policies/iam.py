@@ -71,12 +71,6 @@ def _between(earlier: object, later: object) -> timedelta | None:
     return second - first if first is not None and second is not None else None
 
 
-def _within(moment: object, now: datetime, period: timedelta) -> bool:
-    """``moment`` lies less than ``period`` before ``now`` (or after it)."""
-    since = age(moment, now)
-    return since is not None and since < period
-
-
 def _ago(moment: str, now: datetime) -> str:
     idle = age(moment, now)
     return f"{moment} ({idle.days} days ago)" if idle is not None else moment
