@@ -13,14 +13,14 @@ from typing import Annotated, Any
 
 import typer
 
-from qrie.domain import SERVICES, SEVERITIES
+from qrie.domain import FINDING_STATE_FILTERS, SERVICES, SEVERITIES
 from qrie.errors import ValidationError
 from qrie.models import JOB_ID_RE
 
 GLOBAL_PANEL = "Global options (before or after the command)"
 SEVERITY_CHOICES = tuple(s.value for s in SEVERITIES)
 SERVICE_CHOICES = (*SERVICES, "all")
-STATE_CHOICES = ("open", "muted", "resolved", "all")
+STATE_CHOICES = FINDING_STATE_FILTERS
 
 
 # ---------------------------------------------------------------------------- validation

@@ -25,6 +25,7 @@ from qrie.domain.results import Evaluation, PolicyTally, ResultStatus
 from qrie.domain.timestamps import TIME_FORMAT, now_iso, parse_timestamp, timestamp
 from qrie.domain.usage import Usage
 from qrie.domain.vocabulary import (
+    FINDING_STATE_FILTERS,
     SERVICES,
     SEVERITIES,
     AccountStatus,
@@ -36,6 +37,7 @@ from qrie.domain.vocabulary import (
 )
 
 __all__ = [
+    "FINDING_STATE_FILTERS",
     "GLOBAL",
     "SERVICES",
     "SEVERITIES",

@@ -68,6 +68,10 @@ class FindingState(StrEnum):
     RESOLVED = "RESOLVED"
 
 
+# what a reader may filter findings by: one state (lower case) or all of them
+FINDING_STATE_FILTERS: tuple[str, ...] = (*(s.value.lower() for s in FindingState), "all")
+
+
 class AccountStatus(StrEnum):
     ACTIVE = "ACTIVE"  # jobs over "*" run it
     SUSPENDED = "SUSPENDED"  # listed as skipped, with the reason

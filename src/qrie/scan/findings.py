@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from qrie.domain import SEVERITIES, Finding, FindingState, Severity
+from qrie.domain import FINDING_STATE_FILTERS, SEVERITIES, Finding, FindingState, Severity
 from qrie.policies.base import Policy
 from qrie.store.table import Store
 
-STATES = ("open", "muted", "resolved", "all")
+STATES = FINDING_STATE_FILTERS
 
 AccountsProvider = Callable[[], Iterable[str]]
 
