@@ -3,22 +3,26 @@ accounted in one transaction per job, failures reported per record, usage record
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
 
 from qrie import metering
-from qrie.domain import GLOBAL, Account, Resource, TaskKind, TaskStatus
+from qrie.domain import GLOBAL, Account, Resource, TaskKey, TaskKind, TaskStatus
 from qrie.handlers import inventory_worker, job_handler
 from qrie.handlers.runtime import runtime
 from qrie.inventory.base import Collector
+from qrie.jobs import worker as worker_module
 from qrie.jobs.batch import lanes, run_batch
-from qrie.jobs.worker import Delivery, Invocation, TaskWorker
+from qrie.jobs.worker import Delivery, Invocation, JobCache, RetryLater, TaskWorker
 from qrie.store.table import Store
 from qrie_local.events import LambdaContext, sqs_event
 from tests.support import REGION, Stack, onboard, queue_arn, receive
@@ -46,9 +50,22 @@ def three_jobs(stack: Stack) -> tuple[list[str], list[dict[str, Any]]]:
     return jobs, messages
 
 
-def deliver(stack: Stack, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def deliver(stack: Stack, messages: list[dict[str, Any]], memory_mb: int = 512) -> dict[str, Any]:
     event = sqs_event(messages, queue_arn(stack.inventory_queue), REGION)
-    return inventory_worker.lambda_handler(event, LambdaContext("InventoryWorkerFunction", 300))
+    context = LambdaContext("InventoryWorkerFunction", 300, memory_mb)
+    return inventory_worker.lambda_handler(event, context)
+
+
+def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The worker's metrics, as they are published."""
+    counted: dict[str, int] = {}
+
+    def count(name: str, value: int = 1) -> None:
+        if value:
+            counted[name] = counted.get(name, 0) + value
+
+    monkeypatch.setattr(worker_module, "count", count)
+    return counted
 
 
 def job_of(message: dict[str, Any], jobs: list[str]) -> str:
@@ -84,10 +101,11 @@ def test_a_batch_of_three_jobs_is_accounted_in_one_transaction_per_job(stack: St
 
 
 def test_a_batch_that_finishes_its_jobs_finalizes_each_with_one_more_transaction(
-    stack: Stack,
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN one batch holding every task of three jobs (4 + 3 + 3)
     jobs, messages = three_jobs(stack)
+    counted = published(monkeypatch)
     # WHEN the worker handles it
     with metering.metered() as outside_the_records:
         response = deliver(stack, messages)
@@ -99,6 +117,27 @@ def test_a_batch_that_finishes_its_jobs_finalizes_each_with_one_more_transaction
         job = runtime().store.get_job(job_id)
         assert job is not None
         assert (job.succeeded, job.failed, job.remaining, job.status) == (n, 0, 0, "COMPLETED")
+    # AND the metrics count the 10 tasks (a bucket each) and the 3 finished jobs
+    assert counted == {"ResourcesCollected": 10, "TasksSucceeded": 10, "JobsFinished": 3}
+
+
+def test_a_batch_bills_its_duration_at_the_memory_lambda_gives_the_function(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a job of three tasks, and a 2,048 MB function (its context says so; the environment
+    # variable says otherwise)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+    onboard(JOB_B)
+    job_id = start(JOB_B)
+    messages = receive(stack.inventory_queue)
+    # WHEN the worker handles the batch
+    assert deliver(stack, messages, memory_mb=2048)["batchItemFailures"] == []
+    # THEN each task's share of the duration is billed at 2,048 MB
+    usages = [t.usage for t in runtime().store.iter_tasks(job_id) if t.usage is not None]
+    assert len(usages) == 3
+    for usage in usages:
+        assert usage.ms > 0
+        assert usage.mb_ms == pytest.approx(usage.ms * 2048)
 
 
 def test_only_the_records_of_the_job_whose_accounting_fails_are_reported(
@@ -354,3 +393,276 @@ def test_a_single_record_still_works_through_process(stack: Stack) -> None:
     assert task.usage.invocations == 1
     assert task.usage.requests["sqs.ReceiveMessage"] == 1
     assert task.usage.requests["s3.ListBuckets"] == 1
+
+
+# ------------------------------------------------------------------ the job cache
+class Jobs:
+    """A store's job reads: every job is unknown; reads of ``slow`` wait for ``release``."""
+
+    def __init__(self, slow: str = "") -> None:
+        self.reads: list[str] = []
+        self.slow = slow
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def get_job(self, job_id: str) -> None:
+        self.reads.append(job_id)
+        if job_id == self.slow:
+            self.reading.set()
+            self.release.wait(30)
+
+
+def cache_of(jobs: Jobs, ttl: float) -> JobCache:
+    return JobCache(cast(Store, jobs), ttl)
+
+
+def clock(monkeypatch: pytest.MonkeyPatch, now: float) -> list[float]:
+    """The worker's monotonic clock, set by the test (``[now]``)."""
+    current = [now]
+    fake = SimpleNamespace(monotonic=lambda: current[0], perf_counter=time.perf_counter)
+    monkeypatch.setattr(worker_module, "time", fake)
+    return current
+
+
+def test_a_cached_job_is_read_again_once_its_seconds_are_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a cache of 5 seconds and a job read at t = 100
+    now = clock(monkeypatch, 100.0)
+    jobs = Jobs()
+    cache = cache_of(jobs, 5)
+    assert cache.get("job") is None
+    # WHEN it is asked for again just before t = 105, then at t = 105
+    now[0] = 104.999
+    cache.get("job")
+    reads_before = len(jobs.reads)
+    now[0] = 105.0
+    cache.get("job")
+    # THEN the first answer came from the cache, the second from the store
+    assert (reads_before, len(jobs.reads)) == (1, 2)
+
+
+def test_a_cache_of_zero_seconds_reads_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a cache of 0 seconds and a clock that does not move
+    clock(monkeypatch, 100.0)
+    jobs = Jobs()
+    cache = cache_of(jobs, 0)
+    # WHEN a job is asked for twice THEN both answers come from the store
+    cache.get("job")
+    cache.get("job")
+    assert jobs.reads == ["job", "job"]
+
+
+def test_a_cache_of_many_jobs_keeps_the_ones_still_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a cache of a minute holding 1,001 jobs read within it (more than it keeps unpruned)
+    clock(monkeypatch, 100.0)
+    jobs = Jobs()
+    cache = cache_of(jobs, 60)
+    for i in range(1001):
+        cache.get(f"job-{i}")
+    # WHEN the first and the last are asked for again
+    cache.get("job-0")
+    cache.get("job-1000")
+    # THEN both are still cached: nothing fresh was dropped
+    assert len(jobs.reads) == 1001
+
+
+def test_a_cached_job_is_answered_while_another_job_is_being_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a cache of a minute holding job A, and a record reading job B (a slow read)
+    clock(monkeypatch, 100.0)
+    jobs = Jobs(slow="B")
+    cache = cache_of(jobs, 60)
+    cache.get("A")
+    reading_b = threading.Thread(target=cache.get, args=("B",))
+    reading_b.start()
+    try:
+        assert jobs.reading.wait(10)
+        # WHEN another record asks for job A
+        asking_a = threading.Thread(target=cache.get, args=("A",))
+        asking_a.start()
+        asking_a.join(5)
+        # THEN it gets its answer without waiting for job B's read
+        assert not asking_a.is_alive()
+        assert jobs.reads == ["A", "B"]
+    finally:
+        jobs.release.set()
+        reading_b.join()
+
+
+# ------------------------------------------------------------------ failed records
+def worker_of(collectors: Any, kind: TaskKind = TaskKind.INVENTORY) -> TaskWorker:
+    current = runtime()
+    return TaskWorker(
+        current.settings, current.store, current.queue, current.sessions, kind, collectors
+    )
+
+
+def broken(service: str) -> Collector:
+    raise RuntimeError("no collector for " + service + " " + "x" * 400)
+
+
+@pytest.mark.parametrize("receive_count", [1, 3])
+def test_an_unexpected_error_is_retried_then_fails_the_task_with_its_type_and_message(
+    stack: Stack, receive_count: int
+) -> None:
+    # GIVEN a task whose work raises an unexpected error with a long message (max 3 receives)
+    onboard(JOB_C[:1])
+    job_id = start(JOB_C[:1])
+    [delivery] = deliveries(stack, receive(stack.inventory_queue))
+    delivery = dataclasses.replace(delivery, receive_count=receive_count)
+    described = ("RuntimeError: no collector for s3 " + "x" * 400)[:300]
+    # WHEN its message arrives
+    worker = worker_of(broken)
+    if receive_count < 3:
+        # THEN before the last receive it is retried, saying why
+        with pytest.raises(RetryLater) as retry:
+            worker.process(delivery)
+        assert str(retry.value) == described
+        return
+    # THEN on the last it fails, with the error's type and the first 300 characters
+    assert worker.process(delivery) == "failed"
+    [task] = runtime().store.iter_tasks(job_id)
+    assert (task.status, task.reason, task.attempts) == (
+        TaskStatus.FAILED,
+        f"retries-exhausted: {described}",
+        3,
+    )
+
+
+def test_a_task_denied_its_role_fails_at_once_with_its_attempts(stack: Stack) -> None:
+    # GIVEN a task of an account without qrie's role, delivered for the second time
+    job_id = start(JOB_C[:1])
+    [delivery] = deliveries(stack, receive(stack.inventory_queue))
+    # WHEN the worker gets it
+    result = worker_of(lambda s: SlowCollector(s, Timeline(), {})).process(
+        dataclasses.replace(delivery, receive_count=2)
+    )
+    # THEN the task fails with AssumeRole's denial, on its second attempt
+    assert result == "failed"
+    [task] = runtime().store.iter_tasks(job_id)
+    assert (task.status, task.attempts) == (TaskStatus.FAILED, 2)
+    assert task.reason.startswith("AssumeRole ")
+
+
+class HalfDenied:
+    """Lists one bucket in us-east-1; denied in every other region."""
+
+    service = "s3"
+
+    def scopes(self, session: Any, regions: Sequence[str]) -> list[str]:
+        return list(regions)
+
+    def collect(self, session: Any, scope: str) -> Iterator[Resource]:
+        if scope != "us-east-1":
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "denied"}}, "ListBuckets"
+            )
+        yield Resource("arn:aws:s3:::kept", session.account_id, "s3", "s3.bucket", scope, {})
+
+
+def test_a_refresh_inventory_denied_in_a_region_fails_itself_and_its_scan(
+    stack: Stack,
+) -> None:
+    # GIVEN a refresh scan of one account, whose inventory is denied in one of two regions
+    account = JOB_C[0]
+    onboard([account])
+    runtime().store.put_accounts([Account(account)])
+    response = job_handler.lambda_handler(
+        {"operation": "scan", "policy": "s3.*", "refresh": True, "accounts": [account]},
+        LambdaContext("JobHandlerFunction", 120),
+    )
+    job_id = str(response["job_id"])
+    [delivery] = deliveries(stack, receive(stack.inventory_queue))
+    # WHEN the inventory worker runs it
+    assert worker_of(lambda _s: HalfDenied()).process(delivery) == "failed"
+    # THEN the inventory task failed partially, with what it did collect; its scan failed
+    # for that reason; and the job is finished
+    store = runtime().store
+    inventory = store.get_task(job_id, TaskKey(account, TaskKind.INVENTORY, "s3"))
+    scan = store.get_task(job_id, TaskKey(account, TaskKind.SCAN, "s3"))
+    assert inventory is not None
+    assert scan is not None
+    assert inventory.status == TaskStatus.FAILED
+    assert inventory.reason.startswith("partial: ")
+    assert "AccessDenied" in inventory.reason
+    assert dict(inventory.counts) == {
+        "resource_count": 1,
+        "deleted": 0,
+        "scopes": 2,
+        "failed_scopes": 1,
+    }
+    assert inventory.usage is not None
+    assert inventory.usage.tasks == 1
+    assert (scan.status, scan.reason) == (
+        TaskStatus.FAILED,
+        f"inventory-failed: {inventory.reason}",
+    )
+    assert scan.usage is None
+    job = store.get_job(job_id)
+    assert job is not None
+    assert (job.failed, job.remaining, job.usage.tasks) == (2, 0, 1)
+    # AND the account's inventory coverage notes the failure: which job, and why
+    coverage = store.get_coverage(account, TaskKind.INVENTORY, "s3")
+    assert coverage is not None
+    assert (coverage.failed_job_id, coverage.failure) == (job_id, inventory.reason)
+
+
+def test_a_scan_redelivered_while_pending_runs_and_records_its_attempts(stack: Stack) -> None:
+    # GIVEN an account inventoried, and a scan of it delivered for the second time
+    account = JOB_C[0]
+    onboard([account])
+    start([account])
+    [inventory] = deliveries(stack, receive(stack.inventory_queue))
+    assert slow_worker(Timeline(), {}).process(inventory) == "succeeded"
+    response = job_handler.lambda_handler(
+        {"operation": "scan", "policy": "s3.*", "accounts": [account]},
+        LambdaContext("JobHandlerFunction", 120),
+    )
+    job_id = str(response["job_id"])
+    [message] = receive(stack.scan_queue)
+    delivery = Delivery(message["MessageId"], message["Body"], 2, "r", stack.scan_queue)
+    # WHEN the scan worker gets it THEN it runs, on its second attempt
+    assert worker_of(lambda s: SlowCollector(s, Timeline(), {}), TaskKind.SCAN).process(
+        delivery
+    ) == ("succeeded")
+    [task] = runtime().store.iter_tasks(job_id)
+    assert (task.status, task.attempts) == (TaskStatus.SUCCEEDED, 2)
+
+
+def test_a_record_whose_work_left_nothing_to_record_is_settled_as_skipped(stack: Stack) -> None:
+    # GIVEN a record worked on that has no outcome to record and no result of its own
+    prepared = worker_module.Prepared(Delivery("m", "{}", 1, "r", stack.inventory_queue))
+    # WHEN it is settled THEN its result is "skipped"
+    assert slow_worker(Timeline(), {}).settle([prepared], Invocation.now()) == ["skipped"]
+
+
+def test_a_record_failing_unexpectedly_is_logged_with_its_error_a_retry_is_not(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN two tasks: one whose job cannot be read (the table fails), one throttled
+    onboard(JOB_C[:2])
+    start(JOB_C[:2])
+    unreadable, throttled = deliveries(stack, receive(stack.inventory_queue))
+
+    def failing_read(self: Store, job_id: str) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "GetItem")
+
+    def throttling(service: str) -> Collector:
+        raise worker_module.TransientTaskError("s3: SlowDown")
+
+    worker = worker_of(throttling)
+    # WHEN the worker gets each of them
+    with caplog.at_level(logging.INFO, logger="qrie"):
+        with pytest.raises(RetryLater):
+            worker.process(throttled)
+        with monkeypatch.context() as patched:
+            patched.setattr(Store, "get_job", failing_read)
+            with pytest.raises(ClientError):
+                worker.process(unreadable)
+    # THEN both are redelivered, and only the unexpected failure is logged as an error, with
+    # its message id and its traceback
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [f"record {unreadable.message_id} failed"]
+    assert errors[0].exc_info is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,7 @@ from qrie.domain import (
 )
 from qrie.handlers import job_handler
 from qrie.handlers.runtime import runtime
+from qrie.jobs.worker import Delivery, Invocation, Prepared, TaskWorker
 from qrie.metering import ContextThreadPool, Meter, metered
 from qrie.store import items, sizes
 from qrie.store.table import Store
@@ -288,3 +290,85 @@ def test_starting_a_job_records_its_requests_and_one_invocation(
     assert usage.write_units >= 75
     assert usage.mb_ms == pytest.approx(usage.ms * 1024)
     assert usage.ms > 0
+
+
+# ------------------------------------------------------------------ a batch's invocation, shared
+class TimedMeter(Meter):
+    """A record's meter whose work took ``ms`` of wall time and made ``calls`` S3 requests."""
+
+    def __init__(self, ms: float, calls: int) -> None:
+        super().__init__()
+        self._ms = ms
+        self.count("s3.ListBuckets", calls)
+
+    @property
+    def wall_ms(self) -> float:
+        return self._ms
+
+
+def settle(stack: Stack, walls: list[float], memory_mb: int) -> tuple[dict[str, Usage], float]:
+    """A running job of one task per wall time, its records worked on (record i made i + 1 S3
+    calls) and settled in an invocation that began 1,000 s ago. Returns each task's usage and
+    the invocation's duration in ms, at most (it is measured while settling)."""
+    current = runtime()
+    keys = new_job(current.store, len(walls))
+    worker = TaskWorker(
+        current.settings, current.store, current.queue, current.sessions, TaskKind.INVENTORY
+    )
+    batch = [
+        Prepared(
+            Delivery(f"m{i}", "{}", 1, f"r{i}", stack.inventory_queue),
+            TimedMeter(wall, i + 1),
+            JOB_ID,
+            [TaskOutcome(key, TaskStatus.SUCCEEDED, "", 1)],
+        )
+        for i, (key, wall) in enumerate(zip(keys, walls, strict=True))
+    ]
+    started = time.perf_counter() - 1000.0
+    assert worker.settle(batch, Invocation(started, memory_mb)) == ["succeeded"] * len(walls)
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    usage = {}
+    for task in current.store.iter_tasks(JOB_ID):
+        assert task.usage is not None
+        usage[task.account_id] = task.usage
+    return {k.account_id: usage[k.account_id] for k in keys}, elapsed_ms
+
+
+@pytest.mark.parametrize("scale", [100.0, 0.001])
+def test_a_batch_shares_its_invocation_by_each_records_wall_time(
+    stack: Stack, scale: float
+) -> None:
+    # GIVEN a batch of three records whose work took 1, 3 and 6 units of wall time (ms or
+    # microseconds), settled in a 1,024 MB invocation 1,000 s old
+    usage, at_most = settle(stack, [1 * scale, 3 * scale, 6 * scale], 1024)
+    tasks = list(usage.values())
+    # THEN the invocation's duration is shared 10%, 30% and 60%, at the function's memory
+    duration = sum(u.ms for u in tasks)
+    assert 1_000_000 <= duration <= at_most
+    assert [u.ms / duration for u in tasks] == pytest.approx([0.1, 0.3, 0.6])
+    assert [u.mb_ms for u in tasks] == pytest.approx([u.ms * 1024 for u in tasks])
+    # AND each task carries its own requests, a third of the Lambda request and of the event
+    # source's ReceiveMessage and DeleteMessageBatch, and counts as one task
+    for calls, u in enumerate(tasks, start=1):
+        assert u.invocations == pytest.approx(1 / 3, abs=1e-6)
+        assert u.requests["s3.ListBuckets"] == calls
+        assert u.requests["sqs.ReceiveMessage"] == pytest.approx(1 / 3, abs=1e-6)
+        assert u.requests["sqs.DeleteMessageBatch"] == pytest.approx(1 / 3, abs=1e-6)
+        assert u.tasks == 1
+    job = runtime().store.get_job(JOB_ID)
+    assert job is not None
+    assert job.usage.tasks == 3
+    assert job.usage.invocations == pytest.approx(1, abs=1e-5)
+    assert job.usage.requests["sqs"] == pytest.approx(2, abs=1e-5)
+    assert job.usage.requests["s3"] == 6
+
+
+def test_records_of_no_measurable_wall_time_share_the_invocation_equally(stack: Stack) -> None:
+    # GIVEN a batch of two records whose meters measured no wall time (a coarse clock)
+    usage, at_most = settle(stack, [0.0, 0.0], 512)
+    # THEN each carries half of the invocation's duration
+    first, second = usage.values()
+    assert first.ms == second.ms
+    assert 1_000_000 <= first.ms + second.ms <= at_most
+    assert first.mb_ms == pytest.approx(first.ms * 512)
+    assert (first.invocations, second.invocations) == (0.5, 0.5)
