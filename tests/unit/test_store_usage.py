@@ -92,11 +92,15 @@ def test_the_last_tasks_share_of_a_job_item_grown_past_1kb_is_what_dynamodb_repo
     store = Store(stack.table, Clients())
     first, last = new_job(store, 2)
     store.get_job(JOB_ID)
-    # AND another one accounting the first task, whose worker called 30 services: the job
-    # item outgrows 1 KB (a usage attribute per service)
+    # AND another one accounting the first task, whose worker called 38 services: the job
+    # item outgrows 1 KB (a usage attribute per service), by less than the last task's usage
+    # will add to it
     Store(stack.table, Clients()).complete_tasks(
-        JOB_ID, [TaskOutcome(first, TaskStatus.SUCCEEDED, usage=worker_usage(30))]
+        JOB_ID, [TaskOutcome(first, TaskStatus.SUCCEEDED, usage=worker_usage(38))]
     )
+    ddb = boto3.resource("dynamodb", region_name=REGION).Table(stack.table)
+    job_item = ddb.get_item(Key={"PK": keys.job_pk(JOB_ID), "SK": keys.JOB_SK})["Item"]
+    assert 1024 < sizes.item_size(job_item) < 1100
 
     # WHEN the first environment accounts the last task (it finalizes the job: the job item's
     # write, its index's and the running marker's delete)
