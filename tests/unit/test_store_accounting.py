@@ -3,12 +3,14 @@ conflicts and retries; a job finalized once, by its last task or by the polling 
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from qrie import aws
 from qrie.domain import Account, Job, JobStatus, TaskKey, TaskKind, TaskOutcome, TaskStatus
 from qrie.handlers import job_handler
 from qrie.handlers.runtime import runtime
@@ -287,3 +289,154 @@ def test_the_last_task_of_a_cancelled_job_finalizes_it_cancelled(stack: Stack) -
     assert result.final_status == JobStatus.CANCELLED
     assert job(store, job_id).status == JobStatus.CANCELLED
     assert store.mark_cancelled(job_id) is None
+
+
+@pytest.mark.parametrize(
+    "reasons",
+    [
+        [{"Code": "TransactionConflict"}, {"Code": "None"}],  # a concurrent transaction
+        None,  # a cancellation DynamoDB did not explain
+    ],
+    ids=["conflict", "no-reasons"],
+)
+def test_a_transaction_cancelled_by_a_conflict_is_retried_and_counted_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, reasons: list[dict[str, str]] | None
+) -> None:
+    # GIVEN a 2-task job, and DynamoDB cancelling the next transaction once, for a reason
+    # other than a condition
+    store = Store(stack.table)
+    job_id = start(accounts(2), "s3")
+    first = keys_of(store, job_id)[0]
+    original = Dynamo.transact
+    calls = {"n": 0}
+
+    def transact(self: Dynamo, actions: list[dict[str, Any]]) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            error: dict[str, Any] = {"Error": {"Code": "TransactionCanceledException"}}
+            if reasons is not None:
+                error["CancellationReasons"] = reasons
+            raise ClientError(error, "TransactWriteItems")  # type: ignore[arg-type]
+        return original(self, actions)
+
+    monkeypatch.setattr(Dynamo, "transact", transact)
+    attempts: list[int] = []
+    monkeypatch.setattr(table, "backoff", lambda attempt, **_kw: attempts.append(attempt))
+    # WHEN a task completes
+    result = store.complete_tasks(job_id, [TaskOutcome(first, TaskStatus.SUCCEEDED)])
+    # THEN it is retried after one backoff and counted exactly once
+    assert (attempts, calls["n"]) == ([0], 2)
+    assert (result.applied, result.skipped, result.job_found) == ([first], [], True)
+    after = job(store, job_id)
+    assert (after.succeeded, after.failed, after.remaining) == (1, 0, 1)
+
+
+def test_a_job_counting_fewer_remaining_than_pending_gives_up_after_bounded_retries(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 2-task job whose Remaining counter says 0 though both tasks are pending (a
+    # counter broken by hand or by a bug), and a clock that does not really sleep
+    store = Store(stack.table)
+    job_id = start(accounts(2), "s3")
+    first = keys_of(store, job_id)[0]
+    reopen(stack, job_id, Remaining=0)
+    waits: list[float] = []
+    monkeypatch.setattr(aws, "time", types.SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(aws, "random", types.SimpleNamespace(uniform=lambda _lo, hi: hi))
+
+    # WHEN a task completes THEN the store gives up, naming the job and the outcomes, after
+    # 60 attempts spaced by short waits (10 ms doubling, at most 2 s: about 106 s at worst)
+    with pytest.raises(RuntimeError, match=f"could not record 1 task outcomes of job {job_id}"):
+        store.complete_tasks(job_id, [TaskOutcome(first, TaskStatus.SUCCEEDED)])
+    assert len(waits) == table.MAX_TXN_ATTEMPTS == 60
+    assert waits[:3] == [0.01, 0.02, 0.04]
+    assert sum(waits) == pytest.approx(0.01 * (2**8 - 1) + 2.0 * (60 - 8))
+    # AND nothing was counted: the task is pending, the job as it was
+    task = store.get_task(job_id, first)
+    assert task is not None
+    assert task.status is TaskStatus.PENDING
+    after = job(store, job_id)
+    assert (after.succeeded, after.failed, after.remaining) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("last", [TaskStatus.SUCCEEDED, TaskStatus.FAILED])
+def test_the_last_tasks_outcome_counts_in_the_final_status(stack: Stack, last: TaskStatus) -> None:
+    # GIVEN a 3-task job, one task succeeded and one failed
+    store = Store(stack.table)
+    job_id = start(accounts(3), "s3")
+    done_ok, done_bad, final_task = keys_of(store, job_id)
+    store.complete_tasks(
+        job_id, [TaskOutcome(done_ok, TaskStatus.SUCCEEDED), TaskOutcome.failed(done_bad, "x")]
+    )
+    # WHEN the last task ends (succeeded, or failed)
+    result = store.complete_tasks(job_id, [TaskOutcome(final_task, last, "")])
+    # THEN the job is final, with errors either way (its counters say so), and it finished
+    # and was last updated when the last task ended
+    assert result.final_status == JobStatus.COMPLETED_WITH_ERRORS
+    final = job(store, job_id)
+    succeeded = 2 if last is TaskStatus.SUCCEEDED else 1
+    assert (final.succeeded, final.failed, final.remaining) == (succeeded, 3 - succeeded, 0)
+    assert final.status == JobStatus.COMPLETED_WITH_ERRORS
+    task = store.get_task(job_id, final_task)
+    assert task is not None
+    assert task.ended_at is not None
+    assert final.finished_at == final.updated_at == task.ended_at
+    assert store.running_job_ids() == []
+
+
+def test_a_job_deleted_while_its_outcomes_are_recorded_reports_them_all_skipped(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 3-task job, one task already ended, whose job item is deleted (it expired)
+    # right after the first transaction recording the others is refused
+    store = Store(stack.table)
+    job_id = start(accounts(3), "s3")
+    ended, *pending = keys_of(store, job_id)
+    store.complete_tasks(job_id, [TaskOutcome(ended, TaskStatus.SUCCEEDED)])
+    original = Dynamo.transact
+
+    def transact(self: Dynamo, actions: list[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return original(self, actions)
+        finally:
+            boto3.client("dynamodb", region_name=REGION).delete_item(
+                TableName=stack.table, Key={"PK": {"S": keys.job_pk(job_id)}, "SK": {"S": "JOB"}}
+            )
+
+    monkeypatch.setattr(Dynamo, "transact", transact)
+    # WHEN all three are failed in one call
+    result = store.complete_tasks(
+        job_id, [TaskOutcome.failed(k, "late") for k in keys_of(store, job_id)]
+    )
+    # THEN the job is not found, and every outcome is reported skipped (the ended one too),
+    # none applied
+    assert not result.job_found
+    assert result.applied == []
+    assert sorted(result.skipped) == sorted([ended, *pending])
+    assert all(t.status is TaskStatus.PENDING for t in store.iter_tasks(job_id) if t.key != ended)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "cancel", "status"),
+    [
+        ([TaskStatus.SUCCEEDED, TaskStatus.SUCCEEDED], False, JobStatus.COMPLETED),
+        ([TaskStatus.SUCCEEDED, TaskStatus.FAILED], True, JobStatus.CANCELLED),
+    ],
+    ids=["all-succeeded", "cancelled"],
+)
+def test_the_poller_finalizes_a_job_by_its_counters(
+    stack: Stack, outcomes: list[TaskStatus], cancel: bool, status: JobStatus
+) -> None:
+    # GIVEN a 2-task job whose tasks ended (after a cancel, or not), its final write lost
+    store = Store(stack.table)
+    job_id = start(accounts(2), "s3")
+    if cancel:
+        assert store.mark_cancelled(job_id) is not None
+    store.complete_tasks(
+        job_id,
+        [TaskOutcome(k, s, "") for k, s in zip(keys_of(store, job_id), outcomes, strict=True)],
+    )
+    reopen(stack, job_id)
+    # WHEN the safety net runs THEN the job gets the status its counters give
+    assert store.finalize_if_done(job_id) == status
+    assert job(store, job_id).status == status
