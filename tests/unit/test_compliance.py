@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
 
@@ -643,3 +644,177 @@ def test_an_unknown_format_or_framework_is_refused_naming_the_valid_ones() -> No
     with pytest.raises(ValueError, match="unknown framework") as refused:
         framework("n" * 50)
     assert str(refused.value) == f"unknown framework {'n' * 40!r} (one of cis-3.0, cis-5.0)"
+
+
+# ---------------------------------------------------------------- OCSF
+OCSF_CONTROLS = [
+    Control("2.1.1", "Encryption", "2.1", ("s3.encrypted",)),
+    Control("1.5", "Root MFA", "1", ("iam.root",)),
+]
+
+
+def ocsf_scene(store: Store) -> None:
+    """A1: bucket a (nothing to judge), b (in eu-west-1, not encrypted), c (encrypted, no
+    region known), d (encryption unreadable); IAM never inventoried."""
+    store.put_accounts([Account(A1)])
+    inventory_and_scan(
+        store,
+        A1,
+        {
+            "a": {},
+            "b": {"encrypted": False, "versioned": True, "region": "eu-west-1"},
+            "c": {"encrypted": True},
+            "d": {"encrypted": None},
+        },
+    )
+
+
+def ocsf(store: Store, report: ComplianceReport, policies: dict[str, Policy]) -> tuple[int, str]:
+    out = io.StringIO()
+    return write_report(report, "ocsf", out, store, policies), out.getvalue()
+
+
+def test_ocsf_events_word_for_word(store: Store) -> None:
+    # GIVEN A1's buckets judged by the encryption control, and IAM not assessed
+    ocsf_scene(store)
+    report = compliance_report(store, "cis-3.0", OCSF_CONTROLS, POLICIES)
+    # WHEN the report is written as OCSF
+    written, text = ocsf(store, report, POLICIES)
+    # THEN one Compliance Finding per judged bucket (not the one the policy does not apply to;
+    # none for versioning, which no control of the report uses), then one for the control not
+    # assessed; each counted
+    events = json.loads(text)
+    assert written == len(events) == 4
+    [failing, passing, unknown, not_assessed] = events
+    assert failing == {
+        "activity_id": 1,
+        "activity_name": "Create",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "class_uid": 2003,
+        "class_name": "Compliance Finding",
+        "type_uid": 200301,
+        "type_name": "Compliance Finding: Create",
+        "severity_id": 4,
+        "severity": "High",
+        "status_id": 1,
+        "status": "New",
+        "time": 1714564800000,  # since when the bucket fails (T0), in milliseconds
+        "message": "Encryption",
+        "metadata": {
+            "version": "1.1.0",
+            "product": {"name": "qrie", "vendor_name": "qrie"},
+            "profiles": ["cloud"],
+        },
+        "finding_info": {
+            "uid": f"qrie/{A1}/2.1.1/arn:aws:s3:::b",
+            "title": "2.1.1 Encryption",
+            "desc": "no",
+        },
+        "compliance": {
+            "control": "2.1.1",
+            "standards": ["CIS AWS Foundations Benchmark v3.0"],
+            "requirements": ["CIS v3.0 2.1.1"],
+            "status": "Fail",
+            "status_id": 3,
+            "status_detail": "no",
+        },
+        "cloud": {"provider": "AWS", "account": {"uid": A1}, "region": "eu-west-1"},
+        "resource": {"uid": "arn:aws:s3:::b", "region": "eu-west-1"},
+    }
+    # a bucket whose region is not known: no region said
+    assert passing == {
+        **failing,
+        "finding_info": {
+            "uid": f"qrie/{A1}/2.1.1/arn:aws:s3:::c",
+            "title": "2.1.1 Encryption",
+            "desc": "encrypted=True",
+        },
+        "compliance": {
+            **failing["compliance"],
+            "status": "Pass",
+            "status_id": 1,
+            "status_detail": "encrypted=True",
+        },
+        "cloud": {"provider": "AWS", "account": {"uid": A1}},
+        "resource": {"uid": "arn:aws:s3:::c"},
+    }
+    assert (unknown["compliance"]["status"], unknown["compliance"]["status_id"]) == ("Unknown", 0)
+    assert unknown["compliance"]["status_detail"] == "encrypted could not be read: AccessDenied"
+    # not assessed: about the account (no resource), the reason as detail, no policy severity
+    # and no time of its own
+    assert not_assessed == {
+        **{k: v for k, v in failing.items() if k != "resource"},
+        "severity_id": 1,
+        "severity": "Informational",
+        "time": 0,
+        "message": "Root MFA",
+        "finding_info": {
+            "uid": f"qrie/{A1}/1.5/account",
+            "title": "1.5 Root MFA",
+            "desc": "iam: no successful inventory",
+        },
+        "compliance": {
+            "control": "1.5",
+            "standards": ["CIS AWS Foundations Benchmark v3.0"],
+            "requirements": ["CIS v3.0 1.5"],
+            "status": "Unknown",
+            "status_id": 0,
+            "status_detail": "iam: no successful inventory",
+        },
+        "cloud": {"provider": "AWS", "account": {"uid": A1}},
+    }
+
+
+def test_ocsf_is_a_json_array_of_one_event_a_line_keys_sorted(store: Store) -> None:
+    # GIVEN the OCSF export of A1's report
+    ocsf_scene(store)
+    _written, text = ocsf(
+        store, compliance_report(store, "cis-3.0", OCSF_CONTROLS, POLICIES), POLICIES
+    )
+    # THEN it is "[", one event a line with its keys sorted at every level, "]"
+    lines = text.split("\n")
+    assert (lines[0], lines[-2:], len(lines)) == ("[", ["]", ""], 4 + 3)
+
+    def sorted_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        keys = [k for k, _ in pairs]
+        assert keys == sorted(keys)
+        return dict(pairs)
+
+    for line in lines[1:-2]:
+        json.loads(line.removesuffix(","), object_pairs_hook=sorted_keys)
+    # and a report without results is an empty array
+    assert ocsf(store, ComplianceReport("cis-3.0", OCSF_CONTROLS), POLICIES) == (0, "[\n]\n")
+
+
+@pytest.mark.parametrize(
+    ("severity", "severity_id", "name"),
+    [
+        (Severity.LOW, 2, "Low"),
+        (Severity.MEDIUM, 3, "Medium"),
+        (Severity.HIGH, 4, "High"),
+        (Severity.CRITICAL, 5, "Critical"),
+    ],
+)
+def test_an_ocsf_event_carries_its_policys_severity(
+    store: Store, severity: Severity, severity_id: int, name: str
+) -> None:
+    # GIVEN A1's encryption judged by a policy of this severity
+    ocsf_scene(store)
+    policies = {**POLICIES, ENCRYPTED.id: replace(ENCRYPTED, severity=severity)}
+    report = compliance_report(store, "cis-3.0", OCSF_CONTROLS[:1], policies)
+    # WHEN written as OCSF THEN each event of the control has its severity
+    events = json.loads(ocsf(store, report, policies)[1])
+    assert {(e["severity_id"], e["severity"]) for e in events} == {(severity_id, name)}
+
+
+def test_an_ocsf_event_of_a_framework_without_a_file_names_it_as_given(store: Store) -> None:
+    # GIVEN a report made for a framework name qrie has no file for
+    ocsf_scene(store)
+    report = compliance_report(store, "in-house-1", OCSF_CONTROLS, POLICIES)
+    # WHEN written as OCSF THEN the name stands for the version
+    events = json.loads(ocsf(store, report, POLICIES)[1])
+    assert {e["compliance"]["requirements"][0] for e in events} == {
+        "CIS in-house-1 2.1.1",
+        "CIS in-house-1 1.5",
+    }
