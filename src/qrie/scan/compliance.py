@@ -357,8 +357,8 @@ def write_report(
     raise ValueError(f"unknown format {fmt[:20]!r} (one of {', '.join(REPORT_FORMATS)})")
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
+def _cell(value: str | int) -> str:
+    text = str(value)
     return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
