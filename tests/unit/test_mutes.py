@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qrie.domain import Account, FindingState, Resource
+from qrie.domain import Account, FindingState, Resource, parse_timestamp, timestamp
 from qrie.errors import ValidationError
 from qrie.scan import mutes
 from qrie.scan.engine import scan_account
@@ -87,3 +89,131 @@ def test_fail_on_counts_open_findings_at_or_above_a_severity_muted_excluded(stor
     mutes.add_mute(store, mutes.new_mute("*", A1, "*", "accepted", 7))
     assert open_at_least(store, "low", policies=policies) == 2
     assert open_at_least(store, "high", [A1]) == 0
+
+
+# ---------------------------------------------------------------- a new mute
+def test_a_new_mute_keeps_what_it_was_given_and_expires_days_later() -> None:
+    # WHEN a mute is made at T0 for 30 days
+    mute = mutes.new_mute("s3.*", A1, "arn:aws:s3:::*-legacy", "  owned by data  ", 30, now=T0)
+    # THEN it keeps its scope and the trimmed reason, and expires 30 days later to the second
+    assert re.fullmatch(r"mute-[0-9a-f]{8}", mute.mute_id)
+    assert mute.to_dict() == {
+        "mute_id": mute.mute_id,
+        "policy": "s3.*",
+        "account": A1,
+        "resource": "arn:aws:s3:::*-legacy",
+        "reason": "owned by data",
+        "expires_at": "2024-05-31T12:00:00.000000Z",
+        "created_at": "2024-05-01T12:00:00.000000Z",
+    }
+
+
+def test_a_mute_made_now_expires_days_from_now_whatever_the_machines_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a machine whose local time is not UTC
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        # WHEN a mute of 2 days is made without a time
+        before = datetime.now(UTC)
+        mute = mutes.new_mute("*", "*", "*", "why", 2)
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    # THEN it was made now and expires 2 days from now, in UTC
+    assert timestamp(before) <= mute.created_at <= timestamp(after)
+    expires = parse_timestamp(mute.expires_at)
+    assert before + timedelta(days=2) <= expires <= after + timedelta(days=2)
+
+
+@pytest.mark.parametrize(
+    ("resource", "reason", "days"),
+    [
+        ("a" * 512, "why", 30),
+        ("*", "r" * 500, 30),
+        ("*", f"  {'r' * 500}  ", 30),  # trimmed first
+        ("*", "why", 1),
+        ("*", "why", 366),
+    ],
+)
+def test_a_mute_at_the_limits_is_accepted(resource: str, reason: str, days: int) -> None:
+    mute = mutes.new_mute("*", "*", resource, reason, days, now=T0)
+    assert (mute.resource, mute.reason) == (resource, reason.strip())
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "message"),
+    [
+        (
+            ("bogus policy", "*", "*", "why", 30),
+            "policy",
+            "policy: 'bogus policy' is not a policy id, <service>.* or *",
+        ),
+        (
+            ("*", "12345", "*", "why", 30),
+            "account",
+            "account: '12345' is not a 12-digit account id or *",
+        ),
+        (
+            ("*", "*", "", "why", 30),
+            "resource",
+            "resource: give an ARN pattern of 1 to 512 characters",
+        ),
+        (
+            ("*", "*", "a" * 513, "why", 30),
+            "resource",
+            "resource: give an ARN pattern of 1 to 512 characters",
+        ),
+        (("*", "*", "*", "r" * 501, 30), "reason", "reason: say why, in 1 to 500 characters"),
+        (("*", "*", "*", " ", 30), "reason", "reason: say why, in 1 to 500 characters"),
+        (("*", "*", "*", "why", 0), "days", "days: a mute lasts 1 to 366 days, got 0"),
+        (("*", "*", "*", "why", 367), "days", "days: a mute lasts 1 to 366 days, got 367"),
+    ],
+)
+def test_a_refusal_says_what_is_wrong_word_for_word(
+    args: tuple,  # type: ignore[type-arg]
+    field: str,
+    message: str,
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        mutes.new_mute(*args)
+    assert (refused.value.field, str(refused.value)) == (field, message)
+
+
+def test_removing_an_unknown_mute_is_refused_naming_it(store: Store) -> None:
+    with pytest.raises(ValidationError) as refused:
+        mutes.remove_mute(store, "mute-nope")
+    assert (refused.value.field, str(refused.value)) == ("mute_id", "mute_id: no mute 'mute-nope'")
+
+
+# ---------------------------------------------------------------- applying mutes
+def test_the_tallies_count_open_and_muted_findings_after_each_change(store: Store) -> None:
+    # GIVEN A1's two failing buckets, legacy and new
+    # WHEN only the new one is muted
+    assert mutes.add_mute(store, mutes.new_mute("*", A1, "*-new", "migrating", 7)) == 1
+    # THEN A1's tally counts one open and one muted; A2's is untouched
+    [tally] = store.account_summary(A1)
+    assert (tally.open, tally.muted, tally.failed) == (1, 1, 2)
+    [other] = store.account_summary(A2)
+    assert (other.open, other.muted) == (2, 0)
+    # WHEN every A1 finding is muted THEN none is open, both muted (the new one by either mute:
+    # the first in the list that matches)
+    mutes.add_mute(store, mutes.new_mute("*", A1, "*", "accepted", 7))
+    [tally] = store.account_summary(A1)
+    assert (tally.open, tally.muted, tally.failed) == (0, 2, 2)
+    assert states(store, A2) == {"legacy": FindingState.OPEN, "new": FindingState.OPEN}
+
+
+def test_a_resolved_finding_stays_resolved_and_does_not_stop_the_others(store: Store) -> None:
+    # GIVEN A1's legacy bucket fixed (its finding resolved) and the new one still failing
+    fixed = Resource(
+        f"arn:aws:s3:::{A1}-legacy", A1, "s3", "s3.bucket", "global", {"encrypted": True}
+    )
+    store.put_resources([fixed], "inv-2", "col", NOW)
+    scan_account(store, A1, "s3", [ENCRYPTED], "scan-2", T0, mutes=[])
+    # WHEN a mute of every A1 bucket is added
+    assert mutes.add_mute(store, mutes.new_mute("*", A1, "*", "accepted", 7)) == 1
+    # THEN the resolved one stays resolved and the failing one after it is muted
+    assert states(store, A1) == {"legacy": FindingState.RESOLVED, "new": FindingState.MUTED}

@@ -325,7 +325,9 @@ def write_report(
         out.write("\n")
         return len(report.results)
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        # RFC 4180's line break: the writer quotes a cell holding any character of it (a bare
+        # "\r" in a cell would otherwise be written unquoted and end the row for a reader)
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
         controls = {c.control_id: c for c in report.controls}
         for result in report.results:
@@ -355,8 +357,8 @@ def write_report(
     raise ValueError(f"unknown format {fmt[:20]!r} (one of {', '.join(REPORT_FORMATS)})")
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
+def _cell(value: str | int) -> str:
+    text = str(value)
     return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
