@@ -381,6 +381,22 @@ def test_csv_neutralizes_spreadsheet_formulas() -> None:
     assert row[7] == "'@SUM(1)"
 
 
+def test_a_csv_cell_with_a_bare_carriage_return_reads_back_whole() -> None:
+    # GIVEN evidence quoting member-account data that holds a bare carriage return (a tag
+    # value or an error message may hold any character)
+    record = replace(OPEN_S3, evidence="tag=first line\rsecond line")
+    out = io.StringIO()
+
+    # WHEN it is exported as CSV
+    export([record], "csv", out, CATALOG, FRAMEWORKS)
+
+    # THEN a CSV reader reads back the header and one row, with the evidence whole
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert len(rows) == 2
+    assert rows[1][0] == A1
+    assert rows[1][8] == "tag=first line\rsecond line"
+
+
 def test_json_is_an_array_equal_to_the_inputs() -> None:
     # GIVEN finding records
     out = io.StringIO()
@@ -403,7 +419,7 @@ def test_empty_exports_are_valid() -> None:
         assert json.loads(out.getvalue()) == []
     out = io.StringIO()
     assert export([], "csv", out, CATALOG, FRAMEWORKS) == 0
-    assert out.getvalue() == ",".join(CSV_HEADER) + "\n"
+    assert out.getvalue() == ",".join(CSV_HEADER) + "\r\n"
 
 
 def missing_required(event: dict[str, Any]) -> list[str]:

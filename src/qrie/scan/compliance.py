@@ -24,7 +24,6 @@ registered).
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import Any, TextIO
 from qrie.domain import Coverage, PolicyTally, ResultStatus, TaskKind, parse_timestamp
 from qrie.policies.base import Policy
 from qrie.policies.frameworks import Framework, Frameworks, load_frameworks
+from qrie.scan.export import csv_cell, csv_writer
 from qrie.store.table import Store
 
 SCORED = (ResultStatus.PASS, ResultStatus.FAIL, ResultStatus.UNKNOWN)
@@ -325,16 +325,14 @@ def write_report(
         out.write("\n")
         return len(report.results)
     if fmt == "csv":
-        # RFC 4180's line break: the writer quotes a cell holding any character of it (a bare
-        # "\r" in a cell would otherwise be written unquoted and end the row for a reader)
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = csv_writer(out)
         writer.writerow(CSV_COLUMNS)
         controls = {c.control_id: c for c in report.controls}
         for result in report.results:
             control = controls[result.control_id]
             writer.writerow(
                 [
-                    _cell(v)
+                    csv_cell(v)
                     for v in (
                         report.framework,
                         control.control_id,
@@ -355,11 +353,6 @@ def write_report(
     if fmt == "ocsf":
         return _json_lines(ocsf_events(report, store, policies), out)
     raise ValueError(f"unknown format {fmt[:20]!r} (one of {', '.join(REPORT_FORMATS)})")
-
-
-def _cell(value: str | int) -> str:
-    text = str(value)
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 def _json_lines(events: Iterable[dict[str, Any]], out: TextIO) -> int:

@@ -97,7 +97,7 @@ def export(
     if fmt == "ocsf":
         return _json_array((ocsf_event(f, policies, mappings) for f in findings), out)
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv_writer(out)
         writer.writerow(CSV_HEADER)
         written = 0
         for finding in findings:
@@ -119,7 +119,15 @@ def _json_array(items: Iterable[Mapping[str, Any]], out: TextIO) -> int:
 
 
 # ---------------------------------------------------------------- csv
-def _cell(value: Any) -> str:
+def csv_writer(out: TextIO) -> Any:
+    """A CSV writer with RFC 4180's line break: it quotes a cell holding any character of it
+    (with a bare "\n" line break, a "\r" in a cell is written unquoted and ends the row for a
+    reader)."""
+    return csv.writer(out, lineterminator="\r\n")
+
+
+def csv_cell(value: str | int | None) -> str:
+    """A cell's text; one a spreadsheet would run as a formula is prefixed with a quote."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
@@ -142,7 +150,7 @@ def csv_row(finding: Finding, frameworks: Frameworks | None = None) -> list[str]
         finding.resolved_reason,
         "; ".join(mappings.requirements(finding.policy_id)),
     )
-    return [_cell(v) for v in values]
+    return [csv_cell(v) for v in values]
 
 
 # ---------------------------------------------------------------- ocsf
