@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import pytest
 
 from qrie_local import server
 from qrie_local.events import LambdaContext, sqs_event
@@ -239,3 +240,17 @@ def local_server(**options: Any) -> Iterator[str]:
     finally:
         stop.set()
         thread.join(10)
+
+
+def worker_metrics(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The worker's metrics as they are published (name -> total), from now on in the test."""
+    from qrie.jobs import worker
+
+    published: dict[str, int] = {}
+
+    def count(name: str, value: int = 1) -> None:
+        if value:
+            published[name] = published.get(name, 0) + value
+
+    monkeypatch.setattr(worker, "count", count)
+    return published

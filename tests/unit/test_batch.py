@@ -25,7 +25,7 @@ from qrie.jobs.batch import lanes, run_batch
 from qrie.jobs.worker import Delivery, Invocation, JobCache, RetryLater, TaskWorker
 from qrie.store.table import Store
 from qrie_local.events import LambdaContext, sqs_event
-from tests.support import REGION, Stack, onboard, queue_arn, receive
+from tests.support import REGION, Stack, onboard, queue_arn, receive, worker_metrics
 
 JOB_A = [f"{310000000000 + i}" for i in range(4)]
 JOB_B = [f"{320000000000 + i}" for i in range(3)]
@@ -54,18 +54,6 @@ def deliver(stack: Stack, messages: list[dict[str, Any]], memory_mb: int = 512) 
     event = sqs_event(messages, queue_arn(stack.inventory_queue), REGION)
     context = LambdaContext("InventoryWorkerFunction", 300, memory_mb)
     return inventory_worker.lambda_handler(event, context)
-
-
-def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """The worker's metrics, as they are published."""
-    counted: dict[str, int] = {}
-
-    def count(name: str, value: int = 1) -> None:
-        if value:
-            counted[name] = counted.get(name, 0) + value
-
-    monkeypatch.setattr(worker_module, "count", count)
-    return counted
 
 
 def job_of(message: dict[str, Any], jobs: list[str]) -> str:
@@ -105,7 +93,7 @@ def test_a_batch_that_finishes_its_jobs_finalizes_each_with_one_more_transaction
 ) -> None:
     # GIVEN one batch holding every task of three jobs (4 + 3 + 3)
     jobs, messages = three_jobs(stack)
-    counted = published(monkeypatch)
+    counted = worker_metrics(monkeypatch)
     # WHEN the worker handles it
     with metering.metered() as outside_the_records:
         response = deliver(stack, messages)

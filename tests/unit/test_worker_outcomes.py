@@ -36,7 +36,7 @@ from qrie.policies.registry import select
 from qrie.queue import TaskQueue
 from qrie.store import keys
 from qrie_local.events import LambdaContext
-from tests.support import REGION, Stack, onboard, receive
+from tests.support import REGION, Stack, onboard, receive, worker_metrics
 
 ACCOUNTS = ["220000000001", "220000000002"]
 
@@ -97,17 +97,6 @@ def first_message(stack: Stack, url: str | None = None) -> dict[str, Any]:
     return messages[0]
 
 
-def metrics(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    published: dict[str, int] = {}
-
-    def record(name: str, value: int = 1) -> None:
-        if value:
-            published[name] = published.get(name, 0) + value
-
-    monkeypatch.setattr(worker_module, "count", record)
-    return published
-
-
 def key_of(account: str) -> TaskKey:
     return TaskKey(account, TaskKind.INVENTORY, "s3")
 
@@ -119,7 +108,7 @@ def test_a_cancelled_jobs_task_is_skipped_without_any_work(
     onboard(ACCOUNTS)
     job_id = start()
     assert runtime().store.mark_cancelled(job_id) is not None
-    collector, counted = Collector("s3"), metrics(monkeypatch)
+    collector, counted = Collector("s3"), worker_metrics(monkeypatch)
     # WHEN the worker gets the message
     result = make_worker(collector).process(
         delivery_of(first_message(stack), stack.inventory_queue)
@@ -155,7 +144,7 @@ def test_a_redelivered_task_already_ended_is_skipped_before_any_work(
     job_id = start()
     message = first_message(stack)
     runtime().store.complete_tasks(job_id, [TaskOutcome(key_of(ACCOUNTS[0]), TaskStatus.SUCCEEDED)])
-    collector, counted = Collector("s3"), metrics(monkeypatch)
+    collector, counted = Collector("s3"), worker_metrics(monkeypatch)
     # WHEN that task's message arrives (again)
     result = make_worker(collector).process(
         delivery_of(message, stack.inventory_queue, receive_count)
@@ -176,7 +165,7 @@ def test_a_redelivered_pending_task_runs_and_succeeds(
     # GIVEN a pending task delivered for the second time
     onboard(ACCOUNTS)
     job_id = start()
-    collector, counted = Collector("s3"), metrics(monkeypatch)
+    collector, counted = Collector("s3"), worker_metrics(monkeypatch)
     # WHEN the worker gets it THEN it runs and succeeds, with its receive count as attempts
     message = first_message(stack)
     result = make_worker(collector).process(delivery_of(message, stack.inventory_queue, 2))
@@ -206,7 +195,7 @@ def test_a_transient_failure_asks_sqs_to_wait_its_backoff(
     monkeypatch.setattr(
         TaskQueue, "delay", lambda self, url, handle, delay: delays.append((url, handle, delay))
     )
-    counted = metrics(monkeypatch)
+    counted = worker_metrics(monkeypatch)
     worker = make_worker(
         Collector("s3", throttle=True), retry_base_seconds=40, max_retry_seconds=60
     )
@@ -229,7 +218,7 @@ def test_a_misrouted_task_of_a_running_job_fails_once_with_its_dependents(
     # GIVEN a refresh scan: its inventory message delivered to the scan worker by mistake
     job_id = start("scan", policy="s3.*", refresh=True)
     message = first_message(stack)
-    counted = metrics(monkeypatch)
+    counted = worker_metrics(monkeypatch)
     scan_worker = make_worker(Collector("s3"), TaskKind.SCAN)
     # WHEN the scan worker gets it (on its second receive)
     result = scan_worker.process(delivery_of(message, stack.inventory_queue, 2))
@@ -254,7 +243,7 @@ def test_a_scan_without_a_successful_inventory_fails_not_inventoried(
 ) -> None:
     # GIVEN a scan job of an account never inventoried
     job_id = start("scan", policy="s3.*")
-    counted = metrics(monkeypatch)
+    counted = worker_metrics(monkeypatch)
     # WHEN the scan worker gets its task
     result = make_worker(Collector("s3"), TaskKind.SCAN).process(
         delivery_of(first_message(stack, stack.scan_queue), stack.scan_queue)
@@ -291,7 +280,7 @@ def test_a_refresh_inventory_enqueues_its_scan_which_then_runs(
         '"service":"s3","policy":"s3.*"}'
     )
     # AND the scan worker runs it against the inventory, counting what it evaluated
-    counted = metrics(monkeypatch)
+    counted = worker_metrics(monkeypatch)
     result = make_worker(Collector("s3"), TaskKind.SCAN).process(
         delivery_of(scan, stack.scan_queue)
     )
@@ -393,7 +382,7 @@ def test_a_refresh_scan_records_its_evidence_and_counts_each_change(
 ) -> None:
     # GIVEN an onboarded account with two unversioned buckets, one per region
     onboard([ACCOUNT])
-    store, counted = runtime().store, metrics(monkeypatch)
+    store, counted = runtime().store, worker_metrics(monkeypatch)
     listing = {"eu-west-1": {"kept": "Suspended"}, "us-east-1": {"gone": "Suspended"}}
     # WHEN a refresh scan of s3.versioning runs its inventory, on its second receive
     job_id = start("scan", accounts=[ACCOUNT], policy="s3.versioning", refresh=True)
@@ -467,7 +456,7 @@ def test_an_inventory_with_a_denied_region_fails_and_notes_why_on_the_coverage(
     # GIVEN a refresh scan of an account whose two regions both deny listing, with long
     # messages, and a third that lists a bucket
     onboard([ACCOUNT])
-    counted = metrics(monkeypatch)
+    counted = worker_metrics(monkeypatch)
     job_id = start("scan", accounts=[ACCOUNT], policy="s3.versioning", refresh=True)
     regions = ("ap-south-1", *REGIONS)
     inventory = Buckets({"ap-south-1": {"listed": "Enabled"}}, denied=REGIONS)
@@ -558,7 +547,7 @@ def test_a_task_whose_job_vanished_before_its_accounting_is_a_bad_message(
         TableName=stack.table,
         Key={"PK": {"S": keys.job_pk(job_id)}, "SK": {"S": keys.JOB_SK}},
     )
-    counted = metrics(monkeypatch)
+    counted = worker_metrics(monkeypatch)
     [result] = worker.settle([prepared], Invocation.now())
     # THEN the record is a bad message naming the job, not retried, and nothing else counted
     assert result == "bad-message"
