@@ -3,8 +3,10 @@ packages for the registries to discover, and the CLI run against the moto stack.
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,3 +71,19 @@ def make_package(
     yield make
     for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
         del sys.modules[module]
+
+
+@pytest.fixture
+def local_time_not_utc() -> Iterator[None]:
+    """The host's local time zone five hours ahead of UTC: stored times must still be UTC."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "QRIE-05"  # POSIX: five hours east of Greenwich
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()

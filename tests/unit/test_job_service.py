@@ -18,6 +18,7 @@ from qrie.domain import (
     TaskKind,
     TaskOutcome,
     TaskStatus,
+    parse_timestamp,
 )
 from qrie.handlers.runtime import runtime
 from qrie.jobs import service as service_module
@@ -429,6 +430,23 @@ def test_starting_a_job_records_one_invocation_of_usage(
     assert job.usage.invocations == 1
     assert job.usage.ms > 0
     assert job.usage.mb_ms == pytest.approx(job.usage.ms * 512)
+
+
+def test_a_job_started_where_local_time_is_not_utc_is_stamped_in_utc(
+    stack: Stack, local_time_not_utc: None
+) -> None:
+    # GIVEN a registered account, and a machine whose local time is five hours ahead of UTC
+    register(A[:1])
+    before = datetime.now(UTC).replace(microsecond=0)
+    # WHEN an inventory is started
+    started = answer({"operation": "inventory", "service": "s3", "accounts": A[:1]})
+    after = datetime.now(UTC)
+    # THEN the job's creation time is UTC now, and so is the time its id says
+    job = runtime().store.get_job(started["job_id"])
+    assert job is not None
+    assert before <= parse_timestamp(job.created_at) <= after
+    stamped = datetime.strptime(started["job_id"].split("-")[-2], "%Y%m%dT%H%M%SZ")
+    assert before <= stamped.replace(tzinfo=UTC) <= after
 
 
 @pytest.mark.parametrize(

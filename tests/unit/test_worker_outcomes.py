@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -298,22 +297,6 @@ def test_a_refresh_inventory_enqueues_its_scan_which_then_runs(
 # ---------------------------------------------------------------- what a task leaves behind
 ACCOUNT = ACCOUNTS[0]
 REGIONS = ("eu-west-1", "us-east-1")
-
-
-@pytest.fixture
-def local_time_not_utc() -> Iterator[None]:
-    """The host's local time zone five hours ahead of UTC: stored times must still be UTC."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "QRIE-05"  # POSIX: five hours east of Greenwich
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 def assert_just_now(stamp: str | None) -> None:
