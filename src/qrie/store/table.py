@@ -404,8 +404,7 @@ class Store:
                     }
                 ),
                 "UpdateExpression": "SET " + ", ".join(sets),
-                "ConditionExpression": "#st = :pending",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                "ConditionExpression": "#st = :pending",  # a task's reason: its Code alone
                 "ExpressionAttributeNames": attr_names,
                 "ExpressionAttributeValues": values(**attr_values),
             }
