@@ -448,7 +448,7 @@ def test_chunks_are_written_in_parallel_and_every_request_is_counted_and_metered
 ) -> None:
     # GIVEN 60 puts (three chunks), two threads, and a chunk needing a second request
     unprocessed = {"UnprocessedItems": {TABLE: [{"PutRequest": {"Item": {}}}]}, **units(1.0)}
-    client = Client(0.05, batch_write_item=[unprocessed, units(1.0), units(1.0), units(1.0)])
+    client = Client(0.2, batch_write_item=[unprocessed, units(1.0), units(1.0), units(1.0)])
     puts = [{"PK": "P", "SK": f"{i:03}"} for i in range(60)]
     # WHEN written, metered
     requests, read, write = metered_run(
@@ -475,7 +475,7 @@ def test_one_thread_or_one_chunk_is_written_by_the_caller(threads: int, n: int) 
 
 def test_two_chunks_are_already_written_in_parallel() -> None:
     # GIVEN 50 puts (two chunks) and two threads
-    client = Client(0.05)
+    client = Client(0.2)
     puts = [{"PK": "P", "SK": f"{i:03}"} for i in range(50)]
     # WHEN written THEN by the pool's threads, not the caller's
     assert Dynamo(client, TABLE).batch_write(puts=puts, threads=2) == 2
