@@ -111,6 +111,27 @@ def test_discovery_finds_every_module_without_a_list(
     ]
 
 
+def test_discovery_orders_by_service_then_definition_not_by_module_name(
+    make_package: Callable[[dict[str, str]], str],
+) -> None:
+    # GIVEN modules whose names sort against the services' order: a service qrie does not
+    # know first, then iam, then two s3 policies declared out of alphabetical order
+    package = make_package(
+        {
+            "a_other": POLICY_MODULE.format(id="zz.other", service="zz"),
+            "b_iam": POLICY_MODULE.format(id="iam.user", service="iam"),
+            "c_s3": POLICY_MODULE.format(id="s3.zeta", service="s3")
+            + POLICY_MODULE.replace("def check", "def check_two").format(
+                id="s3.alpha", service="s3"
+            ),
+        }
+    )
+    # WHEN the registry discovers them
+    found = discover(package)
+    # THEN s3 (in definition order), then iam, then the unknown service last
+    assert list(found) == ["s3.zeta", "s3.alpha", "iam.user", "zz.other"]
+
+
 def test_two_declarations_of_one_id_are_refused(
     make_package: Callable[[dict[str, str]], str],
 ) -> None:

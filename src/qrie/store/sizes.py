@@ -17,9 +17,10 @@ TRANSACTION_FACTOR = 2  # DynamoDB prepares and commits every item of a transact
 
 
 def _number_size(value: int | float | Decimal) -> int:
-    """About one byte per two significant digits, plus one byte."""
-    text = str(Decimal(str(value)).normalize()) if not isinstance(value, int) else str(abs(value))
-    digits = "".join(ch for ch in text.split("E")[0] if ch.isdigit()).strip("0") or "0"
+    """About one byte per two significant digits, plus one byte (every digit counts: DynamoDB
+    keeps up to 38, more than ``Decimal.normalize`` would under its default 28-digit context)."""
+    text = str(Decimal(str(value)))  # "1.5E+20" for a float's "1.5e+20"
+    digits = "".join(ch for ch in text.partition("E")[0] if ch.isdigit()).strip("0") or "0"
     return (len(digits) + 1) // 2 + 1
 
 
