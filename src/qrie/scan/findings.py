@@ -14,16 +14,15 @@ from qrie.domain import FINDING_STATE_FILTERS, SEVERITIES, Finding, FindingState
 from qrie.policies.base import Policy
 from qrie.store.table import Store
 
-STATES = FINDING_STATE_FILTERS
-
 AccountsProvider = Callable[[], Iterable[str]]
 
 
 def parse_state(state: str) -> FindingState | None:
     """``open`` / ``muted`` / ``resolved`` / ``all`` (None), or ValueError naming the valid
     ones."""
-    if state not in STATES:
-        raise ValueError(f"unknown state {state[:40]!r} (one of {', '.join(STATES)})")
+    if state not in FINDING_STATE_FILTERS:
+        choices = ", ".join(FINDING_STATE_FILTERS)
+        raise ValueError(f"unknown state {state[:40]!r} (one of {choices})")
     return None if state == "all" else FindingState(state.upper())
 
 
