@@ -404,7 +404,9 @@ class Store:
                     }
                 ),
                 "UpdateExpression": "SET " + ", ".join(sets),
-                "ConditionExpression": "#st = :pending",  # a task's reason: its Code alone
+                # no ReturnValuesOnConditionCheckFailure: of a task's cancellation reason,
+                # _complete_chunk reads only the Code (ConditionalCheckFailed: already ended)
+                "ConditionExpression": "#st = :pending",
                 "ExpressionAttributeNames": attr_names,
                 "ExpressionAttributeValues": values(**attr_values),
             }
